@@ -32,6 +32,7 @@ class FeatureSpec:
     win_ms: float = 25.0
     hop_ms: float = 10.0
     model: str = ""  # tokenizer or pretrained encoder (hub name or local path) for subwords / layer_means
+    encoder: str = ""  # registered encoder that computes layer_means
     max_tokens: int = 128
     max_seconds: float = 15.0  # pretrained audio encoders see at most this much of an utterance
 
@@ -105,7 +106,7 @@ def per_utterance_extractor(spec: FeatureSpec) -> Callable[[pd.Series], np.ndarr
     raise ValueError(f"{spec.kind} is computed in batches, not per utterance")
 
 
-def batched_layer_means(spec: FeatureSpec, manifest: pd.DataFrame, batch_size: int = 8) -> Iterator[np.ndarray]:
+def batched_layer_means(spec: FeatureSpec, manifest: pd.DataFrame) -> Iterator[np.ndarray]:
     """Frozen pretrained encoder: per-layer masked means, one ``[layers+1, hidden]`` array per utterance.
 
     Because a learned weighted sum over layers followed by masked mean pooling is linear, pooling each
@@ -114,11 +115,11 @@ def batched_layer_means(spec: FeatureSpec, manifest: pd.DataFrame, batch_size: i
     """
     import torch
 
-    from harness.encoders.pretrained import load_backbone_for_features
+    from harness.encoders import encoder_class
 
-    extractor = load_backbone_for_features(spec)
-    for start in range(0, len(manifest), batch_size):
-        rows = manifest.iloc[start:start + batch_size]
+    extractor = encoder_class(spec.encoder).layer_mean_extractor(spec)
+    for start in range(0, len(manifest), extractor.batch_size):
+        rows = manifest.iloc[start:start + extractor.batch_size]
         with torch.inference_mode():
             means = extractor(rows)
         yield from (m.astype(np.float16) for m in means)

@@ -1,0 +1,136 @@
+"""Typed configs. A trial's config is ``TrialConfig``; YAML and search-space keys are its (dotted) field names.
+
+``TrialConfig.from_flat({"lr": 1e-3, "audio.hidden": 128})`` is the one place where untyped values
+become a config: unknown keys fail with a "did you mean" hint and values are checked against field types.
+"""
+from __future__ import annotations
+
+import difflib
+import json
+from dataclasses import asdict, dataclass, field, fields
+from typing import Any, get_type_hints
+
+FUSIONS = ("concat", "gated", "attention")
+
+
+class ConfigError(ValueError):
+    """A config or search-space problem, reported before anything runs."""
+
+
+@dataclass(frozen=True)
+class AudioConfig:
+    model: str = "facebook/wav2vec2-base"  # wav2vec2: hub name or local path
+    finetune_layers: int = 0  # wav2vec2: 0 = frozen (trains on cached layer means); k = fine-tune the top k layers
+    features: str = "logmel"  # cnn_bilstm front end: logmel or mfcc
+    n_mels: int = 64
+    channels: int = 64  # cnn_bilstm conv channels
+    hidden: int = 128  # cnn_bilstm BiLSTM hidden size per direction
+    max_seconds: float = 15.0  # longer utterances are cropped (IEMOCAP has a few > 30 s)
+
+
+@dataclass(frozen=True)
+class TextConfig:
+    model: str = "albert-base-v2"  # albert: hub name or local path
+    finetune_layers: int = 0  # albert: 0 = frozen; > 0 fine-tunes the (shared) transformer layer
+    embed_dim: int = 128  # bilstm word embedding size
+    hidden: int = 128  # bilstm hidden size per direction
+    min_count: int = 1  # bilstm: words seen fewer times in the fold's training sessions map to <unk>
+    max_tokens: int = 128
+
+
+@dataclass(frozen=True)
+class TrialConfig:
+    seed: int = 0
+    epochs: int = 30
+    patience: int = 6  # early stopping on validation weighted F1
+    batch_size: int = 32
+    lr: float = 1e-3  # heads, fusion and small encoders
+    encoder_lr: float = 3e-5  # fine-tuned pretrained layers
+    weight_decay: float = 0.01
+    warmup_ratio: float = 0.1
+    grad_clip: float = 1.0
+    class_weighted: bool = True
+    dropout: float = 0.3
+    fusion: str = "concat"
+    fusion_dim: int = 128
+    mixed_precision: bool = True  # bf16 autocast on GPU; ignored on CPU
+    explain_samples: int = 24  # test utterances per fold given Integrated Gradients; 0 disables
+    explain_steps: int = 16
+    audio: AudioConfig = field(default_factory=AudioConfig)
+    text: TextConfig = field(default_factory=TextConfig)
+
+    def __post_init__(self) -> None:
+        checks = [
+            (self.fusion in FUSIONS, f"fusion must be one of {FUSIONS}, got {self.fusion!r}"),
+            (self.epochs >= 1, "epochs must be >= 1"),
+            (self.batch_size >= 1, "batch_size must be >= 1"),
+            (self.lr > 0 and self.encoder_lr > 0, "learning rates must be > 0"),
+            (0 <= self.dropout < 1, "dropout must be in [0, 1)"),
+            (0 <= self.warmup_ratio < 1, "warmup_ratio must be in [0, 1)"),
+            (self.audio.features in ("logmel", "mfcc"), "audio.features must be logmel or mfcc"),
+            (self.audio.finetune_layers >= 0 and self.text.finetune_layers >= 0, "finetune_layers must be >= 0"),
+        ]
+        for ok, message in checks:
+            if not ok:
+                raise ConfigError(message)
+
+    @classmethod
+    def from_flat(cls, values: dict[str, Any], where: str = "config") -> TrialConfig:
+        nested: dict[str, Any] = {}
+        for key, value in values.items():
+            section, _, name = key.rpartition(".")
+            target = {"": cls, "audio": AudioConfig, "text": TextConfig}.get(section)
+            if target is None or name not in {f.name for f in fields(target)} or name in ("audio", "text"):
+                raise ConfigError(f"{where}: unknown key {key!r}{did_you_mean(key, flat_keys())}")
+            nested.setdefault(section, {})[name] = _coerce(value, get_type_hints(target)[name], f"{where}: {key}")
+        try:
+            audio = AudioConfig(**nested.get("audio", {}))
+            text = TextConfig(**nested.get("text", {}))
+            return cls(**nested.get("", {}), audio=audio, text=text)
+        except ConfigError as err:
+            raise ConfigError(f"{where}: {err}") from None
+
+    def flat(self) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        for key, value in asdict(self).items():
+            if isinstance(value, dict):
+                out.update({f"{key}.{k}": v for k, v in value.items()})
+            else:
+                out[key] = value
+        return out
+
+    def with_values(self, **values: Any) -> TrialConfig:
+        return TrialConfig.from_flat(self.flat() | values)
+
+    def to_json(self) -> str:
+        return json.dumps(self.flat(), sort_keys=True)
+
+
+def flat_keys() -> list[str]:
+    return list(TrialConfig().flat())
+
+
+def did_you_mean(name: str, options: list[str]) -> str:
+    close = difflib.get_close_matches(name, options, n=1)
+    return f" (did you mean {close[0]!r}?)" if close else ""
+
+
+def _coerce(value: Any, kind: type, where: str) -> Any:
+    if kind is bool:
+        if isinstance(value, bool):
+            return value
+        raise ConfigError(f"{where}: expected true/false, got {value!r}")
+    if kind is int:
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not float(value).is_integer():
+            raise ConfigError(f"{where}: expected an integer, got {value!r}")
+        return int(value)
+    if kind is float:
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise ConfigError(f"{where}: expected a number, got {value!r}")
+        return float(value)
+    if kind is str:
+        if not isinstance(value, str):
+            raise ConfigError(f"{where}: expected a string, got {value!r}")
+        return value
+    raise ConfigError(f"{where}: unsupported type {kind}")
+

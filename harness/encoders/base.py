@@ -1,0 +1,101 @@
+"""The encoder interface shared by every upstream, and the registry that names them.
+
+An encoder turns one modality of a batch into a sequence in two steps, so that attributions and
+ablations work the same for all of them:
+
+    embed(batch)   -> Embedded   the differentiable input (frames, word/token embeddings, 20 ms waveform chunks)
+    encode(emb)    -> Encoded    a [B, T, out_dim] sequence and its mask
+
+Frozen pretrained encoders may instead embed to cached per-layer means (``Embedded.pooled_layers``).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable, ClassVar
+
+import numpy as np
+import torch
+from torch import nn
+
+from harness.cache import Features
+from harness.config import TrialConfig, did_you_mean
+from harness.features import FeatureSpec
+
+
+@dataclass
+class Embedded:
+    x: torch.Tensor  # [B, T, F]
+    mask: torch.Tensor  # [B, T] bool, True on real positions
+    pooled_layers: bool = False  # x holds cached per-layer means [B, layers, hidden] instead of positions
+    lengths: torch.Tensor | None = None  # exact input lengths where positions are coarser (wav2vec2 samples)
+
+
+@dataclass
+class Encoded:
+    seq: torch.Tensor  # [B, T, out_dim]
+    mask: torch.Tensor  # [B, T] bool
+
+
+class Encoder(nn.Module):
+    """Base class; subclasses set ``modality`` and implement the five methods below."""
+
+    modality: ClassVar[str]
+    out_dim: int
+
+    @staticmethod
+    def feature_specs(cfg: TrialConfig) -> dict[str, FeatureSpec]:
+        """Role -> feature spec this encoder reads (e.g. {"frames": logmel})."""
+        raise NotImplementedError
+
+    @classmethod
+    def build(cls, cfg: TrialConfig, features: dict[str, Features], train_rows: np.ndarray) -> Encoder:
+        """Build the encoder for one fold; fold statistics (vocabulary, normalisation) come from train_rows only."""
+        raise NotImplementedError
+
+    def collate(self, features: dict[str, Features], rows: np.ndarray, live: bool) -> dict[str, torch.Tensor]:
+        """Padded tensors for ``rows``. ``live`` forces raw inputs even where cached layer means exist."""
+        raise NotImplementedError
+
+    def embed(self, batch: dict[str, torch.Tensor]) -> Embedded:
+        raise NotImplementedError
+
+    def encode(self, embedded: Embedded) -> Encoded:
+        raise NotImplementedError
+
+    def pretrained_parameters(self) -> list[nn.Parameter]:
+        """Trainable parameters that belong to a pretrained backbone (they get ``encoder_lr``)."""
+        return []
+
+
+ENCODERS: dict[str, type[Encoder]] = {}
+
+
+def register_encoder(name: str) -> Callable[[type[Encoder]], type[Encoder]]:
+    def add(cls: type[Encoder]) -> type[Encoder]:
+        ENCODERS[name] = cls
+        return cls
+    return add
+
+
+def encoder_class(name: str) -> type[Encoder]:
+    if name not in ENCODERS:
+        raise KeyError(f"unknown encoder {name!r}{did_you_mean(name, list(ENCODERS))}; known: {sorted(ENCODERS)}")
+    return ENCODERS[name]
+
+
+def pad(arrays: list[np.ndarray], dtype: torch.dtype) -> tuple[torch.Tensor, torch.Tensor]:
+    """Right-pad a list of [T, ...] arrays to [B, T_max, ...]; returns the tensor and a [B, T_max] mask."""
+    lengths = [max(len(a), 1) for a in arrays]
+    out = torch.zeros((len(arrays), max(lengths), *arrays[0].shape[1:]), dtype=dtype)
+    mask = torch.zeros((len(arrays), max(lengths)), dtype=torch.bool)
+    for i, array in enumerate(arrays):
+        if len(array):
+            out[i, : len(array)] = torch.as_tensor(np.array(array), dtype=dtype)  # copy: mmap rows are read-only
+        mask[i, : lengths[i]] = True
+    return out, mask
+
+
+def masked_mean(x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """Mean over dim 1 of ``x`` [B, T, D] counting only positions where ``mask`` [B, T] is True."""
+    weights = mask.to(x.dtype).unsqueeze(-1)
+    return (x * weights).sum(1) / weights.sum(1).clamp(min=1.0)

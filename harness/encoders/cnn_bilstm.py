@@ -1,0 +1,65 @@
+"""CNN-BiLSTM over log-mel (or MFCC) frames: the small audio model of the original study."""
+from __future__ import annotations
+
+import numpy as np
+import torch
+from torch import nn
+
+from harness.cache import Features
+from harness.config import TrialConfig
+from harness.encoders.base import Embedded, Encoded, Encoder, pad, register_encoder
+from harness.features import FeatureSpec
+
+POOL = 2  # each conv block halves time; two blocks -> 40 ms per BiLSTM step at a 10 ms hop
+
+
+@register_encoder("cnn_bilstm")
+class CnnBiLstm(Encoder):
+    modality = "audio"
+
+    def __init__(self, cfg: TrialConfig, n_features: int, mean: np.ndarray, std: np.ndarray):
+        super().__init__()
+        channels, hidden = cfg.audio.channels, cfg.audio.hidden
+        self.max_frames = int(cfg.audio.max_seconds * 100)
+        self.register_buffer("mean", torch.as_tensor(mean, dtype=torch.float32))
+        self.register_buffer("std", torch.as_tensor(std, dtype=torch.float32))
+        self.conv = nn.Sequential(
+            nn.Conv1d(n_features, channels, kernel_size=5, padding=2), nn.GELU(), nn.MaxPool1d(POOL),
+            nn.Conv1d(channels, channels, kernel_size=5, padding=2), nn.GELU(), nn.MaxPool1d(POOL),
+        )
+        self.dropout = nn.Dropout(cfg.dropout)
+        self.lstm = nn.LSTM(channels, hidden, batch_first=True, bidirectional=True)
+        self.out_dim = 2 * hidden
+
+    @staticmethod
+    def feature_specs(cfg: TrialConfig) -> dict[str, FeatureSpec]:
+        return {"frames": FeatureSpec(cfg.audio.features, n_mels=cfg.audio.n_mels)}
+
+    @classmethod
+    def build(cls, cfg: TrialConfig, features: dict[str, Features], train_rows: np.ndarray) -> CnnBiLstm:
+        frames = features["frames"]
+        s, ss, n = np.zeros(frames[0].shape[1]), np.zeros(frames[0].shape[1]), 0
+        for row in train_rows:  # normalisation statistics from the fold's training utterances only
+            x = np.asarray(frames[row], dtype=np.float64)
+            s, ss, n = s + x.sum(0), ss + (x * x).sum(0), n + len(x)
+        mean = s / n
+        std = np.sqrt(np.maximum(ss / n - mean**2, 1e-8))
+        return cls(cfg, frames[0].shape[1], mean, std)
+
+    def collate(self, features: dict[str, Features], rows: np.ndarray, live: bool) -> dict[str, torch.Tensor]:
+        frames, mask = pad([features["frames"][r][: self.max_frames] for r in rows], torch.float32)
+        return {"frames": frames, "mask": mask}
+
+    def embed(self, batch: dict[str, torch.Tensor]) -> Embedded:
+        x = (batch["frames"] - self.mean) / self.std
+        return Embedded(x * batch["mask"].unsqueeze(-1), batch["mask"])
+
+    def encode(self, embedded: Embedded) -> Encoded:
+        x = self.conv(embedded.x.transpose(1, 2)).transpose(1, 2)
+        lengths = (embedded.mask.sum(1) // POOL**2).clamp(min=1, max=x.shape[1])
+        packed = nn.utils.rnn.pack_padded_sequence(self.dropout(x), lengths.cpu(), batch_first=True,
+                                                   enforce_sorted=False)
+        seq, _ = self.lstm(packed)
+        seq, _ = nn.utils.rnn.pad_packed_sequence(seq, batch_first=True, total_length=x.shape[1])
+        mask = torch.arange(x.shape[1], device=x.device)[None, :] < lengths[:, None].to(x.device)
+        return Encoded(seq, mask)

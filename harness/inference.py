@@ -1,0 +1,29 @@
+"""Batching and prediction helpers shared by training, explanation and benchmarks."""
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from harness.dataset import PairData
+from harness.model import EmotionModel
+
+
+def to_device(batch: dict, device: torch.device) -> dict:
+    return {k: to_device(v, device) if isinstance(v, dict) else v.to(device, non_blocking=True)
+            for k, v in batch.items()}
+
+
+def batches(rows: np.ndarray, size: int) -> list[np.ndarray]:
+    return [rows[i:i + size] for i in range(0, len(rows), size)]
+
+
+@torch.no_grad()
+def predict(model: EmotionModel, data: PairData, rows: np.ndarray, device: torch.device, batch_size: int,
+            drop: str | None = None) -> np.ndarray:
+    """Class probabilities [len(rows), 6]; ``drop`` ablates one modality."""
+    model.eval()
+    probs = []
+    for chunk in batches(rows, batch_size):
+        logits = model(to_device(model.collate(data.features, chunk), device), drop=drop)
+        probs.append(torch.softmax(logits.float(), -1).cpu().numpy())
+    return np.concatenate(probs)
