@@ -134,7 +134,8 @@ def fit_fold(cfg: TrialConfig, pair: PairSpec, data: PairData, fold: Fold, repor
             train_seconds += time.perf_counter() - started
 
             validation = evaluate(model, data, fold.validation, device, cfg.batch_size)
-            report({"fold": fold.test_session, "epoch": epoch, "train_loss": float(np.mean(losses)),
+            report({"fold": fold.test_session, "epoch": epoch, "params": params.total,
+                    "train_loss": float(np.mean(losses)),
                     "val_weighted_f1": validation.weighted_f1, "val_macro_f1": validation.macro_f1})
             if validation.weighted_f1 > best_f1:
                 best_f1, best_epoch = validation.weighted_f1, epoch

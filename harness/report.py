@@ -1,0 +1,219 @@
+"""``python -m harness.report [--results DIR]``: comparison tables and plots from stored trial results.
+
+Reads ``RESULTS/<pair>/<run>/trial_*.json`` (and ``search.json``); never reruns anything and imports
+neither torch nor ray. Per pair and data source, the best trial is chosen by mean *validation* weighted
+F1 over its folds (only trials that finished every fold of their run compete); its *test* scores are
+reported. Every file is written atomically and the same results give identical tables.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from harness.corpus import EMOTIONS, EMOTION_NAMES
+
+log = logging.getLogger(__name__)
+PROTOCOL = ("Speaker-independent leave-one-session-out: fold k tests on Session k; early stopping and model "
+            "selection use one held-out speaker of the training sessions; configs are ranked by mean "
+            "validation weighted F1, test sessions are scored only for this report. Six classes (neu, ang, "
+            "hap, sad, fru, exc); utterances with other labels are excluded, not counted as errors.")
+
+
+def load_trials(results: Path) -> pd.DataFrame:
+    rows = []
+    for path in sorted(results.glob("*/*/trial_*.json")):
+        record = json.loads(path.read_text())
+        search = path.parent / "search.json"
+        rows.append(record | {"path": str(path), "search": json.loads(search.read_text()) if search.exists() else {}})
+    return pd.DataFrame(rows)
+
+
+def _mean_std(values: list[float]) -> str:
+    return f"{np.mean(values):.3f} ± {np.std(values):.3f}" if values else "n/a"
+
+
+def best_trials(trials: pd.DataFrame) -> pd.DataFrame:
+    """One row per (pair, data source): the complete trial with the best mean validation weighted F1."""
+    chosen = []
+    for (pair, source), group in trials.groupby([trials.meta.map(lambda m: m["pair"]),
+                                                 trials.meta.map(lambda m: m["data_source"])], sort=True):
+        n_folds = group.meta.map(lambda m: len(m["test_sessions"]))
+        complete = group[(group.folds.map(len) == n_folds) & (group.status == "finished")]
+        if complete.empty:
+            log.warning("%s (%s): no trial finished all its folds", pair, source)
+            continue
+        best = complete.sort_values(["mean_val_weighted_f1", "trial_id"], ascending=[False, True]).iloc[0]
+        chosen.append(best.to_dict() | {"pair": pair, "data_source": source, "n_trials": len(group),
+                                        "n_failed": int((group.status == "failed").sum())})
+    return pd.DataFrame(chosen)
+
+
+def _fold_values(folds: list[dict], *keys: str) -> list[float]:
+    values = []
+    for fold in folds:
+        value = fold
+        for key in keys:
+            value = None if value is None else value.get(key)
+        if value is not None:
+            values.append(float(value))
+    return values
+
+
+def comparison_table(best: pd.DataFrame, trials: pd.DataFrame) -> pd.DataFrame:
+    rows = []
+    for row in best.itertuples(index=False):
+        folds = row.folds
+        run_trials = trials[trials.path.map(lambda p: Path(p).parent) == Path(row.path).parent]
+        train_s = sum(sum(_fold_values(t, "resources", "train_wall_s")) for t in run_trials.folds)
+        gpus = row.search.get("gpus_per_trial", 0.0) or 0.0
+        memory = _fold_values(folds, "resources", "peak_gpu_gb") or _fold_values(folds, "resources", "peak_rss_gb")
+        energy = _fold_values(folds, "resources", "energy_j")
+        rows.append({
+            "pair": row.pair, "data_source": row.data_source, "trials": row.n_trials, "failed": row.n_failed,
+            "best_trial": row.trial_id, "folds": len(folds),
+            "val_weighted_f1": round(float(row.mean_val_weighted_f1), 4),
+            "test_weighted_f1": _mean_std(_fold_values(folds, "test", "weighted_f1")),
+            "test_macro_f1": _mean_std(_fold_values(folds, "test", "macro_f1")),
+            "test_unweighted_acc": _mean_std(_fold_values(folds, "test", "unweighted_accuracy")),
+            "test_weighted_acc": _mean_std(_fold_values(folds, "test", "weighted_accuracy")),
+            "params_total_M": round(folds[0]["resources"]["params_total"] / 1e6, 3),
+            "params_trainable_M": round(folds[0]["resources"]["params_trainable"] / 1e6, 3),
+            "memory_kind": "peak VRAM" if _fold_values(folds, "resources", "peak_gpu_gb") else "peak RSS",
+            "peak_memory_gb": round(max(memory), 3),
+            "train_utt_per_s": round(float(np.mean(_fold_values(folds, "resources", "train_utterances_per_s"))), 1),
+            "latency_ms": round(float(np.mean(_fold_values(folds, "resources", "latency_ms"))), 2),
+            "search_wall_s": round(float(row.search.get("wall_s", float("nan"))), 1),
+            "gpu_hours": round(train_s * gpus / 3600, 4),
+            "energy_kj": round(sum(energy) / 1000, 2) if energy else "n/a",
+            "faithfulness": round(float(np.mean(_fold_values(folds, "explanation", "faithfulness"))), 4)
+            if _fold_values(folds, "explanation", "faithfulness") else "n/a",
+            "audio_ablation_f1_drop": _ablation(folds, "audio"),
+            "text_ablation_f1_drop": _ablation(folds, "text"),
+            "device": row.device_name,
+        })
+    return pd.DataFrame(rows)
+
+
+def _ablation(folds: list[dict], modality: str) -> str:
+    values = [f["explanation"]["ablation_f1_drop"][modality] for f in folds
+              if f.get("explanation") and modality in f["explanation"]["ablation_f1_drop"]]
+    return _mean_std(values) if values else "n/a"
+
+
+def per_emotion_table(best: pd.DataFrame) -> pd.DataFrame:
+    rows = []
+    for row in best.itertuples(index=False):
+        cells = {EMOTION_NAMES[e]: _mean_std(_fold_values(row.folds, "test", "per_emotion_f1", e)) for e in EMOTIONS}
+        rows.append({"pair": row.pair, "data_source": row.data_source} | cells)
+    return pd.DataFrame(rows)
+
+
+def per_fold_table(best: pd.DataFrame) -> pd.DataFrame:
+    return pd.DataFrame([{"pair": row.pair, "data_source": row.data_source, "test_session": f["fold"],
+                          "test_weighted_f1": round(f["test"]["weighted_f1"], 4),
+                          "val_weighted_f1": round(f["validation"]["weighted_f1"], 4)}
+                         for row in best.itertuples(index=False) for f in row.folds])
+
+
+def paired_comparison(per_fold: pd.DataFrame, seed: int = 0, n_boot: int = 10_000) -> pd.DataFrame:
+    """Per-fold test F1 differences between pairs on the same folds, with a bootstrap 95% CI over folds
+    and a paired t-test (with five folds, read the CI: it is wide for a reason)."""
+    from scipy.stats import ttest_rel
+
+    rows = []
+    for source, group in per_fold.groupby("data_source"):
+        table = group.pivot(index="test_session", columns="pair", values="test_weighted_f1")
+        pairs = sorted(table.columns)
+        for i, a in enumerate(pairs):
+            for b in pairs[i + 1:]:
+                both = table[[a, b]].dropna()
+                diff = (both[a] - both[b]).to_numpy()
+                if len(diff) == 0:
+                    continue
+                rng = np.random.default_rng(seed)
+                boots = rng.choice(diff, size=(n_boot, len(diff)), replace=True).mean(1)
+                p = float(ttest_rel(both[a], both[b]).pvalue) if len(diff) > 1 and diff.std() > 0 else float("nan")
+                rows.append({"data_source": source, "pair_a": a, "pair_b": b, "folds": len(diff),
+                             "per_fold_diff": " ".join(f"{d:+.3f}" for d in diff), "mean_diff": round(diff.mean(), 4),
+                             "ci95_low": round(float(np.percentile(boots, 2.5)), 4),
+                             "ci95_high": round(float(np.percentile(boots, 97.5)), 4),
+                             "paired_t_p": round(p, 4) if p == p else "n/a"})
+    return pd.DataFrame(rows)
+
+
+def _atomic(path: Path, write) -> None:
+    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
+    write(tmp)
+    os.replace(tmp, path)
+
+
+def _write_table(frame: pd.DataFrame, out: Path, stem: str, header: str) -> None:
+    _atomic(out / f"{stem}.csv", lambda p: frame.to_csv(p, index=False))
+    _atomic(out / f"{stem}.md", lambda p: p.write_text(header + "\n" + frame.to_markdown(index=False) + "\n"))
+
+
+def _header(title: str, best: pd.DataFrame) -> str:
+    sources = sorted(best.data_source.unique())
+    demo = "demo" in sources
+    checkpoints = sorted({f"{k}={v}" for cfg in best.config for k, v in cfg.items() if k.endswith(".model")})
+    devices = sorted(best.device_name.unique())
+    dates = sorted(best.written_at.dropna()) if "written_at" in best else []
+    lines = [f"# {title}", ""]
+    if demo:
+        lines += ["> **DEMO CORPUS, NOT IEMOCAP.** Rows with data source `demo` come from the synthetic corpus "
+                  "the harness generates; they test the pipeline and say nothing about emotion recognition.", ""]
+    lines += [f"- Data source: {', '.join(sources)}",
+              f"- Model checkpoints (as configured): {', '.join(checkpoints) or 'n/a'}",
+              f"- Hardware: {', '.join(devices)}",
+              f"- Protocol: {PROTOCOL}",
+              f"- Results dated: {dates[-1] if dates else 'n/a'} (latest trial record)", ""]
+    return "\n".join(lines)
+
+
+def write_reports(results: str | Path) -> Path:
+    """Write every table and plot under ``results``; returns the comparison.md path."""
+    results = Path(results)
+    trials = load_trials(results)
+    if trials.empty:
+        raise FileNotFoundError(f"{results}: no trial results (results/<pair>/<run>/trial_*.json) found")
+    best = best_trials(trials)
+    if best.empty:
+        raise FileNotFoundError(f"{results}: no trial finished all its folds yet")
+    comparison = comparison_table(best, trials)
+    per_fold = per_fold_table(best)
+    _write_table(comparison, results, "comparison", _header("Pair comparison", best))
+    _write_table(per_emotion_table(best), results, "per_emotion", _header("Test F1 per emotion (mean ± std over folds)", best))
+    _write_table(per_fold, results, "per_fold", _header("Per-fold test scores of each pair's best config", best))
+    _write_table(paired_comparison(per_fold), results, "paired_comparison",
+                 _header("Paired comparison of pairs (per-fold test weighted F1 differences)", best))
+    from harness.plots import write_plots
+
+    write_plots(results, best, comparison, trials)
+    return results / "comparison.md"
+
+
+def main(argv: list[str] | None = None) -> int:
+    from harness.logs import setup_logging
+
+    parser = argparse.ArgumentParser(prog="python -m harness.report", description=__doc__)
+    parser.add_argument("--results", default="results")
+    args = parser.parse_args(argv)
+    setup_logging()
+    try:
+        path = write_reports(args.results)
+    except FileNotFoundError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    print(f"report written: {path}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
