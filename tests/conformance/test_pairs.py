@@ -1,0 +1,117 @@
+"""Every registered pair, with tiny encoders: forward, backward, one fold of training, explanation."""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from harness.cache import FeatureCache
+from harness.config import TrialConfig
+from harness.dataset import load_pair_data
+from harness.folds import make_fold
+from harness.model import build_model
+from harness.pairs import PAIRS, get_pair
+from harness.tiny_models import ensure_tiny_models
+from harness.train import NonFiniteLossError, fit_fold
+
+
+@pytest.fixture(scope="module")
+def tiny(tmp_path_factory):
+    return ensure_tiny_models(tmp_path_factory.mktemp("tiny"))
+
+
+@pytest.fixture(scope="module")
+def cache(tmp_path_factory):
+    return FeatureCache(tmp_path_factory.mktemp("features"))
+
+
+def small_config(tiny: dict, **values) -> TrialConfig:
+    base = {"epochs": 2, "batch_size": 16, "fusion_dim": 32, "audio.channels": 16, "audio.hidden": 16,
+            "text.embed_dim": 16, "text.hidden": 16, "explain_samples": 3, "explain_steps": 4}
+    return TrialConfig.from_flat(tiny | base | values)
+
+
+@pytest.mark.parametrize("name", list(PAIRS))
+def test_forward_backward(name, tiny, cache, demo_manifest):
+    pair = get_pair(name)
+    cfg = small_config(tiny)
+    data = load_pair_data(pair, cfg, demo_manifest, cache, progress=False)
+    rows = np.arange(6)
+    model = build_model(pair, cfg, data.features, np.arange(len(demo_manifest)))
+    logits = model(model.collate(data.features, rows))
+    assert logits.shape == (6, 6)
+    logits.sum().backward()
+    grads = [p.grad for p in model.parameters() if p.requires_grad]
+    assert grads and all(g is not None for g in grads)
+    # the frozen backbone gets no gradient and is not counted as trainable
+    for encoder in model.encoders.values():
+        if hasattr(encoder, "backbone"):
+            assert not any(p.requires_grad for p in encoder.backbone.parameters())
+
+
+@pytest.mark.parametrize("name", ["wav2vec", "albert"])
+def test_cached_frozen_features_match_the_live_encoder(name, tiny, cache, demo_manifest):
+    pair = get_pair(name)
+    cfg = small_config(tiny)
+    data = load_pair_data(pair, cfg, demo_manifest, cache, progress=False)
+    model = build_model(pair, cfg, data.features, np.arange(len(demo_manifest))).eval()
+    encoder = next(iter(model.encoders.values()))
+    modality = encoder.modality
+    rows = np.array([3])
+    with torch.no_grad():
+        cached = encoder.layer_means(encoder.embed(encoder.collate(data.features[modality], rows, live=False)))
+        live = encoder.layer_means(encoder.embed(encoder.collate(data.features[modality], rows, live=True)))
+    torch.testing.assert_close(cached, live, atol=2e-2, rtol=1e-2)  # cache stores float16
+
+
+@pytest.mark.parametrize("name", ["cnnbilstm_bilstm", "wav2vec_albert"])
+@pytest.mark.parametrize("fusion", ["concat", "gated", "attention"])
+def test_fit_fold_reports_and_scores(name, fusion, tiny, cache, demo_manifest):
+    pair = get_pair(name)
+    cfg = small_config(tiny, fusion=fusion)
+    data = load_pair_data(pair, cfg, demo_manifest, cache, progress=False)
+    reports = []
+    result = fit_fold(cfg, pair, data, make_fold(demo_manifest, 5), reports.append)
+    assert [r["epoch"] for r in reports] == list(range(1, result.epochs_run + 1))
+    assert all(r["fold"] == 5 for r in reports)
+    assert result.test.n == 45 and sum(map(sum, result.test.confusion)) == 45
+    assert 0 <= result.test.weighted_f1 <= 1
+    assert result.resources.params_trainable <= result.resources.params_total
+    assert result.resources.latency_ms > 0 and result.resources.train_utterances_per_s > 0
+    assert result.resources.peak_rss_gb > 0
+    assert set(result.explanation.ablation_f1_drop) == {"audio", "text"}
+    assert set(result.explanation.comprehensiveness) == {"audio", "text"}
+    assert math.isfinite(result.explanation.faithfulness)
+
+
+def test_training_is_deterministic(tiny, cache, demo_manifest):
+    pair = get_pair("cnnbilstm_bilstm")
+    cfg = small_config(tiny, explain_samples=0)
+    data = load_pair_data(pair, cfg, demo_manifest, cache, progress=False)
+    fold = make_fold(demo_manifest, 2)
+    first, second = [fit_fold(cfg, pair, data, fold, lambda r: None) for _ in range(2)]
+    assert first.test.confusion == second.test.confusion
+    assert first.validation.weighted_f1 == second.validation.weighted_f1
+
+
+def test_nan_loss_ends_the_trial_with_a_reason(tiny, cache, demo_manifest):
+    pair = get_pair("bilstm")
+    cfg = small_config(tiny, lr=1e30, grad_clip=1e30, explain_samples=0)
+    data = load_pair_data(pair, cfg, demo_manifest, cache, progress=False)
+    with pytest.raises(NonFiniteLossError, match="fold 5 epoch .*: training loss is"):
+        fit_fold(cfg, pair, data, make_fold(demo_manifest, 5), lambda r: None)
+
+
+def test_small_pair_learns_and_fusion_beats_each_modality(cache, demo_manifest, tiny):
+    """On the demo corpus, where each modality alone can separate only part of the classes."""
+    scores = {}
+    for name in ("cnnbilstm_bilstm", "cnnbilstm", "bilstm"):
+        pair = get_pair(name)
+        cfg = small_config(tiny, epochs=25, patience=25, lr=3e-3, explain_samples=0, **{
+            "audio.channels": 32, "audio.hidden": 32, "text.hidden": 32})
+        data = load_pair_data(pair, cfg, demo_manifest, cache, progress=False)
+        scores[name] = fit_fold(cfg, pair, data, make_fold(demo_manifest, 5), lambda r: None).test.weighted_f1
+    assert scores["cnnbilstm_bilstm"] > max(scores["cnnbilstm"], scores["bilstm"]), scores
+    assert scores["cnnbilstm_bilstm"] > 0.5, scores

@@ -1,0 +1,79 @@
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from harness.config import ConfigError, TrialConfig
+from harness.metrics import compute_metrics
+from harness.pairs import PAIRS, get_pair
+from harness.space import load_space
+
+
+def test_metrics_against_hand_computed_case():
+    # classes: 0 neu, 1 ang. true = [0,0,0,1], pred = [0,0,1,1]
+    m = compute_metrics(np.array([0, 0, 0, 1]), np.array([0, 0, 1, 1]))
+    f1_neu = 2 * 1.0 * (2 / 3) / (1.0 + 2 / 3)  # precision 1, recall 2/3 -> 0.8
+    f1_ang = 2 * 0.5 * 1.0 / 1.5  # precision 1/2, recall 1 -> 2/3
+    assert m.per_emotion_f1["neu"] == pytest.approx(0.8) == pytest.approx(f1_neu)
+    assert m.per_emotion_f1["ang"] == pytest.approx(f1_ang)
+    assert m.weighted_f1 == pytest.approx(0.75 * 0.8 + 0.25 * 2 / 3)
+    assert m.macro_f1 == pytest.approx((0.8 + 2 / 3) / 2)  # over classes present in the truth only
+    assert m.weighted_accuracy == pytest.approx(0.75)
+    assert m.unweighted_accuracy == pytest.approx((2 / 3 + 1) / 2)
+    assert m.confusion[0][:2] == [2, 1] and m.confusion[1][:2] == [0, 1]
+    assert m.per_emotion_f1["exc"] == 0.0
+
+
+def test_config_rejects_unknown_and_mistyped_keys():
+    with pytest.raises(ConfigError, match="did you mean 'audio.hidden'"):
+        TrialConfig.from_flat({"audio.hiden": 3})
+    with pytest.raises(ConfigError, match="expected an integer"):
+        TrialConfig.from_flat({"epochs": 2.5})
+    with pytest.raises(ConfigError, match="fusion must be one of"):
+        TrialConfig.from_flat({"fusion": "sum"})
+    cfg = TrialConfig.from_flat({"lr": 0.01, "text.hidden": 32})
+    assert TrialConfig.from_flat(cfg.flat()) == cfg
+
+
+def test_unknown_pair_suggests_a_name():
+    with pytest.raises(KeyError, match="did you mean 'wav2vec_bilstm'"):
+        get_pair("wav2vec_bilstn")
+
+
+@pytest.mark.parametrize("name", list(PAIRS))
+def test_every_pair_space_loads_and_samples(name):
+    import optuna
+
+    space = load_space(get_pair(name).space_path)
+    study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=1))
+    for _ in range(5):
+        values = space.sample(study.ask())
+        assert isinstance(space.config(values), TrialConfig)
+
+
+def test_conditional_parameter_only_when_active():
+    import optuna
+
+    space = load_space(get_pair("wav2vec").space_path)
+    study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=0))
+    seen = set()
+    for _ in range(20):
+        values = space.sample(study.ask())
+        assert ("encoder_lr" in values) == (values["audio.finetune_layers"] in (2, 4))
+        seen.add(values["audio.finetune_layers"])
+    assert seen == {0, 2, 4}
+
+
+@pytest.mark.parametrize("text, message", [
+    ("search:\n  lr: {type: loguniform, low: 0, high: 1}\n", "loguniform needs low > 0"),
+    ("search:\n  lrr: {type: float, low: 0, high: 1}\n", "did you mean 'lr'"),
+    ("search:\n  lr: {type: float, low: 1, high: 0}\n", "numeric 'low' < 'high'"),
+    ("fixed: {epochs: 3}\nsearch:\n  lr: [1, 2\n", r"bad\.yaml:\d+: invalid YAML"),
+    ("fixd: {}\n", "unknown top-level key"),
+    ("fixed: {fusion: sum}\n", "fusion must be one of"),
+])
+def test_bad_search_space_is_a_clear_error(tmp_path, text, message):
+    path = tmp_path / "bad.yaml"
+    path.write_text(text)
+    with pytest.raises(ConfigError, match=message):
+        load_space(path)
