@@ -1,10 +1,12 @@
 from __future__ import annotations
 
 import os
+import tempfile
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+os.environ.setdefault("HARNESS_CACHE", tempfile.mkdtemp(prefix="harness_cache_"))
 
 import pytest  # noqa: E402
 

@@ -77,3 +77,9 @@ def test_bad_search_space_is_a_clear_error(tmp_path, text, message):
     path.write_text(text)
     with pytest.raises(ConfigError, match=message):
         load_space(path)
+
+
+def test_validate_command_checks_every_pair():
+    from harness.validate import main
+
+    assert main([]) == 0

@@ -1,0 +1,28 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import yaml
+
+CLUSTER = Path(__file__).resolve().parents[2] / "cluster.yaml"
+
+
+def test_cluster_yaml_passes_rays_schema():
+    from ray.autoscaler._private.util import prepare_config, validate_config
+
+    config = yaml.safe_load(CLUSTER.read_text())
+    validate_config(prepare_config(config))  # what `ray up` does: fill defaults, then check the schema
+    workers = config["available_node_types"]["gpu_worker"]
+    assert workers["max_workers"] >= 1
+    assert any("pip install -e ." in c for c in config["setup_commands"])
+
+
+def test_schema_validator_catches_mistakes():
+    from jsonschema.exceptions import ValidationError
+    from ray.autoscaler._private.util import prepare_config, validate_config
+
+    config = yaml.safe_load(CLUSTER.read_text())
+    config["available_node_types"]["gpu_worker"]["max_worker"] = 4  # typo
+    with pytest.raises(ValidationError, match="max_worker"):
+        validate_config(prepare_config(config))
