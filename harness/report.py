@@ -10,14 +10,15 @@ from __future__ import annotations
 import argparse
 import json
 import logging
-import os
 import sys
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
+from harness.atomic import write_atomic
 from harness.corpus import EMOTIONS, EMOTION_NAMES
+from harness.pairs import get_pair
 
 log = logging.getLogger(__name__)
 PROTOCOL = ("Speaker-independent leave-one-session-out: fold k tests on Session k; early stopping and model "
@@ -148,21 +149,16 @@ def paired_comparison(per_fold: pd.DataFrame, seed: int = 0, n_boot: int = 10_00
     return pd.DataFrame(rows)
 
 
-def _atomic(path: Path, write) -> None:
-    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
-    write(tmp)
-    os.replace(tmp, path)
-
-
 def _write_table(frame: pd.DataFrame, out: Path, stem: str, header: str) -> None:
-    _atomic(out / f"{stem}.csv", lambda p: frame.to_csv(p, index=False))
-    _atomic(out / f"{stem}.md", lambda p: p.write_text(header + "\n" + frame.to_markdown(index=False) + "\n"))
+    write_atomic(out / f"{stem}.csv", lambda p: frame.to_csv(p, index=False))
+    write_atomic(out / f"{stem}.md", lambda p: p.write_text(header + "\n" + frame.to_markdown(index=False) + "\n"))
 
 
 def _header(title: str, best: pd.DataFrame) -> str:
     sources = sorted(best.data_source.unique())
     demo = "demo" in sources
-    checkpoints = sorted({f"{k}={v}" for cfg in best.config for k, v in cfg.items() if k.endswith(".model")})
+    checkpoints = sorted({f"{row.pair}: {row.config[f'{m}.model']}" for row in best.itertuples()
+                          for m, encoder in get_pair(row.pair).encoders.items() if encoder in ("wav2vec2", "albert")})
     devices = sorted(best.device_name.unique())
     dates = sorted(best.written_at.dropna()) if "written_at" in best else []
     lines = [f"# {title}", ""]

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import importlib.metadata
+import json
 import logging
 import subprocess
 import sys
@@ -17,6 +18,7 @@ from pathlib import Path
 
 import yaml
 
+from harness.atomic import write_json_atomic
 from harness.cache import FeatureCache, corpus_fingerprint
 from harness.config import ConfigError
 from harness.corpus import SESSIONS, CorpusError
@@ -147,11 +149,7 @@ def main(argv: list[str] | None = None) -> int:
                "trials": len(frame), "errors": len(grid.errors)}
     previous = run_dir / "search.json"
     if previous.exists():  # a resumed search adds to the wall time already spent
-        import json
-
         summary["wall_s"] += json.loads(previous.read_text()).get("wall_s", 0.0)
-    from harness.tune_ray import write_json_atomic
-
     write_json_atomic(previous, summary)
     if not args.no_report:
         from harness.report import write_reports

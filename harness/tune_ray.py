@@ -24,6 +24,7 @@ from ray.tune.schedulers import ASHAScheduler
 from ray.tune.search import ConcurrencyLimiter
 from ray.tune.search.optuna import OptunaSearch
 
+from harness.atomic import write_json_atomic
 from harness.cache import FeatureCache
 from harness.dataset import load_pair_data
 from harness.folds import make_folds
@@ -57,12 +58,6 @@ class TrialInputs:
     fingerprint: str
     cache_dir: str
     results_dir: str
-
-
-def write_json_atomic(path: Path, payload: dict) -> None:
-    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
-    tmp.write_text(json.dumps(payload, indent=1, default=str))
-    os.replace(tmp, path)
 
 
 def trial_record(inputs: TrialInputs, trial_id: str, config: dict, folds: list[dict], status: str,
@@ -120,12 +115,16 @@ def run_trial(config: dict[str, Any], inputs: TrialInputs) -> None:
         raise
 
 
+def _trainable(inputs: TrialInputs, cpus_per_trial: float, gpus_per_trial: float) -> object:
+    return tune.with_resources(tune.with_parameters(run_trial, inputs=inputs),
+                               {"cpu": cpus_per_trial, "gpu": gpus_per_trial})
+
+
 def make_tuner(inputs: TrialInputs, *, num_samples: int, cpus_per_trial: float, gpus_per_trial: float,
                max_concurrent: int, storage: str, name: str, seed: int, max_failures: int = 2) -> tune.Tuner:
     from optuna.samplers import TPESampler
 
-    trainable = tune.with_resources(tune.with_parameters(run_trial, inputs=inputs),
-                                    {"cpu": cpus_per_trial, "gpu": gpus_per_trial})
+    trainable = _trainable(inputs, cpus_per_trial, gpus_per_trial)
     n_folds = len(inputs.meta.test_sessions)
     searcher = OptunaSearch(space=inputs.space.sample, metric=METRIC, mode="max",
                             sampler=TPESampler(seed=seed, n_startup_trials=min(10, max(2, num_samples // 3))))
@@ -150,7 +149,6 @@ def restore_or_make(inputs: TrialInputs, **kwargs: Any) -> tune.Tuner:
     path = str(Path(kwargs["storage"]) / kwargs["name"])
     if tune.Tuner.can_restore(path):
         log.info("resuming the experiment at %s (finished trials are kept)", path)
-        trainable = tune.with_resources(tune.with_parameters(run_trial, inputs=inputs),
-                                        {"cpu": kwargs["cpus_per_trial"], "gpu": kwargs["gpus_per_trial"]})
+        trainable = _trainable(inputs, kwargs["cpus_per_trial"], kwargs["gpus_per_trial"])
         return tune.Tuner.restore(path, trainable, resume_unfinished=True, resume_errored=False)
     return make_tuner(inputs, **kwargs)
