@@ -10,6 +10,7 @@ import argparse
 import importlib.metadata
 import json
 import logging
+import os
 import subprocess
 import sys
 import time
@@ -88,6 +89,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                         help="fix a config value, e.g. --set audio.model=/models/wav2vec2-base")
     parser.add_argument("--space", help="search space YAML (default: search_spaces/PAIR.yaml)")
+    parser.add_argument("--address", default=None,
+                        help="Ray cluster to join ('auto' for one started with `ray start`; default: $RAY_ADDRESS, "
+                             "which `ray job submit` sets, else a new local Ray instance)")
     parser.add_argument("--skip-bad", action="store_true", help="skip and list malformed corpus entries")
     parser.add_argument("--smoke-test", action="store_true", help="1 fold, 2 trials, 1 epoch, tiny models")
     parser.add_argument("--no-report", action="store_true", help="do not rebuild the reports at the end")
@@ -137,7 +141,9 @@ def main(argv: list[str] | None = None) -> int:
     prebuild_features(pair.name, space, manifest, cache, fingerprint)
     meta = RunMeta(pair.name, name, source, git_hash(), versions(), tuple(args.folds), args.seed, args.smoke_test)
     inputs = TrialInputs(meta, space, manifest, fingerprint, str(cache.root), str(run_dir))
-    ray.init(ignore_reinit_error=True, include_dashboard=False, log_to_driver=True)
+    # Never join a cluster by accident: only an explicit --address or RAY_ADDRESS does.
+    address = args.address or os.environ.get("RAY_ADDRESS") or "local"
+    ray.init(address=address, ignore_reinit_error=True, include_dashboard=False, log_to_driver=True)
     tuner = restore_or_make(inputs, num_samples=args.num_samples, cpus_per_trial=args.cpus_per_trial,
                             gpus_per_trial=gpus, max_concurrent=args.max_concurrent,
                             storage=args.storage or str(results / "ray"), name=name, seed=args.seed)
