@@ -40,7 +40,13 @@ def parse_overrides(pairs: list[str]) -> dict:
         key, sep, raw = item.partition("=")
         if not sep:
             raise ConfigError(f"--set expects KEY=VALUE, got {item!r}")
-        values[key.strip()] = yaml.safe_load(raw)  # "3" -> 3, "true" -> True, "1e-3" -> 0.001
+        value = yaml.safe_load(raw)  # "3" -> 3, "true" -> True, "attention" -> "attention"
+        if isinstance(value, str):
+            try:
+                value = float(value)  # YAML 1.1 reads "1e-3" (no dot) as a string
+            except ValueError:
+                pass
+        values[key.strip()] = value
     return values
 
 
@@ -149,10 +155,9 @@ def main(argv: list[str] | None = None) -> int:
                             storage=args.storage or str(results / "ray"), name=name, seed=args.seed)
     grid = tuner.fit()
     elapsed = time.time() - started
-    frame = grid.get_dataframe()
     summary = {"pair": pair.name, "run": name, "data_source": source, "wall_s": elapsed,
                "gpus_per_trial": gpus, "cpus_per_trial": args.cpus_per_trial, "num_samples": args.num_samples,
-               "trials": len(frame), "errors": len(grid.errors)}
+               "trials": len(grid), "errors": len(grid.errors)}
     previous = run_dir / "search.json"
     if previous.exists():  # a resumed search adds to the wall time already spent
         summary["wall_s"] += json.loads(previous.read_text()).get("wall_s", 0.0)
@@ -160,10 +165,13 @@ def main(argv: list[str] | None = None) -> int:
     if not args.no_report:
         from harness.report import write_reports
 
-        write_reports(results)
+        try:
+            write_reports(results)
+        except FileNotFoundError as err:  # e.g. every trial failed: the trial files say why
+            log.warning("no report: %s", err)
     for error in grid.errors:
         log.warning("a trial failed: %s", str(error).splitlines()[0] if str(error) else type(error).__name__)
-    print(f"done: {len(frame)} trials ({len(grid.errors)} failed) in {elapsed:.0f}s. Trial results: {run_dir}; "
+    print(f"done: {len(grid)} trials ({len(grid.errors)} failed) in {elapsed:.0f}s. Trial results: {run_dir}; "
           f"report: {results / 'comparison.md'}")
     ray.shutdown()
     return 0

@@ -120,3 +120,14 @@ def test_killed_search_resumes_without_rerunning_finished_trials(tmp_path, env):
     for name, written_at in finished.items():
         assert records[name]["written_at"] == written_at  # kept, not re-run
     assert sum(r["status"] == "finished" for r in records.values()) == 3
+
+
+def test_failing_trials_are_recorded_and_the_search_finishes(tmp_path, env):
+    results = tmp_path / "results"
+    result = run_search("--pair", "bilstm", "--smoke-test", "--set", "lr=1e30", "--set", "grad_clip=1e30",
+                        "--results", str(results), env=env)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "2 trials (2 failed)" in result.stdout
+    records = [json.loads(p.read_text()) for p in (results / "bilstm").glob("*/trial_*.json")]
+    assert len(records) == 2
+    assert all(r["status"] == "failed" and "NonFiniteLossError" in r["reason"] for r in records)
