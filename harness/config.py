@@ -6,7 +6,6 @@ become a config: unknown keys fail with a "did you mean" hint and values are che
 from __future__ import annotations
 
 import difflib
-import json
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any, get_type_hints
 
@@ -98,12 +97,6 @@ class TrialConfig:
             else:
                 out[key] = value
         return out
-
-    def with_values(self, **values: Any) -> TrialConfig:
-        return TrialConfig.from_flat(self.flat() | values)
-
-    def to_json(self) -> str:
-        return json.dumps(self.flat(), sort_keys=True)
 
 
 def flat_keys() -> list[str]:

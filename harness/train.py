@@ -74,10 +74,6 @@ def default_device() -> torch.device:
     return torch.device("cuda" if torch.cuda.is_available() else "cpu")
 
 
-def batches(rows: np.ndarray, size: int) -> list[np.ndarray]:
-    return [rows[i:i + size] for i in range(0, len(rows), size)]
-
-
 def evaluate(model: EmotionModel, data: PairData, rows: np.ndarray, device: torch.device, batch_size: int,
              drop: str | None = None) -> Metrics:
     return compute_metrics(data.labels[rows], predict(model, data, rows, device, batch_size, drop).argmax(1))

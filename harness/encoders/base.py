@@ -95,6 +95,14 @@ def pad(arrays: list[np.ndarray], dtype: torch.dtype) -> tuple[torch.Tensor, tor
     return out, mask
 
 
+def packed_bilstm(lstm: nn.LSTM, x: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+    """Run a batch-first LSTM over only the real steps of each sequence; padding stays zero."""
+    packed = nn.utils.rnn.pack_padded_sequence(x, lengths.cpu(), batch_first=True, enforce_sorted=False)
+    seq, _ = lstm(packed)
+    seq, _ = nn.utils.rnn.pad_packed_sequence(seq, batch_first=True, total_length=x.shape[1])
+    return seq
+
+
 def masked_mean(x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
     """Mean over dim 1 of ``x`` [B, T, D] counting only positions where ``mask`` [B, T] is True."""
     weights = mask.to(x.dtype).unsqueeze(-1)

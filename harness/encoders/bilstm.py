@@ -10,7 +10,7 @@ from torch import nn
 
 from harness.cache import Features
 from harness.config import TrialConfig
-from harness.encoders.base import Embedded, Encoded, Encoder, pad, register_encoder
+from harness.encoders.base import Embedded, Encoded, Encoder, packed_bilstm, pad, register_encoder
 from harness.features import FeatureSpec
 
 PAD, UNK = 0, 1
@@ -50,8 +50,4 @@ class WordBiLstm(Encoder):
 
     def encode(self, embedded: Embedded) -> Encoded:
         lengths = embedded.mask.sum(1).clamp(min=1)
-        packed = nn.utils.rnn.pack_padded_sequence(self.dropout(embedded.x), lengths.cpu(), batch_first=True,
-                                                   enforce_sorted=False)
-        seq, _ = self.lstm(packed)
-        seq, _ = nn.utils.rnn.pad_packed_sequence(seq, batch_first=True, total_length=embedded.x.shape[1])
-        return Encoded(seq, embedded.mask)
+        return Encoded(packed_bilstm(self.lstm, self.dropout(embedded.x), lengths), embedded.mask)

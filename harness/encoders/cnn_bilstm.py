@@ -7,7 +7,7 @@ from torch import nn
 
 from harness.cache import Features
 from harness.config import TrialConfig
-from harness.encoders.base import Embedded, Encoded, Encoder, pad, register_encoder
+from harness.encoders.base import Embedded, Encoded, Encoder, packed_bilstm, pad, register_encoder
 from harness.features import FeatureSpec
 
 POOL = 2  # each conv block halves time; two blocks -> 40 ms per BiLSTM step at a 10 ms hop
@@ -57,9 +57,6 @@ class CnnBiLstm(Encoder):
     def encode(self, embedded: Embedded) -> Encoded:
         x = self.conv(embedded.x.transpose(1, 2)).transpose(1, 2)
         lengths = (embedded.mask.sum(1) // POOL**2).clamp(min=1, max=x.shape[1])
-        packed = nn.utils.rnn.pack_padded_sequence(self.dropout(x), lengths.cpu(), batch_first=True,
-                                                   enforce_sorted=False)
-        seq, _ = self.lstm(packed)
-        seq, _ = nn.utils.rnn.pad_packed_sequence(seq, batch_first=True, total_length=x.shape[1])
+        seq = packed_bilstm(self.lstm, self.dropout(x), lengths)
         mask = torch.arange(x.shape[1], device=x.device)[None, :] < lengths[:, None].to(x.device)
         return Encoded(seq, mask)
