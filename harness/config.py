@@ -43,6 +43,7 @@ class TrialConfig:
     epochs: int = 30
     patience: int = 6  # early stopping on validation weighted F1
     batch_size: int = 32
+    group_by_length: bool = True  # training batches of similar-length utterances: less padding, same epochs
     lr: float = 1e-3  # heads, fusion and small encoders
     encoder_lr: float = 3e-5  # fine-tuned pretrained layers
     weight_decay: float = 0.01

@@ -17,6 +17,22 @@ def batches(rows: np.ndarray, size: int) -> list[np.ndarray]:
     return [rows[i:i + size] for i in range(0, len(rows), size)]
 
 
+def length_grouped_batches(rows: np.ndarray, lengths: np.ndarray, size: int, rng: np.random.Generator,
+                           pool_batches: int = 20) -> list[np.ndarray]:
+    """Shuffled training batches of similar-length utterances (the bucketing of SpeechBrain and ESPnet).
+
+    Rows are shuffled, cut into pools of ``pool_batches`` batches, sorted by length inside each pool and
+    batched; the batches are then shuffled. Padding (and with it wasted conv/LSTM work) shrinks, while
+    every epoch still sees a different random grouping.
+    """
+    rows = rng.permutation(rows)
+    grouped = []
+    for start in range(0, len(rows), size * pool_batches):
+        pool = rows[start:start + size * pool_batches]
+        grouped += batches(pool[np.argsort(lengths[pool], kind="stable")], size)
+    return [grouped[i] for i in rng.permutation(len(grouped))]
+
+
 @torch.no_grad()
 def predict(model: EmotionModel, data: PairData, rows: np.ndarray, device: torch.device, batch_size: int,
             drop: str | None = None) -> np.ndarray:

@@ -40,6 +40,10 @@ class EmotionModel(nn.Module):
     def collate(self, features: dict[str, dict[str, Features]], rows: np.ndarray, live: bool = False) -> dict:
         return {m: e.collate(features[m], rows, live) for m, e in self.encoders.items()}
 
+    def input_lengths(self, features: dict[str, dict[str, Features]]) -> np.ndarray:
+        """Per manifest row, the summed length of every input this model reads: what padding cost grows with."""
+        return sum(f.lengths() for m in self.encoders for f in features[m].values())
+
     def embed(self, batch: dict) -> dict[str, Embedded]:
         return {m: e.embed(batch[m]) for m, e in self.encoders.items()}
 

@@ -21,7 +21,7 @@ from harness.corpus import EMOTIONS
 from harness.dataset import PairData
 from harness.explain import Explanation, explain_fold
 from harness.folds import Fold
-from harness.inference import batches, predict, to_device
+from harness.inference import batches, length_grouped_batches, predict, to_device
 from harness.measure import ResourceMonitor, count_params, measure_latency
 from harness.metrics import Metrics, compute_metrics
 from harness.model import EmotionModel, build_model
@@ -88,10 +88,10 @@ def fit_fold(cfg: TrialConfig, pair: PairSpec, data: PairData, fold: Fold, repor
     model = build_model(pair, cfg, data.features, fold.train).to(device)
     params = count_params(model)
 
-    pretrained = {id(p) for p in model.pretrained_parameters()}
-    head = [p for p in model.parameters() if p.requires_grad and id(p) not in pretrained]
-    optimizer = torch.optim.AdamW([{"params": head, "lr": cfg.lr},
-                                   {"params": model.pretrained_parameters(), "lr": cfg.encoder_lr}],
+    backbone = model.pretrained_parameters()
+    in_backbone = {id(p) for p in backbone}
+    head = [p for p in model.parameters() if p.requires_grad and id(p) not in in_backbone]
+    optimizer = torch.optim.AdamW([{"params": head, "lr": cfg.lr}, {"params": backbone, "lr": cfg.encoder_lr}],
                                   weight_decay=cfg.weight_decay)
     steps = cfg.epochs * math.ceil(len(fold.train) / cfg.batch_size)
     scheduler = get_cosine_schedule_with_warmup(optimizer, int(cfg.warmup_ratio * steps), steps)
@@ -105,13 +105,20 @@ def fit_fold(cfg: TrialConfig, pair: PairSpec, data: PairData, fold: Fold, repor
     # Only trainable tensors change, so only they are copied when a new best epoch is kept.
     keep = {n for n, p in model.named_parameters() if p.requires_grad} | {n for n, _ in model.named_buffers()}
 
+    lengths = model.input_lengths(data.features)
+
+    def epoch_batches() -> list[np.ndarray]:
+        if cfg.group_by_length:
+            return length_grouped_batches(fold.train, lengths, cfg.batch_size, rng)
+        return batches(rng.permutation(fold.train), cfg.batch_size)
+
     best_f1, best_epoch, best_state, stopped = -1.0, 0, None, "max_epochs"
     train_seconds, trained_utterances = 0.0, 0
     with ResourceMonitor(device) as monitor:
         for epoch in range(1, cfg.epochs + 1):
             model.train()
             started, losses = time.perf_counter(), []
-            for chunk in batches(rng.permutation(fold.train), cfg.batch_size):
+            for chunk in epoch_batches():
                 batch = to_device(model.collate(data.features, chunk), device)
                 labels = torch.as_tensor(data.labels[chunk], device=device)
                 with torch.autocast(**autocast):

@@ -26,14 +26,22 @@ from ray.tune.search.optuna import OptunaSearch
 
 from harness.atomic import write_json_atomic
 from harness.cache import FeatureCache
+from harness.config import ConfigError
 from harness.dataset import load_pair_data
 from harness.folds import make_folds
 from harness.pairs import get_pair
 from harness.space import SearchSpace
-from harness.train import FoldResult, default_device, fit_fold
+from harness.train import FoldResult, NonFiniteLossError, default_device, fit_fold
 
 log = logging.getLogger(__name__)
 METRIC = "mean_val_weighted_f1"
+# Failures that recur identically on a retry (a diverging config, a bad value): Ray's FailureConfig
+# still retries the trial, but the retry ends at once with the recorded reason instead of re-training.
+DETERMINISTIC_FAILURES = (NonFiniteLossError, ConfigError)
+
+
+class NotRetried(RuntimeError):
+    """A retry of a trial whose earlier attempt failed deterministically."""
 
 
 @dataclass(frozen=True)
@@ -61,12 +69,13 @@ class TrialInputs:
 
 
 def trial_record(inputs: TrialInputs, trial_id: str, config: dict, folds: list[dict], status: str,
-                 reason: str = "") -> dict:
+                 reason: str = "", retryable: bool = True) -> dict:
     import torch
 
     device = default_device()
     return {
         "meta": asdict(inputs.meta), "trial_id": trial_id, "config": config, "status": status, "reason": reason,
+        "retryable": retryable,
         "device_name": torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu",
         "hostname": os.uname().nodename, "folds": folds,
         "written_at": time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime()),
@@ -81,6 +90,10 @@ def run_trial(config: dict[str, Any], inputs: TrialInputs) -> None:
     cfg = inputs.space.config(config)
     pair = get_pair(inputs.meta.pair)
     out = Path(inputs.results_dir) / f"trial_{trial_id}.json"
+    if out.exists():
+        previous = json.loads(out.read_text())
+        if previous["status"] == "failed" and not previous.get("retryable", True):
+            raise NotRetried(f"not retried: {previous['reason']}")
     folds_done: list[dict] = []
     checkpoint = tune.get_checkpoint()
     if checkpoint:  # a retried or restored trial continues after its last finished fold
@@ -111,7 +124,8 @@ def run_trial(config: dict[str, Any], inputs: TrialInputs) -> None:
                             checkpoint=tune.Checkpoint.from_directory(folder))
     except Exception as err:
         write_json_atomic(out, trial_record(inputs, trial_id, config, folds_done, "failed",
-                                            f"{type(err).__name__}: {err}"))
+                                            f"{type(err).__name__}: {err}",
+                                            retryable=not isinstance(err, DETERMINISTIC_FAILURES)))
         raise
 
 

@@ -10,7 +10,7 @@ from torch import nn
 
 from harness.cache import Features
 from harness.config import TrialConfig
-from harness.encoders.base import Embedded, Encoded, Encoder, packed_bilstm, pad, register_encoder
+from harness.encoders.base import Embedded, Encoded, Encoder, MaskedBiLstm, pad, register_encoder
 from harness.features import FeatureSpec
 
 PAD, UNK = 0, 1
@@ -26,7 +26,7 @@ class WordBiLstm(Encoder):
         self.max_tokens = cfg.text.max_tokens
         self.embedding = nn.Embedding(len(vocabulary) + 2, cfg.text.embed_dim, padding_idx=PAD)
         self.dropout = nn.Dropout(cfg.dropout)
-        self.lstm = nn.LSTM(cfg.text.embed_dim, cfg.text.hidden, batch_first=True, bidirectional=True)
+        self.lstm = MaskedBiLstm(cfg.text.embed_dim, cfg.text.hidden)
         self.out_dim = 2 * cfg.text.hidden
 
     @staticmethod
@@ -50,4 +50,4 @@ class WordBiLstm(Encoder):
 
     def encode(self, embedded: Embedded) -> Encoded:
         lengths = embedded.mask.sum(1).clamp(min=1)
-        return Encoded(packed_bilstm(self.lstm, self.dropout(embedded.x), lengths), embedded.mask)
+        return Encoded(self.lstm(self.dropout(embedded.x), lengths), embedded.mask)

@@ -7,7 +7,7 @@ from torch import nn
 
 from harness.cache import Features
 from harness.config import TrialConfig
-from harness.encoders.base import Embedded, Encoded, Encoder, packed_bilstm, pad, register_encoder
+from harness.encoders.base import Embedded, Encoded, Encoder, MaskedBiLstm, pad, register_encoder
 from harness.features import FeatureSpec
 
 POOL = 2  # each conv block halves time; two blocks -> 40 ms per BiLSTM step at a 10 ms hop
@@ -28,7 +28,7 @@ class CnnBiLstm(Encoder):
             nn.Conv1d(channels, channels, kernel_size=5, padding=2), nn.GELU(), nn.MaxPool1d(POOL),
         )
         self.dropout = nn.Dropout(cfg.dropout)
-        self.lstm = nn.LSTM(channels, hidden, batch_first=True, bidirectional=True)
+        self.lstm = MaskedBiLstm(channels, hidden)
         self.out_dim = 2 * hidden
 
     @staticmethod
@@ -57,6 +57,6 @@ class CnnBiLstm(Encoder):
     def encode(self, embedded: Embedded) -> Encoded:
         x = self.conv(embedded.x.transpose(1, 2)).transpose(1, 2)
         lengths = (embedded.mask.sum(1) // POOL**2).clamp(min=1, max=x.shape[1])
-        seq = packed_bilstm(self.lstm, self.dropout(x), lengths)
+        seq = self.lstm(self.dropout(x), lengths)
         mask = torch.arange(x.shape[1], device=x.device)[None, :] < lengths[:, None].to(x.device)
         return Encoded(seq, mask)

@@ -129,4 +129,8 @@ def test_failing_trials_are_recorded_and_the_search_finishes(tmp_path, env):
     assert "2 trials (2 failed)" in result.stdout
     records = [json.loads(p.read_text()) for p in (results / "bilstm").glob("*/trial_*.json")]
     assert len(records) == 2
-    assert all(r["status"] == "failed" and "NonFiniteLossError" in r["reason"] for r in records)
+    assert all(r["status"] == "failed" and r["reason"].startswith("NonFiniteLossError") for r in records)
+    assert not any(r["retryable"] for r in records)
+    # Ray retried each trial (FailureConfig), and each retry stopped at once instead of training again.
+    errors = [p.read_text() for p in (results / "ray").rglob("error.txt")]
+    assert len(errors) == 2 and all("NotRetried: not retried: NonFiniteLossError" in e for e in errors)
