@@ -99,20 +99,19 @@ def parameter_importances(pair: str, trials: pd.DataFrame) -> dict[str, float] |
     from harness.space import load_space
 
     space = load_space(get_pair(pair).space_path)
-    done = trials[trials.mean_val_weighted_f1.notna()]
+
+    def in_space(config: dict) -> bool:  # a --set value outside the YAML range: that run did not search it
+        return all(p.contains(config[p.name]) for p in space.params if p.name in config)
+
+    done = trials[trials.mean_val_weighted_f1.notna() & trials.config.map(in_space)]
     if len(done) < 3:
         return None
     study = optuna.create_study(direction="maximize", sampler=optuna.samplers.RandomSampler(seed=0))
     for config, value in zip(done.config, done.mean_val_weighted_f1):
-        params, dists = {}, {}
-        for p in space.params:
-            if p.name in config:
-                dists[p.name] = (optuna.distributions.CategoricalDistribution(list(p.choices)) if p.type == "categorical"
-                                 else optuna.distributions.IntDistribution(int(p.low), int(p.high), step=int(p.step or 1))
-                                 if p.type == "int" else
-                                 optuna.distributions.FloatDistribution(p.low, p.high, log=p.type == "loguniform"))
-                params[p.name] = config[p.name]
-        study.add_trial(optuna.trial.create_trial(params=params, distributions=dists, value=float(value)))
+        searched = [p for p in space.params if p.name in config]
+        study.add_trial(optuna.trial.create_trial(params={p.name: config[p.name] for p in searched},
+                                                  distributions={p.name: p.distribution() for p in searched},
+                                                  value=float(value)))
     try:
         importances = optuna.importance.get_param_importances(
             study, evaluator=optuna.importance.FanovaImportanceEvaluator(seed=0))

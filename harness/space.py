@@ -46,6 +46,22 @@ class Param:
         return trial.suggest_float(self.name, self.low, self.high, log=self.type == "loguniform",
                                    step=self.step if self.type == "float" else None)
 
+    def contains(self, value: Any) -> bool:
+        if self.type == "categorical":
+            return value in self.choices
+        return isinstance(value, (int, float)) and self.low <= value <= self.high
+
+    def distribution(self) -> Any:
+        """The Optuna distribution ``suggest`` samples from (to rebuild a study from stored trials)."""
+        from optuna.distributions import CategoricalDistribution, FloatDistribution, IntDistribution
+
+        if self.type == "categorical":
+            return CategoricalDistribution(list(self.choices))
+        if self.type == "int":
+            return IntDistribution(int(self.low), int(self.high), step=int(self.step or 1))
+        return FloatDistribution(self.low, self.high, log=self.type == "loguniform",
+                                 step=self.step if self.type == "float" else None)
+
 
 @dataclass(frozen=True)
 class SearchSpace:
