@@ -36,8 +36,11 @@ def load_trials(results: Path) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def _mean_std(values: list[float]) -> str:
-    return f"{np.mean(values):.3f} ± {np.std(values):.3f}" if values else "n/a"
+def _mean_std(name: str, values: list[float]) -> dict[str, float]:
+    """``name``: mean over folds and ``name_std``: their standard deviation (NaN for one fold or none).
+    CSVs keep both as numbers; the Markdown tables show them as "mean ± std"."""
+    mean = float(np.mean(values)) if values else float("nan")
+    return {name: round(mean, 4), f"{name}_std": round(float(np.std(values)), 4) if len(values) > 1 else float("nan")}
 
 
 def best_trials(trials: pd.DataFrame) -> pd.DataFrame:
@@ -80,10 +83,10 @@ def comparison_table(best: pd.DataFrame, trials: pd.DataFrame) -> pd.DataFrame:
             "pair": row.pair, "data_source": row.data_source, "trials": row.n_trials, "failed": row.n_failed,
             "best_trial": row.trial_id, "folds": len(folds),
             "val_weighted_f1": round(float(row.mean_val_weighted_f1), 4),
-            "test_weighted_f1": _mean_std(_fold_values(folds, "test", "weighted_f1")),
-            "test_macro_f1": _mean_std(_fold_values(folds, "test", "macro_f1")),
-            "test_unweighted_acc": _mean_std(_fold_values(folds, "test", "unweighted_accuracy")),
-            "test_weighted_acc": _mean_std(_fold_values(folds, "test", "weighted_accuracy")),
+            **_mean_std("test_weighted_f1", _fold_values(folds, "test", "weighted_f1")),
+            **_mean_std("test_macro_f1", _fold_values(folds, "test", "macro_f1")),
+            **_mean_std("test_unweighted_acc", _fold_values(folds, "test", "unweighted_accuracy")),
+            **_mean_std("test_weighted_acc", _fold_values(folds, "test", "weighted_accuracy")),
             "params_total_M": round(folds[0]["resources"]["params_total"] / 1e6, 3),
             "params_trainable_M": round(folds[0]["resources"]["params_trainable"] / 1e6, 3),
             "memory_kind": "peak VRAM" if _fold_values(folds, "resources", "peak_gpu_gb") else "peak RSS",
@@ -92,26 +95,21 @@ def comparison_table(best: pd.DataFrame, trials: pd.DataFrame) -> pd.DataFrame:
             "latency_ms": round(float(np.mean(_fold_values(folds, "resources", "latency_ms"))), 2),
             "search_wall_s": round(float(row.search.get("wall_s", float("nan"))), 1),
             "gpu_hours": round(train_s * gpus / 3600, 4),
-            "energy_kj": round(sum(energy) / 1000, 2) if energy else "n/a",
-            "faithfulness": round(float(np.mean(_fold_values(folds, "explanation", "faithfulness"))), 4)
-            if _fold_values(folds, "explanation", "faithfulness") else "n/a",
-            "audio_ablation_f1_drop": _ablation(folds, "audio"),
-            "text_ablation_f1_drop": _ablation(folds, "text"),
+            "energy_kj": round(sum(energy) / 1000, 2) if energy else float("nan"),
+            **_mean_std("faithfulness", _fold_values(folds, "explanation", "faithfulness")),
+            **_mean_std("audio_ablation_f1_drop", _fold_values(folds, "explanation", "ablation_f1_drop", "audio")),
+            **_mean_std("text_ablation_f1_drop", _fold_values(folds, "explanation", "ablation_f1_drop", "text")),
             "device": row.device_name,
         })
     return pd.DataFrame(rows)
 
 
-def _ablation(folds: list[dict], modality: str) -> str:
-    values = [f["explanation"]["ablation_f1_drop"][modality] for f in folds
-              if f.get("explanation") and modality in f["explanation"]["ablation_f1_drop"]]
-    return _mean_std(values) if values else "n/a"
-
-
 def per_emotion_table(best: pd.DataFrame) -> pd.DataFrame:
     rows = []
     for row in best.itertuples(index=False):
-        cells = {EMOTION_NAMES[e]: _mean_std(_fold_values(row.folds, "test", "per_emotion_f1", e)) for e in EMOTIONS}
+        cells = {}
+        for e in EMOTIONS:
+            cells |= _mean_std(EMOTION_NAMES[e], _fold_values(row.folds, "test", "per_emotion_f1", e))
         rows.append({"pair": row.pair, "data_source": row.data_source} | cells)
     return pd.DataFrame(rows)
 
@@ -145,13 +143,33 @@ def paired_comparison(per_fold: pd.DataFrame, seed: int = 0, n_boot: int = 10_00
                              "per_fold_diff": " ".join(f"{d:+.3f}" for d in diff), "mean_diff": round(diff.mean(), 4),
                              "ci95_low": round(float(np.percentile(boots, 2.5)), 4),
                              "ci95_high": round(float(np.percentile(boots, 97.5)), 4),
-                             "paired_t_p": round(p, 4) if p == p else "n/a"})
+                             "paired_t_p": round(p, 4)})
     return pd.DataFrame(rows)
+
+
+def markdown_table(frame: pd.DataFrame) -> str:
+    """The Markdown view of a table: ``x`` and ``x_std`` become one "mean ± std" column (3 decimals),
+    other numbers are printed as stored, NaN as n/a; numeric columns are right-aligned."""
+    shown, align = {}, []
+    for column in frame.columns:
+        if column.endswith("_std") and column[:-4] in frame.columns:
+            continue
+        values = frame[column]
+        numeric = values.dtype.kind in "iuf"
+        if f"{column}_std" in frame.columns:
+            values = ["n/a" if pd.isna(m) else f"{m:.3f}" if pd.isna(s) else f"{m:.3f} ± {s:.3f}"
+                      for m, s in zip(values, frame[f"{column}_std"])]
+        elif numeric:
+            values = ["n/a" if pd.isna(v) else f"{v:g}" for v in values]
+        shown[column] = values
+        align.append("right" if numeric else "left")
+    return pd.DataFrame(shown).to_markdown(index=False, disable_numparse=True, colalign=align)
 
 
 def _write_table(frame: pd.DataFrame, out: Path, stem: str, header: str) -> None:
     write_atomic(out / f"{stem}.csv", lambda p: frame.to_csv(p, index=False))
-    write_atomic(out / f"{stem}.md", lambda p: p.write_text(header + "\n" + frame.to_markdown(index=False) + "\n"))
+    markdown = markdown_table(frame)
+    write_atomic(out / f"{stem}.md", lambda p: p.write_text(header + "\n" + markdown + "\n"))
 
 
 def _header(title: str, best: pd.DataFrame) -> str:
