@@ -31,7 +31,12 @@ def synchronize(device: torch.device) -> None:
 
 
 class _Nvml:
-    """NVML handle for the current CUDA device, or None where there is no NVML (CPU, CI)."""
+    """NVML handle for a CUDA device, or None where there is no NVML (CPU, CI).
+
+    The handle is looked up by the device's UUID, not its index: Ray gives each trial its GPUs through
+    CUDA_VISIBLE_DEVICES, so torch's cuda:0 may be NVML's device 3, whose memory and energy would
+    otherwise be reported as this trial's.
+    """
 
     def __init__(self, device: torch.device):
         self.handle = None
@@ -42,9 +47,10 @@ class _Nvml:
 
             pynvml.nvmlInit()
             self.pynvml = pynvml
-            self.handle = pynvml.nvmlDeviceGetHandleByIndex(device.index or torch.cuda.current_device())
-        except Exception as err:  # no driver library, permissions ...
-            log.debug("NVML unavailable: %s", err)
+            uuid = torch.cuda.get_device_properties(device).uuid
+            self.handle = pynvml.nvmlDeviceGetHandleByUUID(f"GPU-{uuid}")
+        except Exception as err:  # no driver library, permissions, a MIG slice ...
+            log.debug("NVML unavailable for %s: %s", device, err)
 
     def used_bytes(self) -> int | None:
         return None if self.handle is None else int(self.pynvml.nvmlDeviceGetMemoryInfo(self.handle).used)

@@ -115,3 +115,18 @@ def test_small_pair_learns_and_fusion_beats_each_modality(cache, demo_manifest, 
         scores[name] = fit_fold(cfg, pair, data, make_fold(demo_manifest, 5), lambda r: None).test.weighted_f1
     assert scores["cnnbilstm_bilstm"] > max(scores["cnnbilstm"], scores["bilstm"]), scores
     assert scores["cnnbilstm_bilstm"] > 0.5, scores
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU (CI has none)")
+@pytest.mark.parametrize("name, finetune", [("cnnbilstm_bilstm", 0), ("wav2vec_albert", 0), ("wav2vec_albert", 1)])
+def test_cuda_fold_with_bf16_autocast_reports_gpu_resources(name, finetune, tiny, cache, demo_manifest):
+    pair = get_pair(name)
+    cfg = small_config(tiny, mixed_precision=True, **{"audio.finetune_layers": finetune,
+                                                      "text.finetune_layers": finetune})
+    data = load_pair_data(pair, cfg, demo_manifest, cache, progress=False)
+    result = fit_fold(cfg, pair, data, make_fold(demo_manifest, 5), lambda r: None, device=torch.device("cuda"))
+    assert result.resources.device.startswith("cuda")
+    assert result.resources.peak_gpu_gb > 0
+    assert result.resources.peak_nvml_gb is None or result.resources.peak_nvml_gb >= result.resources.peak_gpu_gb
+    assert 0 <= result.test.weighted_f1 <= 1 and result.resources.latency_ms > 0
+    assert math.isfinite(result.explanation.faithfulness)
