@@ -106,6 +106,7 @@ def parameter_importances(pair: str, trials: pd.DataFrame) -> dict[str, float] |
     done = trials[trials.mean_val_weighted_f1.notna() & trials.config.map(in_space)]
     if len(done) < 3:
         return None
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
     study = optuna.create_study(direction="maximize", sampler=optuna.samplers.RandomSampler(seed=0))
     for config, value in zip(done.config, done.mean_val_weighted_f1):
         searched = [p for p in space.params if p.name in config]

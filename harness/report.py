@@ -121,30 +121,63 @@ def per_fold_table(best: pd.DataFrame) -> pd.DataFrame:
                          for row in best.itertuples(index=False) for f in row.folds])
 
 
+PAIRED_STATS = ["folds", "per_fold_diff", "mean_diff", "ci95_low", "ci95_high", "paired_t_p"]
+
+
+def _paired_difference(a: pd.Series, b: pd.Series, seed: int, n_boot: int) -> dict:
+    """Per-fold differences a - b over the folds both have: mean, bootstrap 95% CI over folds, paired t-test."""
+    from scipy.stats import ttest_rel
+
+    both = pd.concat([a, b], axis=1).dropna()
+    diff = (both.iloc[:, 0] - both.iloc[:, 1]).to_numpy()
+    if len(diff) == 0:
+        return {}
+    boots = np.random.default_rng(seed).choice(diff, size=(n_boot, len(diff)), replace=True).mean(1)
+    p = float(ttest_rel(both.iloc[:, 0], both.iloc[:, 1]).pvalue) if len(diff) > 1 and diff.std() > 0 else float("nan")
+    return {"folds": len(diff), "per_fold_diff": " ".join(f"{d:+.3f}" for d in diff),
+            "mean_diff": round(float(diff.mean()), 4), "ci95_low": round(float(np.percentile(boots, 2.5)), 4),
+            "ci95_high": round(float(np.percentile(boots, 97.5)), 4), "paired_t_p": round(p, 4)}
+
+
+def _fold_scores(per_fold: pd.DataFrame) -> dict[str, pd.DataFrame]:
+    """Data source -> [test session x pair] table of test weighted F1."""
+    return {source: group.pivot(index="test_session", columns="pair", values="test_weighted_f1")
+            for source, group in per_fold.groupby("data_source")}
+
+
 def paired_comparison(per_fold: pd.DataFrame, seed: int = 0, n_boot: int = 10_000) -> pd.DataFrame:
     """Per-fold test F1 differences between pairs on the same folds, with a bootstrap 95% CI over folds
     and a paired t-test (with five folds, read the CI: it is wide for a reason)."""
-    from scipy.stats import ttest_rel
-
     rows = []
-    for source, group in per_fold.groupby("data_source"):
-        table = group.pivot(index="test_session", columns="pair", values="test_weighted_f1")
+    for source, table in _fold_scores(per_fold).items():
         pairs = sorted(table.columns)
         for i, a in enumerate(pairs):
             for b in pairs[i + 1:]:
-                both = table[[a, b]].dropna()
-                diff = (both[a] - both[b]).to_numpy()
-                if len(diff) == 0:
+                stats = _paired_difference(table[a], table[b], seed, n_boot)
+                if stats:
+                    rows.append({"data_source": source, "pair_a": a, "pair_b": b} | stats)
+    return pd.DataFrame(rows, columns=["data_source", "pair_a", "pair_b", *PAIRED_STATS])
+
+
+def fusion_gain(per_fold: pd.DataFrame, seed: int = 0, n_boot: int = 10_000) -> pd.DataFrame:
+    """What fusion adds: each fused pair against the unimodal baseline of each of its own encoders
+    (found in the pair registry: the pair with only that encoder), on the folds both were run on."""
+    from harness.pairs import PAIRS
+
+    unimodal = {tuple(p.encoders.items()): p.name for p in PAIRS.values() if not p.is_fused}
+    rows = []
+    for source, table in _fold_scores(per_fold).items():
+        for fused in sorted(c for c in table.columns if get_pair(c).is_fused):
+            for modality, encoder in get_pair(fused).encoders.items():
+                baseline = unimodal.get(((modality, encoder),))
+                if baseline not in table.columns:
                     continue
-                rng = np.random.default_rng(seed)
-                boots = rng.choice(diff, size=(n_boot, len(diff)), replace=True).mean(1)
-                p = float(ttest_rel(both[a], both[b]).pvalue) if len(diff) > 1 and diff.std() > 0 else float("nan")
-                rows.append({"data_source": source, "pair_a": a, "pair_b": b, "folds": len(diff),
-                             "per_fold_diff": " ".join(f"{d:+.3f}" for d in diff), "mean_diff": round(diff.mean(), 4),
-                             "ci95_low": round(float(np.percentile(boots, 2.5)), 4),
-                             "ci95_high": round(float(np.percentile(boots, 97.5)), 4),
-                             "paired_t_p": round(p, 4)})
-    return pd.DataFrame(rows)
+                stats = _paired_difference(table[fused], table[baseline], seed, n_boot)
+                if stats:
+                    rows.append({"data_source": source, "pair": fused, "baseline": baseline,
+                                 "baseline_modality": modality} | stats)
+    columns = ["data_source", "pair", "baseline", "baseline_modality", *PAIRED_STATS]
+    return pd.DataFrame(rows, columns=columns).rename(columns={"mean_diff": "gain"})
 
 
 def markdown_table(frame: pd.DataFrame) -> str:
@@ -166,9 +199,10 @@ def markdown_table(frame: pd.DataFrame) -> str:
     return pd.DataFrame(shown).to_markdown(index=False, disable_numparse=True, colalign=align)
 
 
-def _write_table(frame: pd.DataFrame, out: Path, stem: str, header: str) -> None:
+def _write_table(frame: pd.DataFrame, out: Path, stem: str, header: str,
+                 empty: str = "No rows yet.") -> None:
     write_atomic(out / f"{stem}.csv", lambda p: frame.to_csv(p, index=False))
-    markdown = markdown_table(frame)
+    markdown = markdown_table(frame) if not frame.empty else f"_{empty}_"
     write_atomic(out / f"{stem}.md", lambda p: p.write_text(header + "\n" + markdown + "\n"))
 
 
@@ -206,7 +240,12 @@ def write_reports(results: str | Path) -> Path:
     _write_table(per_emotion_table(best), results, "per_emotion", _header("Test F1 per emotion (mean ± std over folds)", best))
     _write_table(per_fold, results, "per_fold", _header("Per-fold test scores of each pair's best config", best))
     _write_table(paired_comparison(per_fold), results, "paired_comparison",
-                 _header("Paired comparison of pairs (per-fold test weighted F1 differences)", best))
+                 _header("Paired comparison of pairs (per-fold test weighted F1 differences)", best),
+                 empty="No rows yet: needs two pairs run on the same folds.")
+    _write_table(fusion_gain(per_fold), results, "fusion_gain",
+                 _header("Gain from fusion: fused pair minus its unimodal baseline (per-fold test weighted F1)", best),
+                 empty="No rows yet: needs a fused pair and one of its unimodal baselines (e.g. cnnbilstm_bilstm "
+                       "and bilstm) run on the same folds.")
     from harness.plots import write_plots
 
     write_plots(results, best, comparison, trials)

@@ -83,6 +83,10 @@ def test_report_tables_match_trial_data(searched):
     assert "DEMO CORPUS, NOT IEMOCAP" in markdown and "Protocol:" in markdown
     paired = pd.read_csv(searched / "paired_comparison.csv")
     assert len(paired) == 1 and paired.folds[0] == 1
+    gain = pd.read_csv(searched / "fusion_gain.csv")  # cnnbilstm_bilstm against its text-only baseline
+    assert list(zip(gain.pair, gain.baseline)) == [("cnnbilstm_bilstm", "bilstm")]
+    f1 = comparison.set_index("pair").test_weighted_f1
+    assert gain.gain[0] == pytest.approx(f1["cnnbilstm_bilstm"] - f1["bilstm"], abs=2e-4)
     for png in ("per_emotion_f1.png", "f1_vs_params.png", "f1_vs_memory.png"):
         assert (searched / png).stat().st_size > 1000
 
