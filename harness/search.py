@@ -14,7 +14,6 @@ import os
 import subprocess
 import sys
 import time
-from itertools import product
 from pathlib import Path
 
 import yaml
@@ -24,7 +23,7 @@ from harness.cache import FeatureCache, corpus_fingerprint
 from harness.config import ConfigError
 from harness.corpus import SESSIONS, CorpusError
 from harness.data import resolve_corpus
-from harness.dataset import load_pair_data
+from harness.dataset import feature_specs, load_pair_data
 from harness.demo import default_cache_dir
 from harness.logs import setup_logging
 from harness.pairs import UnknownPairError, get_pair
@@ -69,12 +68,21 @@ def versions() -> dict[str, str]:
 
 
 def prebuild_features(pair_name: str, space: SearchSpace, manifest, cache: FeatureCache, fingerprint: str) -> None:
-    """Extract every feature any trial of this space can ask for, once, before Ray starts."""
+    """Extract every feature the trials of this space can ask for, once, before Ray starts.
+
+    Each modality's features depend on single keys (front end, mel bins, checkpoint, fine-tuning or
+    not), so varying one searched value at a time finds them all; anything missed is built by the
+    first trial that needs it, under the cache's lock.
+    """
     pair = get_pair(pair_name)
-    for audio_ft, text_ft in product(space.possible_values("audio.finetune_layers"),
-                                     space.possible_values("text.finetune_layers")):
-        cfg = space.config({"audio.finetune_layers": audio_ft, "text.finetune_layers": text_ft})
-        load_pair_data(pair, cfg, manifest, cache, fingerprint, progress=True)
+    variants = [{}] + [{p.name: value} for p in space.params for value in space.possible_values(p.name)]
+    seen = set()
+    for values in variants:
+        cfg = space.config(values)
+        specs = repr(feature_specs(pair, cfg))
+        if specs not in seen:
+            seen.add(specs)
+            load_pair_data(pair, cfg, manifest, cache, fingerprint, progress=True)
 
 
 def build_parser() -> argparse.ArgumentParser:

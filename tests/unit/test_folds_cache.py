@@ -60,3 +60,26 @@ def test_waveform_and_words(demo_manifest, tmp_path):
     assert len(wave[0]) == pytest.approx(manifest.duration.iloc[0] * 16000, abs=2)
     words = cache.get(FeatureSpec("words"), manifest, progress=False)
     assert all(w == w.lower() and "[" not in w for w in words[0])
+
+
+def test_prebuild_extracts_every_feature_config_the_space_can_ask_for(demo_manifest, tmp_path, monkeypatch):
+    from harness.search import prebuild_features
+    from harness.space import load_space
+
+    space_file = tmp_path / "space.yaml"
+    space_file.write_text("search:\n  audio.features: {type: categorical, choices: [logmel, mfcc]}\n"
+                          "  audio.n_mels: {type: categorical, choices: [32, 40]}\n"
+                          "  audio.hidden: {type: int, low: 16, high: 32, step: 16}\n")
+    manifest = demo_manifest.iloc[:6]
+    cache = FeatureCache(tmp_path / "features")
+    built = []
+    original = FeatureCache._build
+
+    def record(self, spec, *args):
+        built.append((spec.kind, spec.n_mels))
+        return original(self, spec, *args)
+
+    monkeypatch.setattr(FeatureCache, "_build", record)
+    prebuild_features("cnnbilstm", load_space(space_file), manifest, cache, corpus_fingerprint(manifest))
+    # each searched front-end value once; audio.hidden does not change the features
+    assert sorted(built) == [("logmel", 32), ("logmel", 40), ("logmel", 64), ("mfcc", 64)]
