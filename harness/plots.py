@@ -87,7 +87,8 @@ def write_plots(out: Path, best: pd.DataFrame, comparison: pd.DataFrame, trials:
         fig, ax = plt.subplots(figsize=(6, 3))
         ax.barh(list(importances), list(importances.values()))
         ax.set_xlabel("importance (fANOVA, Optuna)")
-        ax.set_title(pair)
+        finished = int(group.mean_val_weighted_f1.notna().sum())
+        ax.set_title(f"{pair}: {finished} finished trials" + (" (few: importances are noisy)" if finished < 20 else ""))
         _save(fig, out / f"importance_{pair}.png")
 
 
