@@ -23,10 +23,9 @@ class CnnBiLstm(Encoder):
         self.max_frames = int(cfg.audio.max_seconds * 100)
         self.register_buffer("mean", torch.as_tensor(mean, dtype=torch.float32))
         self.register_buffer("std", torch.as_tensor(std, dtype=torch.float32))
-        self.conv = nn.Sequential(
-            nn.Conv1d(n_features, channels, kernel_size=5, padding=2), nn.GELU(), nn.MaxPool1d(POOL),
-            nn.Conv1d(channels, channels, kernel_size=5, padding=2), nn.GELU(), nn.MaxPool1d(POOL),
-        )
+        self.conv_blocks = nn.ModuleList(
+            nn.Sequential(nn.Conv1d(size, channels, kernel_size=5, padding=2), nn.GELU(), nn.MaxPool1d(POOL))
+            for size in (n_features, channels))
         self.dropout = nn.Dropout(cfg.dropout)
         self.lstm = MaskedBiLstm(channels, hidden)
         self.out_dim = 2 * hidden
@@ -55,8 +54,12 @@ class CnnBiLstm(Encoder):
         return Embedded(x * batch["mask"].unsqueeze(-1), batch["mask"])
 
     def encode(self, embedded: Embedded) -> Encoded:
-        x = self.conv(embedded.x.transpose(1, 2)).transpose(1, 2)
-        lengths = (embedded.mask.sum(1) // POOL**2).clamp(min=1, max=x.shape[1])
-        seq = self.lstm(self.dropout(x), lengths)
-        mask = torch.arange(x.shape[1], device=x.device)[None, :] < lengths[:, None].to(x.device)
-        return Encoded(seq, mask)
+        x, lengths = embedded.x.transpose(1, 2), embedded.mask.sum(1)
+        for block in self.conv_blocks:
+            # Re-zero the padding after each block (GELU(bias) is not zero there), so that an utterance's
+            # output does not depend on how much longer the others in its batch are.
+            x = block(x)
+            lengths = (lengths // POOL).clamp(min=1, max=x.shape[-1])
+            mask = torch.arange(x.shape[-1], device=x.device)[None, :] < lengths[:, None].to(x.device)
+            x = x * mask.unsqueeze(1)
+        return Encoded(self.lstm(self.dropout(x.transpose(1, 2)), lengths), mask)
