@@ -4,6 +4,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from harness.corpus import EMOTIONS
 from harness.dataset import PairData
 from harness.model import EmotionModel
 
@@ -36,10 +37,17 @@ def length_grouped_batches(rows: np.ndarray, lengths: np.ndarray, size: int, rng
 @torch.no_grad()
 def predict(model: EmotionModel, data: PairData, rows: np.ndarray, device: torch.device, batch_size: int,
             drop: str | None = None) -> np.ndarray:
-    """Class probabilities [len(rows), 6]; ``drop`` ablates one modality."""
+    """Class probabilities [len(rows), 6], in the order of ``rows``; ``drop`` ablates one modality.
+
+    Batches are formed in length order (less padding to compute); scores do not depend on batch-mates.
+    """
     model.eval()
+    order = np.argsort(model.input_lengths(data.features)[rows], kind="stable")
     probs = []
-    for chunk in batches(rows, batch_size):
+    for chunk in batches(rows[order], batch_size):
         logits = model(to_device(model.collate(data.features, chunk), device), drop=drop)
         probs.append(torch.softmax(logits.float(), -1).cpu().numpy())
-    return np.concatenate(probs)
+    out = np.empty((len(rows), len(EMOTIONS)), dtype=np.float32)
+    if probs:
+        out[order] = np.concatenate(probs)
+    return out

@@ -11,6 +11,7 @@ from harness.cache import FeatureCache
 from harness.config import TrialConfig
 from harness.dataset import load_pair_data
 from harness.folds import make_fold
+from harness.inference import predict
 from harness.model import build_model
 from harness.pairs import PAIRS, get_pair
 from harness.tiny_models import ensure_tiny_models
@@ -65,6 +66,9 @@ def test_an_utterance_scores_the_same_alone_or_padded_in_a_batch(name, tiny, cac
         alone = model(model.collate(data.features, np.array([short])))
         padded = model(model.collate(data.features, np.array([short, longest])))[:1]
     torch.testing.assert_close(padded, alone, atol=1e-5, rtol=1e-4)
+    rows = np.array([longest, short, 7, 3])  # predict batches by length and hands back rows' order
+    one_by_one = np.concatenate([predict(model, data, rows[i:i + 1], torch.device("cpu"), 1) for i in range(4)])
+    np.testing.assert_allclose(predict(model, data, rows, torch.device("cpu"), 2), one_by_one, atol=1e-5)
 
 
 @pytest.mark.parametrize("name", ["wav2vec", "albert"])
