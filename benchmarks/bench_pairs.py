@@ -42,7 +42,7 @@ class OnTheFly:
     """A feature computed from the wav/text at every access: what a naive data loader does."""
 
     def __init__(self, cached: Features, manifest: pd.DataFrame):
-        self.spec, self.cached = cached.spec, cached
+        self.cached = cached
         if cached.spec.kind == "layer_means":  # the frozen encoder runs on every utterance, every epoch
             extract = encoder_class(cached.spec.encoder).layer_mean_extractor(cached.spec)
             self.extract = lambda row: extract(manifest.iloc[[row]])[0].astype(np.float16)
