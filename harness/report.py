@@ -18,7 +18,7 @@ import pandas as pd
 
 from harness.atomic import write_atomic
 from harness.corpus import EMOTIONS, EMOTION_NAMES
-from harness.pairs import get_pair
+from harness.pairs import PAIRS, get_pair
 
 log = logging.getLogger(__name__)
 PROTOCOL = ("Speaker-independent leave-one-session-out: fold k tests on Session k; early stopping and model "
@@ -162,8 +162,6 @@ def paired_comparison(per_fold: pd.DataFrame, seed: int = 0, n_boot: int = 10_00
 def fusion_gain(per_fold: pd.DataFrame, seed: int = 0, n_boot: int = 10_000) -> pd.DataFrame:
     """What fusion adds: each fused pair against the unimodal baseline of each of its own encoders
     (found in the pair registry: the pair with only that encoder), on the folds both were run on."""
-    from harness.pairs import PAIRS
-
     unimodal = {tuple(p.encoders.items()): p.name for p in PAIRS.values() if not p.is_fused}
     rows = []
     for source, table in _fold_scores(per_fold).items():
