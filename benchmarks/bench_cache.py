@@ -7,9 +7,9 @@ from __future__ import annotations
 import tempfile
 import time
 
-from harness.cache import FeatureCache, corpus_fingerprint
+from harness.features import FeatureCache, corpus_fingerprint
 from harness.corpus import load_corpus
-from harness.demo import ensure_demo_corpus
+from harness.corpus.demo import ensure_demo_corpus
 from harness.features import FeatureSpec
 
 

@@ -21,19 +21,19 @@ import numpy as np
 import pandas as pd
 import torch
 
-from harness.cache import FeatureCache, Features, corpus_fingerprint
+from harness.features import FeatureCache, Features, corpus_fingerprint
 from harness.config import TrialConfig
 from harness.corpus import load_corpus
-from harness.dataset import PairData, load_pair_data
-from harness.demo import ensure_demo_corpus
+from harness.models.data import PairData, load_pair_data
+from harness.corpus.demo import ensure_demo_corpus
 from harness.encoders import encoder_class
 from harness.features import per_utterance_extractor
-from harness.inference import length_grouped_batches, to_device
-from harness.measure import ResourceMonitor, count_params, measure_latency
-from harness.model import build_model
-from harness.pairs import PAIRS, get_pair
-from harness.tiny_models import ensure_tiny_models
-from harness.train import default_device, seed_everything
+from harness.train.batching import length_grouped_batches, to_device
+from harness.train.measure import ResourceMonitor, count_params, measure_latency
+from harness.models.fusion import build_model
+from harness.models.pairs import PAIRS, get_pair
+from harness.models.tiny import ensure_tiny_models
+from harness.train.fit import default_device, seed_everything
 
 WARMUP_STEPS = 3
 

@@ -9,17 +9,19 @@ import difflib
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any, get_type_hints
 
+from harness.errors import UserError
+
 FUSIONS = ("concat", "gated", "attention")
 
 
-class ConfigError(ValueError):
+class ConfigError(UserError):
     """A config or search-space problem, reported before anything runs."""
 
 
 @dataclass(frozen=True)
 class AudioConfig:
-    model: str = "facebook/wav2vec2-base"  # wav2vec2: hub name or local path
-    finetune_layers: int = 0  # wav2vec2: 0 = frozen (trains on cached layer means); k = fine-tune the top k layers
+    model: str = ""  # pretrained audio encoder: hub name or local path; "" = the encoder's default checkpoint
+    finetune_layers: int = 0  # pretrained: 0 = frozen (trains on cached layer means); k = fine-tune the top k layers
     features: str = "logmel"  # cnn_bilstm front end: logmel or mfcc
     n_mels: int = 64
     channels: int = 64  # cnn_bilstm conv channels
@@ -29,8 +31,8 @@ class AudioConfig:
 
 @dataclass(frozen=True)
 class TextConfig:
-    model: str = "albert-base-v2"  # albert: hub name or local path
-    finetune_layers: int = 0  # albert: 0 = frozen; > 0 fine-tunes the (shared) transformer layer
+    model: str = ""  # pretrained text encoder: hub name or local path; "" = the encoder's default checkpoint
+    finetune_layers: int = 0  # pretrained: 0 = frozen; k fine-tunes the top k layers (ALBERT: its shared layer)
     embed_dim: int = 128  # bilstm word embedding size
     hidden: int = 128  # bilstm hidden size per direction
     min_count: int = 1  # bilstm: words seen fewer times in the fold's training sessions map to <unk>
@@ -54,8 +56,10 @@ class TrialConfig:
     fusion: str = "concat"
     fusion_dim: int = 128
     mixed_precision: bool = True  # bf16 autocast on GPU; ignored on CPU
-    explain_samples: int = 24  # test utterances per fold given Integrated Gradients; 0 disables
+    explain_samples: int = 24  # test utterances per fold given Integrated Gradients (final stage); 0 disables
     explain_steps: int = 16
+    explain_batch: int = 4  # IG interpolation steps per forward/backward: bounds the explanation's memory
+    explain_max_positions: int = 300  # explained utterances are cut to this many frames/tokens (3-6 s of audio)
     audio: AudioConfig = field(default_factory=AudioConfig)
     text: TextConfig = field(default_factory=TextConfig)
 

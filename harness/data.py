@@ -1,66 +1,7 @@
-"""``python -m harness.data``: inspect a corpus, write its manifest, build the demo corpus.
-
-    python -m harness.data inspect --data /path/to/IEMOCAP_full_release --out manifest.csv
-    python -m harness.data inspect                # the built-in demo corpus
-    python -m harness.data demo --out DIR         # write the demo corpus to DIR
-"""
-from __future__ import annotations
-
-import argparse
-import logging
+"""``python -m harness.data``: see ``harness.cli.data``."""
 import sys
-from pathlib import Path
 
-from harness.corpus import Corpus, CorpusError, counts_table, load_corpus
-from harness.demo import ensure_demo_corpus, write_demo_corpus
-from harness.logs import setup_logging
-
-log = logging.getLogger(__name__)
-
-
-def resolve_corpus(data: str | None, skip_bad: bool = False, cache_dir: str | None = None) -> tuple[Corpus, str]:
-    """The corpus at ``data``, or the demo corpus when ``data`` is None; also returns a source label."""
-    if data is None:
-        root = ensure_demo_corpus(cache_dir)
-        return load_corpus(root, skip_bad=skip_bad), "demo"
-    return load_corpus(data, skip_bad=skip_bad), str(Path(data).resolve())
-
-
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m harness.data", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
-    commands = parser.add_subparsers(dest="command", required=True)
-    inspect = commands.add_parser("inspect", help="print per-session/per-label counts and write the manifest")
-    inspect.add_argument("--data", help="IEMOCAP_full_release directory (default: the built-in demo corpus)")
-    inspect.add_argument("--out", help="write the six-class manifest CSV here")
-    inspect.add_argument("--skip-bad", action="store_true",
-                         help="skip and list malformed lines, missing or unreadable wavs instead of failing")
-    demo = commands.add_parser("demo", help="write the demo corpus (IEMOCAP layout) to a directory")
-    demo.add_argument("--out", required=True)
-    args = parser.parse_args(argv)
-    setup_logging()
-    try:
-        if args.command == "demo":
-            root = write_demo_corpus(args.out)
-            print(f"demo corpus written to {root}")
-            return 0
-        corpus, source = resolve_corpus(args.data, skip_bad=args.skip_bad)
-    except CorpusError as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
-    print(f"corpus: {source} ({corpus.root})")
-    print(counts_table(corpus).to_string())
-    print(f"{len(corpus.utterances)} utterances in the six classes, {corpus.n_labelled} labelled in all; "
-          f"{corpus.unnamed_transcript_lines} transcription lines without an id ignored")
-    if corpus.skipped:
-        print(f"{len(corpus.skipped)} problems skipped (--skip-bad):")
-        for problem in corpus.skipped:
-            print(f"  {problem}")
-    if args.out:
-        corpus.manifest().to_csv(args.out, index=False)
-        print(f"manifest written to {args.out}")
-    return 0
-
+from harness.cli.data import main
 
 if __name__ == "__main__":
     sys.exit(main())

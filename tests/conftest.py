@@ -11,7 +11,7 @@ os.environ.setdefault("HARNESS_CACHE", tempfile.mkdtemp(prefix="harness_cache_")
 import pytest  # noqa: E402
 
 from harness.corpus import load_corpus  # noqa: E402
-from harness.demo import write_demo_corpus  # noqa: E402
+from harness.corpus.demo import write_demo_corpus  # noqa: E402
 
 
 @pytest.fixture(scope="session")

@@ -7,15 +7,15 @@ import numpy as np
 import pytest
 import torch
 
-from harness.cache import FeatureCache
+from harness.features import FeatureCache
 from harness.config import TrialConfig
-from harness.dataset import load_pair_data
-from harness.folds import make_fold
-from harness.inference import predict
-from harness.model import build_model
-from harness.pairs import PAIRS, get_pair
-from harness.tiny_models import ensure_tiny_models
-from harness.train import NonFiniteLossError, fit_fold
+from harness.models.data import load_pair_data
+from harness.corpus.folds import make_fold
+from harness.train.batching import predict
+from harness.models.fusion import build_model
+from harness.models.pairs import PAIRS, get_pair
+from harness.models.tiny import ensure_tiny_models
+from harness.train.fit import NonFiniteLossError, fit_fold
 
 
 @pytest.fixture(scope="module")

@@ -8,10 +8,10 @@ import time
 
 import pytest
 
-from harness.cache import FeatureCache, corpus_fingerprint
-from harness.pairs import get_pair
+from harness.features import FeatureCache, corpus_fingerprint
+from harness.models.pairs import get_pair
 from harness.search import prebuild_features
-from harness.space import load_space
+from harness.tune.space import load_space
 
 pytestmark = pytest.mark.slow
 
@@ -20,7 +20,7 @@ def test_trial_survives_worker_loss(tmp_path, demo_manifest):
     import ray
     from ray.cluster_utils import Cluster
 
-    from harness.tune_ray import RunMeta, TrialInputs, make_tuner
+    from harness.tune.ray_search import RunMeta, TrialInputs, make_tuner
 
     pair = get_pair("cnnbilstm_bilstm")
     space = load_space(pair.space_path).with_fixed({"epochs": 6, "patience": 6, "explain_samples": 0})

@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 
 from harness.corpus import EMOTIONS, CorpusError, load_corpus, speaker_of
-from harness.demo import expected_counts
+from harness.corpus.demo import expected_counts
 from harness.features import words_of
 from tests.fixtures.iemocap import QUIRKY_SUMMARY, QUIRKY_TRANSCRIPT, write_dialog, write_quirky_session
 

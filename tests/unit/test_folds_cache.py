@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 
 from harness import cache as cache_module
-from harness.cache import FeatureCache, corpus_fingerprint
+from harness.features import FeatureCache, corpus_fingerprint
 from harness.features import FeatureSpec
-from harness.folds import make_folds
+from harness.corpus.folds import make_folds
 
 
 def test_leave_one_session_out_folds(demo_manifest):
@@ -64,7 +64,7 @@ def test_waveform_and_words(demo_manifest, tmp_path):
 
 def test_prebuild_extracts_every_feature_config_the_space_can_ask_for(demo_manifest, tmp_path, monkeypatch):
     from harness.search import prebuild_features
-    from harness.space import load_space
+    from harness.tune.space import load_space
 
     space_file = tmp_path / "space.yaml"
     space_file.write_text("search:\n  audio.features: {type: categorical, choices: [logmel, mfcc]}\n"

@@ -4,9 +4,9 @@ import numpy as np
 import pytest
 
 from harness.config import ConfigError, TrialConfig
-from harness.metrics import compute_metrics
-from harness.pairs import PAIRS, get_pair
-from harness.space import load_space
+from harness.train.metrics import compute_metrics
+from harness.models.pairs import PAIRS, get_pair
+from harness.tune.space import load_space
 
 
 def test_metrics_against_hand_computed_case():
@@ -95,7 +95,7 @@ def test_set_overrides_parse_numbers_like_a_shell_user_writes_them():
 def test_parameter_importances_find_the_parameter_that_drives_the_score():
     import pandas as pd
 
-    from harness.plots import parameter_importances
+    from harness.report.plots import parameter_importances
 
     rng = np.random.default_rng(0)
     rows = []
@@ -120,7 +120,7 @@ def test_nvml_reads_the_gpu_torch_uses_not_the_one_at_the_same_index(monkeypatch
 
     import torch
 
-    from harness.measure import _Nvml
+    from harness.train.measure import _Nvml
 
     handles = {"GPU-1111": "physical-gpu-0", "GPU-2222": "physical-gpu-3"}
     fake = types.SimpleNamespace(

@@ -6,7 +6,7 @@ import torch
 from torch import nn
 
 from harness.encoders.base import MaskedBiLstm, masked_mean, reverse_within_lengths
-from harness.inference import batches, length_grouped_batches
+from harness.train.batching import batches, length_grouped_batches
 
 
 def test_reverse_within_lengths_keeps_padding_in_place():

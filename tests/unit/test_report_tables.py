@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import pandas as pd
 
-from harness.report import _mean_std, markdown_table
+from harness.report.tables import _mean_std, markdown_table
 
 
 def test_mean_std_columns_are_numbers_and_one_fold_has_no_spread():
@@ -29,7 +29,7 @@ def per_fold(scores: dict[str, list[float]], source: str = "demo") -> pd.DataFra
 
 
 def test_fusion_gain_compares_each_fused_pair_with_its_own_unimodal_baselines():
-    from harness.report import fusion_gain
+    from harness.report.tables import fusion_gain
 
     table = fusion_gain(per_fold({"cnnbilstm_bilstm": [0.6, 0.7, 0.5], "cnnbilstm": [0.5, 0.6, 0.5],
                                   "bilstm": [0.7, 0.7, 0.6], "wav2vec": [0.9, 0.9, 0.9]}))
@@ -42,7 +42,7 @@ def test_fusion_gain_compares_each_fused_pair_with_its_own_unimodal_baselines():
 
 
 def test_fusion_gain_uses_only_folds_both_ran_and_keeps_sources_apart():
-    from harness.report import fusion_gain
+    from harness.report.tables import fusion_gain
 
     scores = per_fold({"wav2vec_albert": [0.6, 0.7], "albert": [0.5]})
     table = fusion_gain(pd.concat([scores, per_fold({"albert": [0.1, 0.1]}, source="/data/IEMOCAP")]))

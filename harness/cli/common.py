@@ -1,0 +1,145 @@
+"""What every command shares: ``--set`` parsing, checks of paths and checkpoints before Ray starts,
+the run's identity (so a rerun with other options is refused), provenance."""
+from __future__ import annotations
+
+import importlib.metadata
+import json
+import os
+import subprocess
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from harness.config import ConfigError
+from harness.errors import UserError
+from harness.models.encoders.base import EncoderVariant
+from harness.models.encoders.pretrained import checkpoint_problem
+
+
+def parse_overrides(pairs: list[str]) -> dict[str, Any]:
+    values: dict[str, Any] = {}
+    for item in pairs:
+        key, sep, raw = item.partition("=")
+        if not sep:
+            raise ConfigError(f"--set expects KEY=VALUE, got {item!r}")
+        value = yaml.safe_load(raw)  # "3" -> 3, "true" -> True, "attention" -> "attention"
+        if isinstance(value, str):
+            try:
+                value = float(value)  # YAML 1.1 reads "1e-3" (no dot) as a string
+            except ValueError:
+                pass
+        values[key.strip()] = value
+    return values
+
+
+def writable_dir(path: str | Path, flag: str) -> Path:
+    """``path`` as an existing, writable directory (created if missing), or a one-line ``UserError``."""
+    path = Path(path).resolve()
+    if path.exists() and not path.is_dir():
+        raise UserError(f"{flag} {path}: not a directory")
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+        probe = path / f".write_test_{os.getpid()}"
+        probe.write_text("")
+        probe.unlink()
+    except OSError as err:
+        raise UserError(f"{flag} {path}: not writable ({err.strerror})") from None
+    return path
+
+
+def checkpoint_available(name: str) -> bool:
+    """Whether ``from_pretrained(name)`` can work offline: a local folder, or a hub name already cached."""
+    if Path(name).expanduser().is_dir():
+        return (Path(name).expanduser() / "config.json").exists()
+    try:
+        from huggingface_hub import try_to_load_from_cache
+
+        return isinstance(try_to_load_from_cache(name, "config.json"), str)
+    except Exception:  # a malformed repo id
+        return False
+
+
+def resolve_checkpoint(variant: EncoderVariant, name: str) -> str:
+    """Check a checkpoint before Ray starts: a local folder must exist; a hub name must be cached or
+    downloadable. Raises ``ConfigError`` with one line naming the checkpoint, the key and the fix."""
+    key = f"{variant.modality}.model"
+    path = Path(name).expanduser()
+    if name.startswith(("/", ".", "~")) or path.exists():
+        if not path.is_dir():
+            raise ConfigError(checkpoint_problem(name, key, "the folder does not exist"))
+        if not (path / "config.json").exists():
+            raise ConfigError(checkpoint_problem(name, key, "the folder has no config.json"))
+        return str(path.resolve())
+    if checkpoint_available(name):
+        return name
+    if os.environ.get("HF_HUB_OFFLINE", "0") not in ("0", "", "false"):
+        raise ConfigError(checkpoint_problem(name, key, "not in the local Hugging Face cache and HF_HUB_OFFLINE is set"))
+    try:
+        from huggingface_hub import hf_hub_download
+
+        os.environ.setdefault("HF_HUB_ETAG_TIMEOUT", "5")
+        os.environ.setdefault("HF_HUB_DOWNLOAD_TIMEOUT", "10")
+        hf_hub_download(name, "config.json")
+    except Exception as err:
+        raise ConfigError(checkpoint_problem(name, key, f"not cached and not downloadable ({type(err).__name__})"))
+    return name
+
+
+def git_hash() -> str:
+    try:
+        return subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True,
+                              cwd=Path(__file__).parent, check=True).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
+
+
+def versions() -> dict[str, str]:
+    out = {}
+    for package in ("torch", "transformers", "ray", "optuna", "librosa", "scikit-learn"):
+        try:
+            out[package] = importlib.metadata.version(package)
+        except importlib.metadata.PackageNotFoundError:
+            out[package] = "missing"
+    return out
+
+
+@dataclass(frozen=True)
+class RunIdentity:
+    """What makes a run the run it is. A rerun into the same folder must match, else it is refused."""
+
+    pair: str
+    data_source: str
+    fingerprint: str
+    space: dict[str, Any]
+    test_sessions: tuple[int, ...]
+    protocol: str
+    classes: int
+    num_samples: int
+    seed: int
+    stage: str
+
+    def check_against(self, path: Path) -> None:
+        """Store this identity at ``path``, or compare it with the stored one; raise ``UserError`` naming
+        what differs."""
+        mine = json.loads(json.dumps(self.__dict__, default=list))
+        if not path.exists():
+            path.write_text(json.dumps(mine, indent=1))
+            return
+        stored = json.loads(path.read_text())
+        differ = [k for k in mine if stored.get(k) != mine[k]]
+        if not differ:
+            return
+        detail = "; ".join(f"{k}: stored {_short(stored.get(k))}, now {_short(mine[k])}" for k in differ)
+        hint = "run with --name NEW for a new run"
+        if differ == ["num_samples"]:
+            hint += " (a Ray Tune experiment cannot be extended with more trials honestly: its search state " \
+                    "and ASHA rungs were built for the stored number)"
+        raise UserError(f"{path.parent}: this run was started with other options ({detail}); {hint}, or delete "
+                        f"{path.parent} to start it again")
+
+
+def _short(value: Any) -> str:
+    text = json.dumps(value, default=str)
+    return text if len(text) <= 60 else text[:57] + "..."

@@ -1,0 +1,260 @@
+"""One code path for ``harness.search`` (one pair) and ``harness.benchmark`` (every pair, then the final
+stage): check everything before Ray starts, extract features, run Ray Tune, keep the run's books."""
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import signal
+import time
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+from types import FrameType
+from typing import Any
+
+import pandas as pd
+
+from harness.atomic import write_json_atomic
+from harness.cli.common import RunIdentity, git_hash, parse_overrides, resolve_checkpoint, versions, writable_dir
+from harness.config import ConfigError
+from harness.corpus import SESSIONS, Corpus, resolve_corpus
+from harness.features import FeatureCache, corpus_fingerprint
+from harness.models.pairs import PairSpec, get_pair
+from harness.models.tiny import ensure_checkpoint, tiny_overrides
+from harness.paths import default_cache_dir
+from harness.records import RunMeta
+from harness.tune.space import SearchSpace, load_space
+
+log = logging.getLogger(__name__)
+
+
+def add_run_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--data", help="IEMOCAP_full_release directory (default: the built-in demo corpus)")
+    parser.add_argument("--num-samples", type=int, default=8, help="number of trials (configs) to try per pair")
+    parser.add_argument("--gpus-per-trial", type=float, default=None,
+                        help="GPU share per trial, e.g. 0.25 runs four trials per GPU (default: 0.25 if a GPU)")
+    parser.add_argument("--cpus-per-trial", type=float, default=1.0)
+    parser.add_argument("--max-concurrent", type=int, default=None,
+                        help="trials at once (default: what the resources hold, e.g. 4 per GPU at 0.25)")
+    parser.add_argument("--storage", help="Ray experiment storage (path or URI; default: RESULTS/ray)")
+    parser.add_argument("--results", default="results", help="results folder (tables, trial records)")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--folds", type=int, nargs="+", default=list(SESSIONS), help="test sessions to run")
+    parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                        help="fix a config value, e.g. --set audio.model=/models/wav2vec2-base")
+    parser.add_argument("--address", default=None,
+                        help="Ray cluster to join ('auto' for one started with `ray start`; default: $RAY_ADDRESS, "
+                             "which `ray job submit` sets, else a new local Ray instance)")
+    parser.add_argument("--skip-bad", action="store_true", help="skip and list malformed corpus entries")
+    parser.add_argument("--smoke-test", action="store_true", help="1 fold, 2 trials, 1 epoch, tiny models")
+    parser.add_argument("--no-report", action="store_true", help="do not rebuild the reports at the end")
+
+
+@dataclass(frozen=True)
+class RunData:
+    corpus: Corpus
+    source: str
+    manifest: pd.DataFrame
+    fingerprint: str
+
+
+@dataclass(frozen=True)
+class PairPlan:
+    """A pair's run, checked and ready: everything Ray needs, decided before Ray starts."""
+
+    pair: PairSpec
+    space: SearchSpace
+    meta: RunMeta
+    run_dir: Path
+    identity: RunIdentity
+
+
+def load_data(args: argparse.Namespace) -> RunData:
+    corpus, source = resolve_corpus(args.data, skip_bad=args.skip_bad)
+    manifest = corpus.manifest()
+    return RunData(corpus, source, manifest, corpus_fingerprint(manifest))
+
+
+def check_arguments(args: argparse.Namespace) -> None:
+    for name, value in (("--num-samples", args.num_samples), ("--cpus-per-trial", args.cpus_per_trial),
+                        ("--max-concurrent", args.max_concurrent)):
+        if value is not None and value <= 0:
+            raise ConfigError(f"{name} must be > 0, got {value}")
+    if args.gpus_per_trial is not None and args.gpus_per_trial < 0:
+        raise ConfigError(f"--gpus-per-trial must be >= 0, got {args.gpus_per_trial}")
+    if any(f not in SESSIONS for f in args.folds):
+        raise ConfigError(f"--folds must be among {SESSIONS}, got {args.folds}")
+    if args.smoke_test:
+        args.num_samples, args.folds = min(args.num_samples, 2), args.folds[-1:]
+
+
+def checkpoints_for(pair: PairSpec, overrides: dict[str, Any], smoke_test: bool,
+                    stand_ins: bool = False) -> tuple[dict[str, str], bool]:
+    """Config overrides naming the checkpoint each pretrained encoder loads, checked before Ray.
+
+    Smoke tests use tiny random-init checkpoints. With ``stand_ins`` (the benchmark), an encoder whose
+    published checkpoint is neither cached nor downloadable gets a real-size random-init stand-in; a
+    checkpoint the user named is never replaced."""
+    if smoke_test:
+        return tiny_overrides(pair.variants) | {k: v for k, v in overrides.items() if k.endswith(".model")}, True
+    out, stand_in = {}, False
+    for modality, variant in pair.variants.items():
+        if not variant.pretrained:
+            continue
+        key = f"{modality}.model"
+        if key in overrides:
+            out[key] = resolve_checkpoint(variant, str(overrides[key]))
+            continue
+        try:
+            out[key] = resolve_checkpoint(variant, variant.checkpoint)
+        except ConfigError:
+            if not stand_ins:
+                raise
+            log.warning("%s: %s is not available offline; using a real-size RANDOM-INIT stand-in (sizes, memory "
+                        "and latency are real; scores mean nothing)", pair.name, variant.checkpoint)
+            out[key] = str(ensure_checkpoint(variant, "real"))
+            stand_in = True
+    return out, stand_in
+
+
+def plan_pair(args: argparse.Namespace, pair_name: str, data: RunData, results: Path, name: str, stage: str,
+              space_path: str | None = None, stand_ins: bool = False) -> PairPlan:
+    pair = get_pair(pair_name)
+    space = load_space(space_path or pair.space_path)
+    overrides = {"seed": args.seed} | parse_overrides(args.overrides)
+    checkpoints, stand_in = checkpoints_for(pair, overrides, args.smoke_test, stand_ins)
+    if args.smoke_test:
+        overrides = {"epochs": 1, "explain_samples": 4, "explain_steps": 4} | overrides
+    space = space.with_fixed(overrides | checkpoints)
+    run_dir = results / pair.name / name
+    meta = RunMeta(pair.name, name, data.source, git_hash(), versions(), tuple(args.folds), args.seed,
+                   args.smoke_test, checkpoints={k.split(".")[0]: v for k, v in checkpoints.items()},
+                   stand_in=stand_in or args.smoke_test,
+                   skipped=tuple(str(p) for p in data.corpus.skipped))
+    identity = RunIdentity(pair.name, data.source, data.fingerprint, {"fixed": space.fixed,
+                           "params": [p.__dict__ for p in space.params]}, tuple(args.folds), meta.protocol,
+                           meta.classes, args.num_samples, args.seed, stage)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    identity.check_against(run_dir / "run.json")
+    return PairPlan(pair, space, meta, run_dir, identity)
+
+
+def default_run_name(pair: str, source: str, smoke_test: bool, suffix: str = "") -> str:
+    return f"{pair}_{'demo' if source == 'demo' else 'iemocap'}{suffix}{'_smoke' if smoke_test else ''}"
+
+
+class Interrupts:
+    """SIGTERM behaves like Ctrl-C (Ray Tune saves its state and returns); remembers which signal came."""
+
+    def __init__(self) -> None:
+        self.signal: int | None = None
+
+    def __enter__(self) -> Interrupts:
+        self._old = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM)}
+        signal.signal(signal.SIGTERM, self._term)
+        signal.signal(signal.SIGINT, self._int)
+        return self
+
+    def _term(self, sig: int, frame: FrameType | None) -> None:
+        self.signal = signal.SIGTERM
+        signal.raise_signal(signal.SIGINT)
+
+    def _int(self, sig: int, frame: FrameType | None) -> None:
+        self.signal = self.signal or signal.SIGINT
+        raise KeyboardInterrupt
+
+    def __exit__(self, *exc: object) -> None:
+        for s, handler in self._old.items():
+            signal.signal(s, handler)
+
+    @property
+    def exit_code(self) -> int:
+        return 128 + (self.signal or signal.SIGINT)
+
+
+def execute(plan: PairPlan, data: RunData, args: argparse.Namespace, interrupts: Interrupts,
+            final_configs: list[dict] | None = None) -> dict[str, Any]:
+    """Extract features, run the Ray Tune experiment of ``plan``; returns its summary (also in search.json)."""
+    import ray
+
+    from harness.tune.prebuild import prebuild_features
+    from harness.tune.ray_search import SearchSettings, TrialInputs, init_ray, restore_or_make, run_tuner
+
+    started = time.time()
+    cache = FeatureCache(default_cache_dir() / "features")
+    extraction = prebuild_features(plan.pair, plan.space, data.manifest, cache, data.fingerprint)
+    if not ray.is_initialized():
+        init_ray(args.address)
+    gpus = args.gpus_per_trial
+    if gpus is None:
+        gpus = 0.25 if ray.cluster_resources().get("GPU", 0) else 0.0
+    settings = SearchSettings(num_samples=args.num_samples if final_configs is None else len(final_configs),
+                              cpus_per_trial=args.cpus_per_trial, gpus_per_trial=gpus,
+                              max_concurrent=args.max_concurrent or resource_concurrency(args.cpus_per_trial, gpus),
+                              storage=args.storage or str(Path(args.results).resolve() / "ray"),
+                              name=plan.meta.run, seed=args.seed)
+    inputs = TrialInputs(plan.meta, plan.space, data.manifest, data.fingerprint, str(cache.root), str(plan.run_dir),
+                         args.cpus_per_trial, final=final_configs is not None)
+    summary_path = plan.run_dir / "search.json"
+    previous = json.loads(summary_path.read_text()) if summary_path.exists() else {}
+    clock = WallClock(summary_path, previous, started)
+    tuner = restore_or_make(inputs, settings, final_configs)
+    try:
+        outcome = run_tuner(tuner, settings.num_samples)
+    except KeyboardInterrupt:  # a second Ctrl-C, or one before Ray's handler was in place
+        outcome = None
+    interrupted = outcome is None or outcome.interrupted or interrupts.signal is not None
+    summary = clock.finish({
+        "pair": plan.pair.name, "run": plan.meta.run, "data_source": data.source, "stage": plan.identity.stage,
+        "gpus_per_trial": gpus, "cpus_per_trial": args.cpus_per_trial, "max_concurrent": settings.max_concurrent,
+        "num_samples": settings.num_samples, "trials": outcome.trials if outcome else None,
+        "errors": outcome.failed if outcome else None, "interrupted": interrupted,
+        "extraction": list(extraction.values()), "skipped": list(plan.meta.skipped)})
+    return summary
+
+
+def resource_concurrency(cpus_per_trial: float, gpus_per_trial: float) -> int:
+    """Trials the Ray cluster holds at once: e.g. four quarter-GPU trials per GPU."""
+    import ray
+
+    resources = ray.cluster_resources()
+    limits = [int(resources.get("CPU", 1) // max(cpus_per_trial, 1e-9))]
+    if gpus_per_trial > 0:
+        limits.append(int(resources.get("GPU", 0) // gpus_per_trial))
+    return max(1, min(limits))
+
+
+class WallClock:
+    """Wall time that adds up across resumes (a killed run's time is kept: the summary is written as it goes)."""
+
+    def __init__(self, path: Path, previous: dict[str, Any], started: float, every_s: float = 10.0):
+        self.path, self.before, self.started = path, float(previous.get("wall_s", 0.0)), started
+        self.summary = {**previous, "running": True}
+        self._stop = threading.Event()
+        self.write(self.summary)
+        self._thread = threading.Thread(target=self._tick, args=(every_s,), daemon=True)
+        self._thread.start()
+
+    def _tick(self, every_s: float) -> None:
+        while not self._stop.wait(every_s):
+            self.write(self.summary)
+
+    def write(self, summary: dict[str, Any]) -> dict[str, Any]:
+        summary = summary | {"wall_s": round(self.before + time.time() - self.started, 1)}
+        write_json_atomic(self.path, summary)
+        return summary
+
+    def finish(self, summary: dict[str, Any]) -> dict[str, Any]:
+        self._stop.set()
+        return self.write(summary | {"running": False})
+
+
+def report_results(results: Path) -> None:
+    from harness.report.tables import write_reports
+
+    try:
+        write_reports(results)
+    except FileNotFoundError as err:  # e.g. every trial failed: the trial records say why
+        log.warning("no report: %s", err)
+

@@ -1,0 +1,68 @@
+"""``python -m harness.validate``: load every pair's search space and build each pair with tiny encoders
+(one forward pass on demo utterances), without training. ``--checkpoints`` also checks that the real
+checkpoints a search would load are available (local folder, or cached / downloadable hub name).
+Exit code 1 names what is broken."""
+from __future__ import annotations
+
+import argparse
+import sys
+
+import numpy as np
+import torch
+
+from harness.cli.common import parse_overrides, resolve_checkpoint
+from harness.corpus import load_corpus
+from harness.corpus.demo import ensure_demo_corpus
+from harness.errors import UserError
+from harness.features import FeatureCache
+from harness.logs import setup_logging
+from harness.models.data import load_pair_data
+from harness.models.fusion import build_model
+from harness.models.pairs import PAIRS
+from harness.models.tiny import tiny_overrides
+from harness.paths import default_cache_dir
+from harness.tune.space import load_space
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m harness.validate", description=__doc__)
+    parser.add_argument("--spaces-only", action="store_true", help="check the YAML files only")
+    parser.add_argument("--checkpoints", action="store_true",
+                        help="check the real checkpoints a search would load (no tiny stand-ins)")
+    parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                        help="as for search, e.g. --set audio.model=/models/wav2vec2-base")
+    parser.add_argument("--pairs", nargs="+", default=list(PAIRS))
+    args = parser.parse_args(argv)
+    setup_logging()
+    failures = 0
+    manifest = cache = None
+    for name in args.pairs:
+        try:
+            pair = PAIRS[name]
+            space = load_space(pair.space_path)
+            message = f"{len(space.params)} searched parameters"
+            if args.checkpoints:
+                overrides = parse_overrides(args.overrides)
+                for modality, variant in pair.variants.items():
+                    if variant.pretrained:
+                        checkpoint = str(overrides.get(f"{modality}.model", variant.checkpoint))
+                        message += f", {modality} checkpoint {resolve_checkpoint(variant, checkpoint)} ok"
+            elif not args.spaces_only:
+                if manifest is None:
+                    manifest = load_corpus(ensure_demo_corpus()).manifest().iloc[::15].reset_index(drop=True)
+                    cache = FeatureCache(default_cache_dir() / "features")
+                cfg = space.config(tiny_overrides(pair.variants))
+                data = load_pair_data(pair, cfg, manifest, cache, progress=False)
+                model = build_model(pair, cfg, data.features, np.arange(len(manifest))).eval()
+                with torch.no_grad():
+                    logits = model(model.collate(data.features, np.arange(4)))
+                message += f", forward ok {tuple(logits.shape)}"
+            print(f"ok    {name:<18} {message}")
+        except (UserError, KeyError, ValueError, OSError) as err:
+            failures += 1
+            print(f"FAIL  {name:<18} {err}")
+    return 1 if failures else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,148 @@
+"""On-disk feature cache: a plain store, one folder per (corpus fingerprint, FeatureSpec).
+
+``FeatureCache.get(spec, manifest, compute)`` loads the stored features, or first stores what
+``compute(manifest)`` yields (one value per manifest row, in order) under a file lock. How a feature is
+computed is the caller's business (a front end, or a pretrained encoder's layer means).
+
+Arrays are stored ragged: all rows concatenated in ``values.npy`` plus ``offsets.npy``, memory-mapped on
+load, so every trial and fold on a node shares one copy through the page cache. Lists of words are
+stored as JSON. A folder appears only complete (built in a temp folder, then renamed).
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import shutil
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Iterator
+
+import numpy as np
+import pandas as pd
+from filelock import FileLock
+from tqdm.auto import tqdm
+
+from harness.features.spec import FeatureSpec
+
+log = logging.getLogger(__name__)
+CACHE_FORMAT = 2
+Compute = Callable[[pd.DataFrame], Iterator[Any]]
+
+
+@dataclass
+class Features:
+    """One feature per manifest row, in manifest order."""
+
+    spec: FeatureSpec
+    ids: list[str]
+    values: np.ndarray | None = None
+    offsets: np.ndarray | None = None
+    tokens: list[list[str]] | None = None
+    meta: dict[str, Any] = field(default_factory=dict)  # e.g. extraction seconds and audio seconds
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+    def __getitem__(self, row: int) -> Any:
+        if self.tokens is not None:
+            return self.tokens[row]
+        assert self.values is not None and self.offsets is not None
+        return self.values[self.offsets[row]:self.offsets[row + 1]]
+
+    def lengths(self) -> np.ndarray:
+        if self.tokens is not None:
+            return np.array([len(t) for t in self.tokens])
+        assert self.offsets is not None
+        return np.diff(self.offsets)
+
+
+def corpus_fingerprint(manifest: pd.DataFrame) -> str:
+    """Hash of what features depend on: ids, texts and each wav's size and modification time.
+
+    Hashing file identity rather than audio bytes keeps this instant on the full corpus (several GB);
+    re-copying the corpus therefore recomputes features, which is safe.
+    """
+    digest = hashlib.sha1()
+    for row in manifest[["utterance_id", "text", "wav_path"]].itertuples(index=False):
+        stat = os.stat(row.wav_path)
+        digest.update(f"{row.utterance_id}\t{row.text}\t{stat.st_size}\t{stat.st_mtime_ns}\n".encode())
+    return digest.hexdigest()
+
+
+class FeatureCache:
+    def __init__(self, root: str | Path):
+        self.root = Path(root)
+        self.root.mkdir(parents=True, exist_ok=True)
+        self.last_build_seconds = 0.0
+
+    def folder(self, spec: FeatureSpec, fingerprint: str) -> Path:
+        key = json.dumps([CACHE_FORMAT, fingerprint, spec.describe()], sort_keys=True)
+        return self.root / f"{spec.kind}-{hashlib.sha1(key.encode()).hexdigest()[:16]}"
+
+    def has(self, spec: FeatureSpec, fingerprint: str) -> bool:
+        return (self.folder(spec, fingerprint) / "ids.json").exists()
+
+    def get(self, spec: FeatureSpec, manifest: pd.DataFrame, compute: Compute, fingerprint: str | None = None,
+            progress: bool = True) -> Features:
+        """Load the features for every manifest row, storing what ``compute(manifest)`` yields first if needed."""
+        fingerprint = fingerprint or corpus_fingerprint(manifest)
+        folder = self.folder(spec, fingerprint)
+        self.last_build_seconds = 0.0
+        if not (folder / "ids.json").exists():
+            with FileLock(str(folder) + ".lock"):
+                if not (folder / "ids.json").exists():  # another process may have built it meanwhile
+                    started = time.perf_counter()
+                    self._build(spec, manifest, compute, folder, progress)
+                    self.last_build_seconds = time.perf_counter() - started
+        features = self._load(spec, folder)
+        if features.ids != manifest["utterance_id"].tolist():
+            raise RuntimeError(f"{folder}: cached ids do not match the manifest; delete the folder to rebuild")
+        return features
+
+    def _build(self, spec: FeatureSpec, manifest: pd.DataFrame, compute: Compute, folder: Path,
+               progress: bool) -> None:
+        log.info("extracting %s features for %d utterances -> %s", spec.kind, len(manifest), folder)
+        bar = tqdm(total=len(manifest), desc=f"features:{spec.kind}", disable=not progress, leave=False)
+        rows: list[Any] = []
+        started = time.perf_counter()
+        for value in compute(manifest):
+            rows.append(value)
+            if len(rows) == 1:
+                # The first item pays one-off costs (librosa's JIT, loading a model): restart the clock after
+                # it so that the rate and the ETA describe the steady state.
+                bar.reset()
+            bar.update(1)
+        bar.close()
+        if len(rows) != len(manifest):
+            raise RuntimeError(f"{spec.kind}: computed {len(rows)} features for {len(manifest)} utterances")
+        seconds = time.perf_counter() - started
+        audio_seconds = float(manifest["duration"].sum()) if "duration" in manifest else None
+        tmp = folder.with_name(folder.name + f".tmp{os.getpid()}")
+        shutil.rmtree(tmp, ignore_errors=True)
+        tmp.mkdir(parents=True)
+        if rows and isinstance(rows[0], list):
+            (tmp / "tokens.json").write_text(json.dumps(rows))
+        else:
+            offsets = np.zeros(len(rows) + 1, dtype=np.int64)
+            offsets[1:] = np.cumsum([len(r) for r in rows])
+            np.save(tmp / "values.npy", np.concatenate(rows, axis=0))
+            np.save(tmp / "offsets.npy", offsets)
+        meta = {"extract_seconds": round(seconds, 3), "audio_seconds": audio_seconds,
+                "audio_seconds_per_second": round(audio_seconds / seconds, 2) if audio_seconds and seconds else None}
+        (tmp / "spec.json").write_text(json.dumps(spec.describe() | {"built": meta}, indent=1))
+        # ids.json last: its presence marks a complete folder.
+        (tmp / "ids.json").write_text(json.dumps(manifest["utterance_id"].tolist()))
+        shutil.rmtree(folder, ignore_errors=True)
+        os.replace(tmp, folder)
+
+    @staticmethod
+    def _load(spec: FeatureSpec, folder: Path) -> Features:
+        ids = json.loads((folder / "ids.json").read_text())
+        meta = json.loads((folder / "spec.json").read_text()).get("built", {})
+        if (folder / "tokens.json").exists():
+            return Features(spec, ids, tokens=json.loads((folder / "tokens.json").read_text()), meta=meta)
+        return Features(spec, ids, values=np.load(folder / "values.npy", mmap_mode="r"),
+                        offsets=np.load(folder / "offsets.npy"), meta=meta)

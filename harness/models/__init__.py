@@ -1,0 +1,1 @@
+"""The model stage: encoders (registry of variants), pairs, fusion and the offline checkpoints."""

@@ -1,0 +1,334 @@
+"""Pretrained upstreams from Hugging Face transformers, s3prl style: one generic audio encoder (any
+``AutoModel`` speech SSL model: wav2vec2, HuBERT, WavLM, data2vec-audio) and one generic text encoder
+(ALBERT, BERT, RoBERTa, DeBERTa-v2/v3). Variants are registered as data in ``registry.py``.
+
+The downstream sees a learned softmax-weighted sum over all hidden layers, mean-pooled over real
+(unpadded) positions. Frozen: the per-layer means are computed once by ``compute`` and cached; trials
+train on them. Fine-tuned: the top k layers train on raw inputs while everything below stays in eval
+mode (no dropout, no SpecAugment masking, no LayerDrop). Either way the backbone is loaded, so
+parameter counts, latency and attributions describe the model one would deploy.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import ClassVar, Iterator
+
+import numpy as np
+import pandas as pd
+import torch
+from torch import nn
+
+from harness.config import ConfigError, TrialConfig
+from harness.features import Features, FeatureSpec, frontend
+from harness.features.cache import Compute
+from harness.models.encoders.base import Embedded, Encoded, Encoder, EncoderVariant, masked_mean, pad
+
+CHUNK = 320  # 20 ms at 16 kHz: the speech models' frame rate, and the unit of audio attributions
+EXTRACTION_BATCH = 16
+
+
+def load_pretrained(name: str, key: str = "") -> nn.Module:
+    """``AutoModel.from_pretrained`` with a one-line error that names the checkpoint and the key to set."""
+    from transformers import AutoModel
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.disable_progress_bar()
+    hf_logging.set_verbosity_error()
+    try:
+        model = AutoModel.from_pretrained(name)
+    except (OSError, ValueError) as err:
+        raise ConfigError(checkpoint_problem(name, key, str(err).splitlines()[0])) from None
+    if hasattr(model.config, "layerdrop"):
+        # LayerDrop skips whole layers in training mode, and a skipped layer leaves no hidden state: the
+        # layer-weighted sum needs all of them.
+        model.config.layerdrop = 0.0
+    return model
+
+
+def checkpoint_problem(name: str, key: str, detail: str) -> str:
+    looks_local = name.startswith(("/", ".", "~")) or Path(name).expanduser().exists()
+    if looks_local and not Path(name).expanduser().exists():
+        detail = "the folder does not exist"
+    setting = f" --set {key}=/path/to/checkpoint" if key else " a local checkpoint folder"
+    return (f"cannot load pretrained checkpoint {name!r}{f' ({key})' if key else ''}: {detail}. Without network "
+            f"access, download it once (huggingface-cli download {name}) or pass{setting}.")
+
+
+class PretrainedEncoder(Encoder):
+    live_role: ClassVar[str]  # feature role holding the raw input: "waveform" or "subwords"
+
+    def __init__(self, variant: EncoderVariant, checkpoint: str, finetune_layers: int):
+        super().__init__()
+        self.backbone = load_pretrained(checkpoint, f"{variant.modality}.model")
+        self.backbone.requires_grad_(False)
+        self.frozen = finetune_layers == 0
+        self.tuned: list[nn.Module] = []
+        if not self.frozen:
+            self.tuned = self.top_layers(finetune_layers)
+            for module in self.tuned:
+                module.requires_grad_(True)
+        self.layer_weights = nn.Parameter(torch.zeros(self.backbone.config.num_hidden_layers + 1))
+        self.out_dim = self.backbone.config.hidden_size
+
+    # -- subclass hooks ---------------------------------------------------------------------------------
+    def top_layers(self, k: int) -> list[nn.Module]:
+        """The modules that train when the top ``k`` layers are fine-tuned."""
+        raise NotImplementedError
+
+    def collate_live(self, items: list[np.ndarray]) -> dict[str, torch.Tensor]:
+        raise NotImplementedError
+
+    def embed_live(self, batch: dict[str, torch.Tensor]) -> Embedded:
+        raise NotImplementedError
+
+    def hidden_states(self, embedded: Embedded) -> tuple[tuple[torch.Tensor, ...], torch.Tensor]:
+        """All hidden states (embeddings output first) and the mask of their positions."""
+        raise NotImplementedError
+
+    @classmethod
+    def exact_in_batches(cls, encoder: PretrainedEncoder) -> bool:
+        """Whether padding leaves real positions' outputs unchanged (then extraction batches by length)."""
+        raise NotImplementedError
+
+    @classmethod
+    def live_spec(cls, variant: EncoderVariant, cfg: TrialConfig) -> FeatureSpec:
+        raise NotImplementedError
+
+    @classmethod
+    def layer_spec(cls, variant: EncoderVariant, cfg: TrialConfig) -> FeatureSpec:
+        raise NotImplementedError
+
+    @classmethod
+    def from_spec(cls, variant: EncoderVariant, spec: FeatureSpec) -> PretrainedEncoder:
+        """The frozen encoder that computes a ``layer_means`` spec."""
+        raise NotImplementedError
+
+    # -- shared -----------------------------------------------------------------------------------------
+    @classmethod
+    def feature_specs(cls, variant: EncoderVariant, cfg: TrialConfig) -> dict[str, FeatureSpec]:
+        specs = {cls.live_role: cls.live_spec(variant, cfg)}
+        if getattr(cfg, variant.modality).finetune_layers == 0:
+            specs["layers"] = cls.layer_spec(variant, cfg)
+        return specs
+
+    @classmethod
+    def compute(cls, variant: EncoderVariant, spec: FeatureSpec) -> Compute:
+        if spec.kind != "layer_means":
+            return frontend(spec)
+
+        def compute(manifest: pd.DataFrame) -> Iterator[np.ndarray]:
+            encoder = cls.from_spec(variant, spec)
+            live = frontend(cls.live_spec_of(spec))
+            yield from LayerMeanExtractor(encoder).run(list(live(manifest)))
+        return compute
+
+    @classmethod
+    def live_spec_of(cls, layer_spec: FeatureSpec) -> FeatureSpec:
+        raise NotImplementedError
+
+    def collate(self, features: dict[str, Features], rows: np.ndarray, live: bool) -> dict[str, torch.Tensor]:
+        if self.frozen and not live and "layers" in features:
+            layers, _ = pad([np.asarray(features["layers"][r]) for r in rows], torch.float32)
+            return {"layers": layers}
+        return self.collate_live([features[self.live_role][r] for r in rows])
+
+    def embed(self, batch: dict[str, torch.Tensor]) -> Embedded:
+        if "layers" in batch:
+            layers = batch["layers"]
+            return Embedded(layers, torch.ones(layers.shape[:2], dtype=torch.bool, device=layers.device), True)
+        return self.embed_live(batch)
+
+    def layer_means(self, embedded: Embedded) -> torch.Tensor:
+        """[B, layers, hidden]: each hidden layer mean-pooled over real positions."""
+        if embedded.pooled_layers:
+            return embedded.x
+        states, mask = self.hidden_states(embedded)
+        return torch.stack([masked_mean(h, mask) for h in states], dim=1)
+
+    def encode(self, embedded: Embedded) -> Encoded:
+        means = self.layer_means(embedded)
+        pooled = (torch.softmax(self.layer_weights, 0)[None, :, None] * means.to(self.layer_weights.dtype)).sum(1)
+        # One pooled vector per utterance: exact for cached frozen features and identical on the live path.
+        return Encoded(pooled[:, None, :], torch.ones(pooled.shape[0], 1, dtype=torch.bool, device=pooled.device))
+
+    def pretrained_parameters(self) -> list[nn.Parameter]:
+        return [p for p in self.backbone.parameters() if p.requires_grad]
+
+    def train(self, mode: bool = True) -> PretrainedEncoder:
+        super().train(mode)
+        # The backbone below the fine-tuned layers never runs dropout, SpecAugment masking or LayerDrop:
+        # it behaves as the frozen feature extractor it is.
+        self.backbone.eval()
+        for module in self.tuned:
+            module.train(mode)
+        return self
+
+
+class LayerMeanExtractor:
+    """Per-layer means of a frozen encoder for a list of raw inputs, in their order.
+
+    Where padding is exact (attention masks, per-position norms) inputs are batched in length order;
+    models whose feature extractor normalises over time (group norm, wav2vec2-base) run one at a time.
+    """
+
+    def __init__(self, encoder: PretrainedEncoder, device: torch.device | None = None):
+        self.device = device or torch.device("cuda" if torch.cuda.is_available() else "cpu")
+        self.encoder = encoder.to(self.device).eval()
+        self.batch_size = EXTRACTION_BATCH if type(encoder).exact_in_batches(encoder) else 1
+
+    def means(self, items: list[np.ndarray]) -> list[np.ndarray]:
+        batch = {k: v.to(self.device) for k, v in self.encoder.collate_live(items).items()}
+        with torch.inference_mode():
+            means = self.encoder.layer_means(self.encoder.embed(batch))
+        return [m.float().cpu().numpy().astype(np.float16) for m in means]
+
+    def run(self, items: list[np.ndarray]) -> Iterator[np.ndarray]:
+        order = np.argsort([len(i) for i in items], kind="stable")
+        done: dict[int, np.ndarray] = {}
+        next_out = 0
+        for start in range(0, len(items), self.batch_size):
+            rows = order[start:start + self.batch_size]
+            for row, value in zip(rows, self.means([items[r] for r in rows])):
+                done[int(row)] = value
+            while next_out in done:  # yield in manifest order as soon as possible (progress bar)
+                yield done.pop(next_out)
+                next_out += 1
+
+
+class AudioEncoder(PretrainedEncoder):
+    """Any transformers speech SSL model on raw 16 kHz audio (wav2vec2, HuBERT, WavLM, data2vec-audio)."""
+
+    modality = "audio"
+    live_role = "waveform"
+
+    def __init__(self, variant: EncoderVariant, checkpoint: str, finetune_layers: int, max_seconds: float):
+        super().__init__(variant, checkpoint, finetune_layers)
+        self.max_samples = int(max_seconds * 16_000)
+        self.normalize = _do_normalize(checkpoint)
+        # Models whose feature extractor uses group norm (wav2vec2-base, HuBERT-base) saw padding in
+        # pre-training and must not get an attention mask; layer-norm models (large, data2vec) take one.
+        self.use_attention_mask = getattr(self.backbone.config, "feat_extract_norm", "layer") == "layer"
+
+    @classmethod
+    def live_spec(cls, variant: EncoderVariant, cfg: TrialConfig) -> FeatureSpec:
+        return FeatureSpec.make("waveform")
+
+    @classmethod
+    def layer_spec(cls, variant: EncoderVariant, cfg: TrialConfig) -> FeatureSpec:
+        return FeatureSpec.make("layer_means", model=variant.checkpoint_for(cfg), encoder=variant.name,
+                                max_seconds=cfg.audio.max_seconds)
+
+    @classmethod
+    def live_spec_of(cls, layer_spec: FeatureSpec) -> FeatureSpec:
+        return FeatureSpec.make("waveform")
+
+    @classmethod
+    def from_spec(cls, variant: EncoderVariant, spec: FeatureSpec) -> AudioEncoder:
+        return cls(variant, spec["model"], 0, spec["max_seconds"])
+
+    @classmethod
+    def build(cls, variant: EncoderVariant, cfg: TrialConfig, features: dict[str, Features],
+              train_rows: np.ndarray) -> AudioEncoder:
+        return cls(variant, variant.checkpoint_for(cfg), cfg.audio.finetune_layers, cfg.audio.max_seconds)
+
+    @classmethod
+    def exact_in_batches(cls, encoder: PretrainedEncoder) -> bool:
+        return bool(getattr(encoder, "use_attention_mask", False))
+
+    def top_layers(self, k: int) -> list[nn.Module]:
+        return list(self.backbone.encoder.layers[-k:])
+
+    def collate_live(self, items: list[np.ndarray]) -> dict[str, torch.Tensor]:
+        waves = []
+        for item in items:
+            wave = np.asarray(item[: self.max_samples], dtype=np.float32) / 32768.0
+            if self.normalize:
+                wave = (wave - wave.mean()) / np.sqrt(wave.var() + 1e-7)
+            waves.append(wave)
+        n_chunks = max(-(-len(w) // CHUNK) for w in waves)
+        chunks = torch.zeros(len(waves), n_chunks * CHUNK)
+        lengths = torch.tensor([len(w) for w in waves])
+        for i, wave in enumerate(waves):
+            chunks[i, : len(wave)] = torch.from_numpy(wave)
+        mask = torch.arange(n_chunks)[None, :] * CHUNK < lengths[:, None]
+        return {"chunks": chunks.view(len(waves), n_chunks, CHUNK), "mask": mask, "lengths": lengths}
+
+    def embed_live(self, batch: dict[str, torch.Tensor]) -> Embedded:
+        return Embedded(batch["chunks"], batch["mask"], lengths=batch["lengths"])
+
+    def hidden_states(self, embedded: Embedded) -> tuple[tuple[torch.Tensor, ...], torch.Tensor]:
+        wave = embedded.x.reshape(embedded.x.shape[0], -1)
+        lengths = (embedded.lengths if embedded.lengths is not None else embedded.mask.sum(1) * CHUNK).to(wave.device)
+        sample_mask = torch.arange(wave.shape[1], device=wave.device)[None, :] < lengths[:, None]
+        out = self.backbone(wave, attention_mask=sample_mask.long() if self.use_attention_mask else None,
+                            output_hidden_states=True)
+        frames = self.backbone._get_feat_extract_output_lengths(lengths)
+        n_frames = out.hidden_states[0].shape[1]
+        frame_mask = torch.arange(n_frames, device=wave.device)[None, :] < frames[:, None].clamp(min=1)
+        return out.hidden_states, frame_mask
+
+
+def _do_normalize(checkpoint: str) -> bool:
+    from transformers import AutoFeatureExtractor
+
+    try:
+        return bool(AutoFeatureExtractor.from_pretrained(checkpoint).do_normalize)
+    except (OSError, ValueError, AttributeError):
+        return True  # the base models' preprocessing
+
+
+class TextEncoder(PretrainedEncoder):
+    """Any transformers text encoder on subword ids (ALBERT, BERT, RoBERTa, DeBERTa-v2/v3)."""
+
+    modality = "text"
+    live_role = "subwords"
+
+    def __init__(self, variant: EncoderVariant, checkpoint: str, finetune_layers: int):
+        super().__init__(variant, checkpoint, finetune_layers)
+        self.pad_id = self.backbone.config.pad_token_id or 0
+
+    @classmethod
+    def live_spec(cls, variant: EncoderVariant, cfg: TrialConfig) -> FeatureSpec:
+        return FeatureSpec.make("subwords", model=variant.checkpoint_for(cfg), max_tokens=cfg.text.max_tokens)
+
+    @classmethod
+    def layer_spec(cls, variant: EncoderVariant, cfg: TrialConfig) -> FeatureSpec:
+        return FeatureSpec.make("layer_means", model=variant.checkpoint_for(cfg), encoder=variant.name,
+                                max_tokens=cfg.text.max_tokens)
+
+    @classmethod
+    def live_spec_of(cls, layer_spec: FeatureSpec) -> FeatureSpec:
+        return FeatureSpec.make("subwords", model=layer_spec["model"], max_tokens=layer_spec["max_tokens"])
+
+    @classmethod
+    def from_spec(cls, variant: EncoderVariant, spec: FeatureSpec) -> TextEncoder:
+        return cls(variant, spec["model"], 0)
+
+    @classmethod
+    def build(cls, variant: EncoderVariant, cfg: TrialConfig, features: dict[str, Features],
+              train_rows: np.ndarray) -> TextEncoder:
+        return cls(variant, variant.checkpoint_for(cfg), cfg.text.finetune_layers)
+
+    @classmethod
+    def exact_in_batches(cls, encoder: PretrainedEncoder) -> bool:
+        return True  # attention masks: padding never reaches real tokens
+
+    def top_layers(self, k: int) -> list[nn.Module]:
+        layers = getattr(self.backbone.encoder, "layer", None)
+        if layers is None:
+            # ALBERT shares one transformer layer's weights across depth: fine-tuning is all layers or none.
+            return [self.backbone.encoder]
+        return list(layers[-k:])
+
+    def collate_live(self, items: list[np.ndarray]) -> dict[str, torch.Tensor]:
+        ids, mask = pad([np.asarray(i, dtype=np.int64) for i in items], torch.long)
+        ids[~mask] = self.pad_id
+        return {"ids": ids, "mask": mask}
+
+    def embed_live(self, batch: dict[str, torch.Tensor]) -> Embedded:
+        return Embedded(self.backbone.get_input_embeddings()(batch["ids"]), batch["mask"])
+
+    def hidden_states(self, embedded: Embedded) -> tuple[tuple[torch.Tensor, ...], torch.Tensor]:
+        out = self.backbone(inputs_embeds=embedded.x, attention_mask=embedded.mask.long(), output_hidden_states=True)
+        return out.hidden_states, embedded.mask
+

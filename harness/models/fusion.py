@@ -1,0 +1,82 @@
+"""A pair's model: one or two upstream encoders, a fusion, and a six-class head."""
+from __future__ import annotations
+
+import numpy as np
+import torch
+from torch import nn
+
+from harness.config import TrialConfig
+from harness.corpus import EMOTIONS
+from harness.features import Features
+from harness.models.encoders.base import MODALITIES, Embedded, Encoder, masked_mean
+from harness.models.pairs import PairSpec
+
+
+class EmotionModel(nn.Module):
+    """``forward(batch)`` = ``forward_embedded(embed(batch))``; the split lets attributions and modality
+    ablations act on each branch's input representation."""
+
+    def __init__(self, encoders: dict[str, Encoder], cfg: TrialConfig):
+        super().__init__()
+        self.encoders = nn.ModuleDict(encoders)
+        self.fusion = cfg.fusion if len(encoders) == 2 else "single"
+        dim = cfg.fusion_dim
+        self.project = nn.ModuleDict({m: nn.Linear(e.out_dim, dim) for m, e in encoders.items()})
+        if self.fusion == "gated":
+            self.gate = nn.Linear(2 * dim, dim)
+        if self.fusion == "attention":
+            heads = 4 if dim % 4 == 0 else 1
+            self.attend = nn.ModuleDict({m: nn.MultiheadAttention(dim, heads, batch_first=True) for m in MODALITIES})
+        width = {"single": dim, "concat": 2 * dim, "gated": dim, "attention": 4 * dim}[self.fusion]
+        self.head = nn.Sequential(nn.Dropout(cfg.dropout), nn.Linear(width, dim), nn.GELU(),
+                                  nn.Dropout(cfg.dropout), nn.Linear(dim, len(EMOTIONS)))
+
+    @property
+    def modalities(self) -> list[str]:
+        return list(self.encoders)
+
+    def collate(self, features: dict[str, dict[str, Features]], rows: np.ndarray, live: bool = False) -> dict:
+        return {m: e.collate(features[m], rows, live) for m, e in self.encoders.items()}
+
+    def input_lengths(self, features: dict[str, dict[str, Features]]) -> np.ndarray:
+        """Per manifest row, the summed length of every input this model reads: what padding cost grows with."""
+        return sum(f.lengths() for m in self.encoders for f in features[m].values())
+
+    def embed(self, batch: dict) -> dict[str, Embedded]:
+        return {m: e.embed(batch[m]) for m, e in self.encoders.items()}
+
+    def forward_embedded(self, embedded: dict[str, Embedded], drop: str | None = None) -> torch.Tensor:
+        seqs, masks, pooled = {}, {}, {}
+        for m, encoder in self.encoders.items():
+            encoded = encoder.encode(embedded[m])
+            seq = self.project[m](encoded.seq) * encoded.mask.unsqueeze(-1)
+            if m == drop:  # modality ablation: the branch contributes nothing
+                seq = torch.zeros_like(seq)
+            seqs[m], masks[m], pooled[m] = seq, encoded.mask, masked_mean(seq, encoded.mask)
+        if self.fusion == "single":
+            fused = next(iter(pooled.values()))
+        elif self.fusion == "concat":
+            fused = torch.cat([pooled["audio"], pooled["text"]], -1)
+        elif self.fusion == "gated":
+            gate = torch.sigmoid(self.gate(torch.cat([pooled["audio"], pooled["text"]], -1)))
+            fused = gate * pooled["audio"] + (1 - gate) * pooled["text"]
+        else:  # cross-modal attention: each modality's pooled vector queries the other's sequence
+            crossed = []
+            for query, key in (("audio", "text"), ("text", "audio")):
+                out, _ = self.attend[query](pooled[query][:, None], seqs[key], seqs[key],
+                                            key_padding_mask=~masks[key], need_weights=False)
+                crossed.append(out[:, 0])
+            fused = torch.cat([pooled["audio"], pooled["text"], *crossed], -1)
+        return self.head(fused)
+
+    def forward(self, batch: dict, drop: str | None = None) -> torch.Tensor:
+        return self.forward_embedded(self.embed(batch), drop)
+
+    def pretrained_parameters(self) -> list[nn.Parameter]:
+        return [p for e in self.encoders.values() for p in e.pretrained_parameters()]
+
+
+def build_model(pair: PairSpec, cfg: TrialConfig, features: dict[str, dict[str, Features]],
+                train_rows: np.ndarray) -> EmotionModel:
+    encoders = {m: variant.build(cfg, features[m], train_rows) for m, variant in pair.variants.items()}
+    return EmotionModel(encoders, cfg)

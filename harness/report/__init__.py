@@ -1,0 +1,1 @@
+"""The report stage: tables, statistics and plots from stored records. Imports neither torch nor Ray."""

@@ -1,0 +1,238 @@
+"""Train and score one fold, in three steps read top to bottom:
+
+    train_fold   -> a trained model (best validation epoch), epochs and the training resources
+    score        -> validation and test metrics (the only use of the test session) and the predictions
+    measure      -> parameters, memory, throughput and latency as a ``Resources`` record
+
+``fit_fold`` runs the three (and, when asked, the explanation) and returns a ``FoldRecord``. No Ray and no
+Optuna here: ``report`` is any callable taking a dict (tests pass ``list.append``; the Ray trainable
+passes a thin wrapper around ``tune.report``). ``train_step`` is the one optimiser step that training and
+the benchmarks share.
+"""
+from __future__ import annotations
+
+import itertools
+import logging
+import math
+import random
+import time
+from dataclasses import dataclass
+from typing import Callable
+
+import numpy as np
+import psutil
+import torch
+from sklearn.utils.class_weight import compute_class_weight
+from torch import nn
+from transformers import get_cosine_schedule_with_warmup
+
+from harness.config import TrialConfig
+from harness.corpus import EMOTIONS
+from harness.corpus.folds import Fold
+from harness.models.data import PairData
+from harness.models.fusion import EmotionModel, build_model
+from harness.models.pairs import PairSpec
+from harness.records import FoldRecord, Metrics, Resources
+from harness.train.batching import batches, length_grouped_batches, predict, to_device
+from harness.train.explain import explain_fold
+from harness.train.measure import ResourceMonitor, count_params, measure_latency, model_memory_bytes
+from harness.train.metrics import compute_metrics
+
+log = logging.getLogger(__name__)
+Report = Callable[[dict], None]
+GB = 1024**3
+
+
+class NonFiniteLossError(RuntimeError):
+    """The loss became NaN or inf; the trial ends with this reason instead of poisoning results."""
+
+
+def seed_everything(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+    torch.backends.cudnn.deterministic = True
+    torch.backends.cudnn.benchmark = False
+
+
+def default_device() -> torch.device:
+    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+
+
+def autocast_for(cfg: TrialConfig, device: torch.device) -> torch.autocast:
+    return torch.autocast(device_type=device.type, dtype=torch.bfloat16,
+                          enabled=cfg.mixed_precision and device.type == "cuda")
+
+
+def make_optimizer(model: EmotionModel, cfg: TrialConfig) -> torch.optim.Optimizer:
+    """AdamW with ``encoder_lr`` for fine-tuned pretrained layers and ``lr`` for everything else."""
+    backbone = model.pretrained_parameters()
+    in_backbone = {id(p) for p in backbone}
+    head = [p for p in model.parameters() if p.requires_grad and id(p) not in in_backbone]
+    return torch.optim.AdamW([{"params": head, "lr": cfg.lr}, {"params": backbone, "lr": cfg.encoder_lr}],
+                             weight_decay=cfg.weight_decay)
+
+
+def train_step(model: EmotionModel, data: PairData, rows: np.ndarray, optimizer: torch.optim.Optimizer,
+               criterion: nn.Module, device: torch.device, autocast: torch.autocast, grad_clip: float) -> float:
+    """One optimiser step on ``rows``; returns the loss. Raises ``NonFiniteLossError`` on NaN/inf."""
+    batch = to_device(model.collate(data.features, rows), device)
+    labels = torch.as_tensor(data.labels[rows], device=device)
+    with autocast:
+        logits = model(batch)
+    loss = criterion(logits.float(), labels)
+    if not torch.isfinite(loss):
+        raise NonFiniteLossError(f"training loss is {loss.item()}")
+    optimizer.zero_grad(set_to_none=True)
+    loss.backward()
+    nn.utils.clip_grad_norm_(model.parameters(), grad_clip)
+    optimizer.step()
+    return float(loss.item())
+
+
+@dataclass
+class Trained:
+    model: EmotionModel
+    best_epoch: int
+    epochs_run: int
+    stopped: str  # "early_stopping" or "max_epochs"
+    train_seconds: float  # inside training steps only
+    trained_utterances: int
+    monitor: ResourceMonitor
+    rss_before_gb: float
+
+
+def train_fold(cfg: TrialConfig, pair: PairSpec, data: PairData, fold: Fold, report: Report,
+               device: torch.device) -> Trained:
+    """Train on the fold's training speakers; early-stop on its validation speaker; keep the best epoch."""
+    seed_everything(cfg.seed)
+    rng = np.random.default_rng(cfg.seed)
+    rss_before = psutil.Process().memory_info().rss / GB
+    model = build_model(pair, cfg, data.features, fold.train).to(device)
+    params = count_params(model)
+    optimizer = make_optimizer(model, cfg)
+    steps = cfg.epochs * math.ceil(len(fold.train) / cfg.batch_size)
+    scheduler = get_cosine_schedule_with_warmup(optimizer, int(cfg.warmup_ratio * steps), steps)
+    weights = None
+    if cfg.class_weighted:  # "balanced" weights from the training speakers' label counts
+        weights = torch.tensor(compute_class_weight("balanced", classes=np.arange(len(EMOTIONS)),
+                                                    y=data.labels[fold.train]), dtype=torch.float32, device=device)
+    criterion = nn.CrossEntropyLoss(weight=weights)
+    autocast = autocast_for(cfg, device)
+    # Only trainable tensors change, so only they are copied when a new best epoch is kept.
+    keep = {n for n, p in model.named_parameters() if p.requires_grad} | {n for n, _ in model.named_buffers()}
+    lengths = model.input_lengths(data.features)
+
+    def epoch_batches() -> list[np.ndarray]:
+        if cfg.group_by_length:
+            return length_grouped_batches(fold.train, lengths, cfg.batch_size, rng)
+        return batches(rng.permutation(fold.train), cfg.batch_size)
+
+    best_f1, best_epoch, best_state, stopped, epoch = -1.0, 0, None, "max_epochs", 0
+    train_seconds, trained_utterances = 0.0, 0
+    with ResourceMonitor(device) as monitor:
+        for epoch in range(1, cfg.epochs + 1):
+            model.train()
+            started, losses = time.perf_counter(), []
+            for chunk in epoch_batches():
+                try:
+                    losses.append(train_step(model, data, chunk, optimizer, criterion, device, autocast,
+                                             cfg.grad_clip))
+                except NonFiniteLossError as err:
+                    raise NonFiniteLossError(f"fold {fold.test_session} epoch {epoch}: {err} (lr={cfg.lr:g}); "
+                                             f"trial stopped") from None
+                scheduler.step()
+                trained_utterances += len(chunk)
+            train_seconds += time.perf_counter() - started
+
+            validation = evaluate(model, data, fold.validation, device, cfg.batch_size)
+            report({"fold": fold.test_session, "epoch": epoch, "params": params.total,
+                    "train_loss": float(np.mean(losses)),
+                    "val_weighted_f1": validation.weighted_f1, "val_macro_f1": validation.macro_f1})
+            if validation.weighted_f1 > best_f1:
+                best_f1, best_epoch = validation.weighted_f1, epoch
+                best_state = {k: v.detach().clone() for k, v in model.state_dict().items() if k in keep}
+            elif epoch - best_epoch >= cfg.patience:
+                stopped = "early_stopping"
+                break
+    if best_state is not None:
+        model.load_state_dict(best_state, strict=False)
+    return Trained(model, best_epoch, epoch, stopped, train_seconds, trained_utterances, monitor, rss_before)
+
+
+def evaluate(model: EmotionModel, data: PairData, rows: np.ndarray, device: torch.device, batch_size: int,
+             drop: str | None = None) -> Metrics:
+    return compute_metrics(data.labels[rows], predict(model, data, rows, device, batch_size, drop).argmax(1))
+
+
+@dataclass
+class Scores:
+    validation: Metrics
+    test: Metrics
+    test_probabilities: np.ndarray  # [len(fold.test), classes], in fold.test order
+
+
+def score(model: EmotionModel, data: PairData, fold: Fold, device: torch.device, batch_size: int) -> Scores:
+    """Validation and test metrics of the trained model; the test session is read here and nowhere else."""
+    validation = evaluate(model, data, fold.validation, device, batch_size)
+    probabilities = predict(model, data, fold.test, device, batch_size)
+    return Scores(validation, compute_metrics(data.labels[fold.test], probabilities.argmax(1)), probabilities)
+
+
+def measure(trained: Trained, cfg: TrialConfig, data: PairData, fold: Fold, device: torch.device) -> Resources:
+    """Resource figures: size, memory (process peak, above idle, and the model's own), speed, latency."""
+    model = trained.model.eval()
+    autocast = autocast_for(cfg, device)
+    sample = fold.test[: min(8, len(fold.test))]
+    live = [to_device(model.collate(data.features, sample[i:i + 1], live=True), device) for i in range(len(sample))]
+    utterances = itertools.cycle(live)
+
+    def one_utterance() -> None:
+        with torch.no_grad(), autocast:
+            model(next(utterances))
+
+    latency = measure_latency(one_utterance, device, warmup=3, repeats=2 * len(live))
+    monitor, params = trained.monitor, count_params(model)
+    return Resources(
+        params_total=params.total, params_trainable=params.trainable,
+        peak_gpu_gb=monitor.peak_gpu_bytes / GB if monitor.peak_gpu_bytes is not None else None,
+        peak_nvml_gb=monitor.peak_nvml_bytes / GB if monitor.peak_nvml_bytes is not None else None,
+        peak_rss_gb=monitor.peak_rss_bytes / GB,
+        rss_above_idle_gb=max(0.0, monitor.peak_rss_bytes / GB - trained.rss_before_gb),
+        model_memory_gb=model_memory_bytes(model) / GB,
+        train_utterances_per_s=trained.trained_utterances / max(trained.train_seconds, 1e-9),
+        latency_ms=latency * 1000, train_wall_s=monitor.wall_s, energy_j=monitor.energy_j, device=str(device),
+    )
+
+
+@dataclass
+class FoldOutcome:
+    record: FoldRecord
+    test_probabilities: np.ndarray  # per-utterance class probabilities, rows in fold.test order
+
+
+def fit_fold(cfg: TrialConfig, pair: PairSpec, data: PairData, fold: Fold, report: Report,
+             device: torch.device | None = None, explain: bool = False) -> FoldOutcome:
+    """Train, score and measure one fold; explain the trained model too when ``explain`` (final stage)."""
+    device = device or default_device()
+    seconds: dict[str, float] = {}
+    started = time.perf_counter()
+    trained = train_fold(cfg, pair, data, fold, report, device)
+    seconds["train"] = time.perf_counter() - started
+    started = time.perf_counter()
+    scores = score(trained.model, data, fold, device, cfg.batch_size)
+    seconds["score"] = time.perf_counter() - started
+    started = time.perf_counter()
+    resources = measure(trained, cfg, data, fold, device)
+    seconds["measure"] = time.perf_counter() - started
+    explanation = None
+    if explain and cfg.explain_samples > 0:
+        started = time.perf_counter()
+        explanation = explain_fold(trained.model, data, fold.test, cfg, device)
+        seconds["explain"] = time.perf_counter() - started
+    log.info("fold %d: best epoch %d, val wF1 %.3f, test wF1 %.3f", fold.test_session, trained.best_epoch,
+             scores.validation.weighted_f1, scores.test.weighted_f1)
+    record = FoldRecord(fold.test_session, fold.validation_speaker, trained.best_epoch, trained.epochs_run,
+                        trained.stopped, scores.validation, scores.test, resources, explanation,
+                        {k: round(v, 3) for k, v in seconds.items()})
+    return FoldOutcome(record, scores.test_probabilities)

@@ -1,0 +1,297 @@
+"""The Ray Tune side, and the only module that imports Ray: the trainable, Optuna TPE, ASHA, resources.
+
+The trainable runs the folds of one config in turn. After each fold it reports the mean validation
+weighted F1 over the folds done, with ``folds_done`` as ASHA's time axis. Every config runs the folds in
+the same order, so ASHA's rung k compares all configs on the same first k folds (never a config judged
+on fold 1 against one judged on folds 1-2). A config ASHA stops is told to Optuna as PRUNED with its
+per-fold intermediate values (``FoldOptunaSearch``), never as COMPLETE with a partial mean; only
+configs that ran every fold are COMPLETE. Test sessions are scored for the report only.
+
+After each fold the trial's ``TrialRecord`` is written to ``results/<pair>/<run>/trial_<id>.json`` and
+checkpointed, so a restored or retried trial continues at the next fold instead of starting over. A
+final-stage trial (``TrialInputs.final``) also explains each fold and stores per-utterance predictions.
+"""
+from __future__ import annotations
+
+import json
+import logging
+import os
+import tempfile
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import ray
+from ray import tune
+from ray.tune.experiment import Trial
+from ray.tune.schedulers import ASHAScheduler, FIFOScheduler
+from ray.tune.search import ConcurrencyLimiter
+from ray.tune.search.optuna import OptunaSearch
+
+from harness.atomic import write_atomic, write_json_atomic
+from harness.config import ConfigError
+from harness.corpus import EMOTIONS
+from harness.corpus.folds import make_folds
+from harness.features import FeatureCache
+from harness.models.data import load_pair_data
+from harness.models.pairs import get_pair
+from harness.records import FoldRecord, RunMeta, TrialRecord, from_dict
+from harness.train.fit import NonFiniteLossError, default_device, fit_fold
+from harness.tune.space import SearchSpace
+
+log = logging.getLogger(__name__)
+METRIC = "mean_val_weighted_f1"
+# Failures that recur identically on a retry (a diverging config, a bad value): Ray's FailureConfig
+# still retries the trial, but the retry ends at once with the recorded reason instead of re-training.
+DETERMINISTIC_FAILURES = (NonFiniteLossError, ConfigError)
+
+
+class NotRetried(RuntimeError):
+    """A retry of a trial whose earlier attempt failed deterministically."""
+
+
+@dataclass(frozen=True)
+class TrialInputs:
+    """Read-only inputs shared by every trial through ``tune.with_parameters`` (the object store)."""
+
+    meta: RunMeta
+    space: SearchSpace
+    manifest: pd.DataFrame
+    fingerprint: str
+    cache_dir: str
+    results_dir: str
+    cpus_per_trial: float = 1.0
+    final: bool = False  # final stage: explain each fold and store per-utterance predictions
+
+
+@dataclass(frozen=True)
+class SearchSettings:
+    num_samples: int
+    cpus_per_trial: float
+    gpus_per_trial: float
+    max_concurrent: int
+    storage: str
+    name: str
+    seed: int
+    max_failures: int = 2
+
+
+@dataclass(frozen=True)
+class SearchOutcome:
+    trials: int
+    failed: int
+    interrupted: bool
+
+
+def init_ray(address: str | None) -> None:
+    """Start a local Ray instance, or join a cluster only when asked (``--address`` or ``RAY_ADDRESS``)."""
+    os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")  # the classic table: our metric columns, one line per trial
+    os.environ.setdefault("TUNE_DISABLE_AUTO_CALLBACK_LOGGERS", "1")
+    address = address or os.environ.get("RAY_ADDRESS") or "local"
+    ray.init(address=address, ignore_reinit_error=True, include_dashboard=False, log_to_driver=True,
+             logging_level=logging.WARNING)
+
+
+def trial_record(inputs: TrialInputs, trial_id: str, config: dict, folds: list[FoldRecord], status: str,
+                 reason: str = "", retryable: bool = True) -> TrialRecord:
+    import torch
+
+    device = default_device()
+    return TrialRecord(
+        meta=inputs.meta, trial_id=trial_id, config=config, status=status, folds=folds, reason=reason,
+        retryable=retryable, device_name=torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu",
+        hostname=os.uname().nodename, written_at=time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime()),
+        stage="final" if inputs.final else "search")
+
+
+def write_record(path: Path, record: TrialRecord) -> None:
+    write_json_atomic(path, record.to_dict())
+
+
+def read_record(path: Path) -> TrialRecord:
+    return from_dict(TrialRecord, json.loads(path.read_text()))
+
+
+def _predictions(inputs: TrialInputs, cfg_seed: int, fold: int, rows: np.ndarray, probabilities: np.ndarray,
+                 labels: np.ndarray) -> pd.DataFrame:
+    manifest = inputs.manifest.iloc[rows]
+    frame = pd.DataFrame({"pair": inputs.meta.pair, "seed": cfg_seed, "fold": fold,
+                          "utterance_id": manifest.utterance_id.to_numpy(), "dialog": manifest.dialog.to_numpy(),
+                          "label": labels, "pred": probabilities.argmax(1)})
+    for i, emotion in enumerate(EMOTIONS):
+        frame[f"p_{emotion}"] = probabilities[:, i]
+    return frame
+
+
+def run_trial(config: dict[str, Any], inputs: TrialInputs) -> None:
+    """The Ray Tune trainable."""
+    import torch
+
+    torch.set_num_threads(max(1, int(inputs.cpus_per_trial)))  # a trial uses the cores it was given, no more
+    trial_id = tune.get_context().get_trial_id()
+    cfg = inputs.space.config(config)
+    pair = get_pair(inputs.meta.pair)
+    out = Path(inputs.results_dir) / f"trial_{trial_id}.json"
+    if out.exists():
+        previous = read_record(out)
+        if previous.status == "failed" and not previous.retryable:
+            raise NotRetried(f"not retried: {previous.reason}")
+    folds_done: list[FoldRecord] = []
+    checkpoint = tune.get_checkpoint()
+    if checkpoint:  # a retried or restored trial continues after its last finished fold
+        with checkpoint.as_directory() as folder:
+            folds_done = [from_dict(FoldRecord, f) for f in json.loads((Path(folder) / "folds.json").read_text())]
+    try:
+        data = load_pair_data(pair, cfg, inputs.manifest, FeatureCache(inputs.cache_dir), inputs.fingerprint,
+                              progress=False)
+        folds = make_folds(inputs.manifest, inputs.meta.test_sessions)
+        for fold in folds[len(folds_done):]:
+            finished = [f.validation.weighted_f1 for f in folds_done]
+
+            def report_epoch(metrics: dict) -> None:
+                running = float(np.mean(finished + [metrics["val_weighted_f1"]]))
+                tune.report(metrics | {"folds_done": len(finished), METRIC: running, "fold_end": False})
+
+            outcome = fit_fold(cfg, pair, data, fold, report_epoch, explain=inputs.final)
+            folds_done.append(outcome.record)
+            if inputs.final:
+                predictions = _predictions(inputs, cfg.seed, fold.test_session, fold.test,
+                                           outcome.test_probabilities, data.labels[fold.test])
+                write_atomic(Path(inputs.results_dir) / f"pred_{trial_id}_fold{fold.test_session}.parquet",
+                             lambda p, frame=predictions: frame.to_parquet(p, index=False))
+            # Written before reporting: ASHA may stop the trial at this report (its last rung or max_t).
+            status = "finished" if len(folds_done) == len(folds) else "running"
+            write_record(out, trial_record(inputs, trial_id, config, folds_done, status))
+            with tempfile.TemporaryDirectory() as folder:
+                (Path(folder) / "folds.json").write_text(json.dumps([asdict(f) for f in folds_done], default=str))
+                val = [f.validation.weighted_f1 for f in folds_done]
+                tune.report({"fold": fold.test_session, "epoch": outcome.record.epochs_run,
+                             "folds_done": len(folds_done), "fold_end": True,
+                             "val_weighted_f1": outcome.record.validation.weighted_f1, METRIC: float(np.mean(val)),
+                             "params": outcome.record.resources.params_total},
+                            checkpoint=tune.Checkpoint.from_directory(folder))
+    except Exception as err:
+        write_record(out, trial_record(inputs, trial_id, config, folds_done, "failed",
+                                       f"{type(err).__name__}: {err}",
+                                       retryable=not isinstance(err, DETERMINISTIC_FAILURES)))
+        raise
+
+
+class FoldOptunaSearch(OptunaSearch):
+    """Optuna TPE that hears about folds, not epochs: intermediate values are keyed by folds done, and a
+    trial that did not run every fold (stopped by ASHA) is PRUNED, never COMPLETE with a partial mean."""
+
+    def __init__(self, *args: Any, n_folds: int, **kwargs: Any):
+        super().__init__(*args, **kwargs)
+        self.n_folds = n_folds
+
+    def on_trial_result(self, trial_id: str, result: dict) -> None:
+        if result.get("fold_end") and trial_id not in self._completed_trials:
+            self._ot_trials[trial_id].report(result[METRIC], result["folds_done"])
+
+    def on_trial_complete(self, trial_id: str, result: dict | None = None, error: bool = False) -> None:
+        from optuna.trial import TrialState
+
+        if trial_id in self._completed_trials or trial_id not in self._ot_trials:
+            return
+        ot_trial = self._ot_trials[trial_id]
+        if error:
+            self._ot_study.tell(ot_trial, state=TrialState.FAIL)
+        elif result and result.get("fold_end") and result.get("folds_done") == self.n_folds:
+            self._ot_study.tell(ot_trial, result[METRIC], state=TrialState.COMPLETE)
+        else:
+            self._ot_study.tell(ot_trial, state=TrialState.PRUNED)
+        self._completed_trials.add(trial_id)
+
+    @property
+    def study(self) -> Any:
+        return self._ot_study
+
+
+class MarkStopped(tune.Callback):
+    """Driver side: a trial that ended without running every fold was stopped by ASHA; say so in its record."""
+
+    def __init__(self, results_dir: str, n_folds: int):
+        self.results_dir = Path(results_dir)
+        self.n_folds = n_folds
+
+    def on_trial_complete(self, iteration: int, trials: list[Trial], trial: Trial, **info: Any) -> None:
+        path = self.results_dir / f"trial_{trial.trial_id}.json"
+        if path.exists():
+            record = read_record(path)
+            if record.status == "running" and len(record.folds) < self.n_folds:
+                write_record(path, TrialRecord(**(asdict(record) | {"meta": record.meta, "folds": record.folds,
+                                                                    "status": "stopped_early"})))
+
+
+def _trainable(inputs: TrialInputs, settings: SearchSettings) -> Any:
+    return tune.with_resources(tune.with_parameters(run_trial, inputs=inputs),
+                               {"cpu": settings.cpus_per_trial, "gpu": settings.gpus_per_trial})
+
+
+def _reporter(final: bool) -> tune.CLIReporter:
+    columns = {"fold": "fold", "epoch": "epoch", "val_weighted_f1": "val F1", METRIC: "mean val F1",
+               "folds_done": "folds"}
+    return tune.CLIReporter(metric_columns=columns, max_report_frequency=30, print_intermediate_tables=False,
+                            parameter_columns=["seed"] if final else None, max_progress_rows=10)
+
+
+def make_tuner(inputs: TrialInputs, settings: SearchSettings, final_configs: list[dict] | None = None) -> tune.Tuner:
+    """A search (Optuna TPE + ASHA), or with ``final_configs`` the final stage: those configs, no scheduler."""
+    from optuna.samplers import TPESampler
+
+    n_folds = len(inputs.meta.test_sessions)
+    if final_configs is not None:
+        tune_config = tune.TuneConfig(num_samples=1, scheduler=FIFOScheduler(), reuse_actors=True,
+                                      max_concurrent_trials=settings.max_concurrent)
+        param_space: dict[str, Any] = {"__config": tune.grid_search(final_configs)}
+        trainable = tune.with_resources(tune.with_parameters(_run_final, inputs=inputs),
+                                        {"cpu": settings.cpus_per_trial, "gpu": settings.gpus_per_trial})
+    else:
+        searcher = FoldOptunaSearch(space=inputs.space.sample, metric=METRIC, mode="max", n_folds=n_folds,
+                                    sampler=TPESampler(seed=settings.seed,
+                                                       n_startup_trials=min(10, max(2, settings.num_samples // 3))))
+        scheduler = ASHAScheduler(time_attr="folds_done", metric=METRIC, mode="max", max_t=max(n_folds, 1),
+                                  grace_period=1, reduction_factor=2)
+        tune_config = tune.TuneConfig(search_alg=ConcurrencyLimiter(searcher, max_concurrent=settings.max_concurrent),
+                                      scheduler=scheduler, num_samples=settings.num_samples, reuse_actors=True)
+        param_space = {}
+        trainable = _trainable(inputs, settings)
+    return tune.Tuner(
+        trainable, param_space=param_space, tune_config=tune_config,
+        run_config=tune.RunConfig(name=settings.name, storage_path=settings.storage, verbose=1,
+                                  progress_reporter=_reporter(final_configs is not None),
+                                  callbacks=[MarkStopped(inputs.results_dir, n_folds)],
+                                  failure_config=tune.FailureConfig(max_failures=settings.max_failures),
+                                  checkpoint_config=tune.CheckpointConfig(num_to_keep=1)),
+    )
+
+
+def _run_final(config: dict[str, Any], inputs: TrialInputs) -> None:
+    run_trial(config["__config"], inputs)
+
+
+def restore_or_make(inputs: TrialInputs, settings: SearchSettings,
+                    final_configs: list[dict] | None = None) -> tune.Tuner:
+    """Resume the experiment if its folder exists (same command after a kill), else start it."""
+    path = str(Path(settings.storage) / settings.name)
+    if tune.Tuner.can_restore(path):
+        log.info("resuming the experiment at %s (finished trials are kept)", path)
+        trainable = (tune.with_resources(tune.with_parameters(_run_final, inputs=inputs),
+                                         {"cpu": settings.cpus_per_trial, "gpu": settings.gpus_per_trial})
+                     if final_configs is not None else _trainable(inputs, settings))
+        return tune.Tuner.restore(path, trainable, resume_unfinished=True, resume_errored=False)
+    return make_tuner(inputs, settings, final_configs)
+
+
+def run_tuner(tuner: tune.Tuner, expected: int) -> SearchOutcome:
+    """``tuner.fit()``, then what happened: trial counts and whether the run was interrupted (SIGINT or
+    SIGTERM: Ray saves the experiment state and returns early; the caller must not call that done)."""
+    grid = tuner.fit()
+    trials = grid._experiment_analysis.trials
+    unfinished = [t for t in trials if t.status not in (Trial.TERMINATED, Trial.ERROR)]
+    failed = sum(t.status == Trial.ERROR for t in trials)
+    return SearchOutcome(len(trials), failed, bool(unfinished) or len(trials) < expected)

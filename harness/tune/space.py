@@ -1,0 +1,161 @@
+"""Search spaces: one YAML per pair, validated in one place before Ray starts.
+
+    include: [_base.yaml, _wav2vec2.yaml]   # optional; merged first in order, this file wins
+    fixed:  {epochs: 30, audio.finetune_layers: 0}
+    search:
+      lr:          {type: loguniform, low: 1.0e-4, high: 3.0e-3}
+      text.hidden: {type: int, low: 64, high: 256, step: 64}
+      fusion:      {type: categorical, choices: [concat, gated, attention]}
+      encoder_lr:  {type: loguniform, low: 1.0e-5, high: 1.0e-4, when: {audio.finetune_layers: [2, 4]}}
+
+Keys are ``TrialConfig`` fields. ``when`` makes a parameter conditional on values sampled (or fixed) before it.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from harness.config import ConfigError, TrialConfig, did_you_mean, flat_keys
+
+PARAM_TYPES = ("float", "loguniform", "int", "categorical")
+_PARAM_KEYS = {"type", "low", "high", "step", "choices", "when"}
+
+
+@dataclass(frozen=True)
+class Param:
+    name: str
+    type: str
+    low: float | None = None
+    high: float | None = None
+    step: float | None = None
+    choices: tuple = ()
+    when: dict[str, tuple] = field(default_factory=dict)
+
+    def active(self, values: dict[str, Any]) -> bool:
+        return all(values.get(key) in allowed for key, allowed in self.when.items())
+
+    def suggest(self, trial: Any) -> Any:
+        """Sample with an Optuna trial (define-by-run)."""
+        if self.type == "categorical":
+            return trial.suggest_categorical(self.name, list(self.choices))
+        if self.type == "int":
+            return trial.suggest_int(self.name, int(self.low), int(self.high), step=int(self.step or 1))
+        return trial.suggest_float(self.name, self.low, self.high, log=self.type == "loguniform",
+                                   step=self.step if self.type == "float" else None)
+
+    def contains(self, value: Any) -> bool:
+        if self.type == "categorical":
+            return value in self.choices
+        return isinstance(value, (int, float)) and self.low <= value <= self.high
+
+    def distribution(self) -> Any:
+        """The Optuna distribution ``suggest`` samples from (to rebuild a study from stored trials)."""
+        from optuna.distributions import CategoricalDistribution, FloatDistribution, IntDistribution
+
+        if self.type == "categorical":
+            return CategoricalDistribution(list(self.choices))
+        if self.type == "int":
+            return IntDistribution(int(self.low), int(self.high), step=int(self.step or 1))
+        return FloatDistribution(self.low, self.high, log=self.type == "loguniform",
+                                 step=self.step if self.type == "float" else None)
+
+
+@dataclass(frozen=True)
+class SearchSpace:
+    path: str
+    fixed: dict[str, Any]
+    params: tuple[Param, ...]
+
+    def sample(self, trial: Any) -> dict[str, Any]:
+        values = dict(self.fixed)
+        for param in self.params:
+            if param.active(values):
+                values[param.name] = param.suggest(trial)
+        return values
+
+    def config(self, values: dict[str, Any]) -> TrialConfig:
+        return TrialConfig.from_flat(self.fixed | values, where=self.path)
+
+    def with_fixed(self, overrides: dict[str, Any]) -> SearchSpace:
+        """Fix values (``--set``), removing them from the searched parameters."""
+        TrialConfig.from_flat(self.fixed | overrides, where="--set")
+        return SearchSpace(self.path, self.fixed | overrides, tuple(p for p in self.params if p.name not in overrides))
+
+    def possible_values(self, key: str) -> list[Any]:
+        """Every value ``key`` can take (for feature pre-extraction)."""
+        for param in self.params:
+            if param.name == key:
+                if param.type == "categorical":
+                    return list(param.choices)
+                if param.type == "int":
+                    return list(range(int(param.low), int(param.high) + 1, int(param.step or 1)))
+        return [self.config({}).flat()[key]]
+
+
+def _read_yaml(path: Path) -> dict:
+    try:
+        data = yaml.safe_load(path.read_text())
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: search space file not found") from None
+    except yaml.YAMLError as err:
+        mark = getattr(err, "problem_mark", None)
+        where = f"{path}:{mark.line + 1}" if mark else str(path)
+        raise ConfigError(f"{where}: invalid YAML ({getattr(err, 'problem', err)})") from None
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: expected a mapping with 'fixed' and/or 'search'")
+    unknown = set(data) - {"include", "fixed", "search"}
+    if unknown:
+        raise ConfigError(f"{path}: unknown top-level key(s) {sorted(unknown)}; expected include, fixed, search")
+    includes = data.get("include") or []
+    includes = [includes] if isinstance(includes, str) else includes
+    if not isinstance(includes, list) or not all(isinstance(i, str) for i in includes):
+        raise ConfigError(f"{path}: 'include' takes a file name or a list of file names")
+    merged: dict[str, dict] = {"fixed": {}, "search": {}}
+    for part in [_read_yaml(path.parent / name) for name in includes] + [data]:
+        for key in ("fixed", "search"):
+            merged[key].update(part.get(key) or {})
+    return merged
+
+
+def _param(path: Path, name: str, spec: Any) -> Param:
+    where = f"{path}: search.{name}"
+    if name not in flat_keys():
+        raise ConfigError(f"{path}: unknown key {name!r}{did_you_mean(name, flat_keys())}")
+    if not isinstance(spec, dict) or spec.get("type") not in PARAM_TYPES:
+        raise ConfigError(f"{where}: needs 'type', one of {PARAM_TYPES}")
+    extra = set(spec) - _PARAM_KEYS
+    if extra:
+        raise ConfigError(f"{where}: unknown field(s) {sorted(extra)}")
+    when = {}
+    for key, allowed in (spec.get("when") or {}).items():
+        if key not in flat_keys():
+            raise ConfigError(f"{where}: 'when' names unknown key {key!r}{did_you_mean(key, flat_keys())}")
+        when[key] = tuple(allowed) if isinstance(allowed, list) else (allowed,)
+    if spec["type"] == "categorical":
+        choices = spec.get("choices")
+        if not isinstance(choices, list) or not choices:
+            raise ConfigError(f"{where}: categorical needs a non-empty 'choices' list")
+        return Param(name, "categorical", choices=tuple(choices), when=when)
+    low, high = spec.get("low"), spec.get("high")
+    if not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in (low, high)) or not low < high:
+        raise ConfigError(f"{where}: needs numeric 'low' < 'high', got low={low!r} high={high!r}")
+    if spec["type"] == "loguniform" and low <= 0:
+        raise ConfigError(f"{where}: loguniform needs low > 0")
+    return Param(name, spec["type"], float(low), float(high), spec.get("step"), when=when)
+
+
+def load_space(path: str | Path) -> SearchSpace:
+    path = Path(path)
+    data = _read_yaml(path)
+    fixed = dict(data.get("fixed") or {})
+    params = tuple(_param(path, name, spec) for name, spec in (data.get("search") or {}).items())
+    space = SearchSpace(str(path), fixed, params)
+    # Every fixed value and every choice must make a valid TrialConfig.
+    space.config({})
+    for param in params:
+        for choice in param.choices:
+            space.config({param.name: choice})
+    return space
