@@ -14,13 +14,15 @@ from harness.corpus.folds import make_fold
 from harness.train.batching import predict
 from harness.models.fusion import build_model
 from harness.models.pairs import PAIRS, get_pair
-from harness.models.tiny import ensure_tiny_models
+from harness.models.tiny import tiny_overrides
 from harness.train.fit import NonFiniteLossError, fit_fold
 
 
 @pytest.fixture(scope="module")
 def tiny(tmp_path_factory):
-    return ensure_tiny_models(tmp_path_factory.mktemp("tiny"))
+    """Every pair's tiny checkpoints: modality -> "{modality}.model" overrides, per pair."""
+    folder = tmp_path_factory.mktemp("tiny")
+    return lambda name: tiny_overrides(get_pair(name).variants, folder)
 
 
 @pytest.fixture(scope="module")
@@ -28,7 +30,7 @@ def cache(tmp_path_factory):
     return FeatureCache(tmp_path_factory.mktemp("features"))
 
 
-def small_config(tiny: dict, **values) -> TrialConfig:
+def small_config(tiny: dict[str, str], **values) -> TrialConfig:
     base = {"epochs": 2, "batch_size": 16, "fusion_dim": 32, "audio.channels": 16, "audio.hidden": 16,
             "text.embed_dim": 16, "text.hidden": 16, "explain_samples": 3, "explain_steps": 4}
     return TrialConfig.from_flat(tiny | base | values)
@@ -37,7 +39,7 @@ def small_config(tiny: dict, **values) -> TrialConfig:
 @pytest.mark.parametrize("name", list(PAIRS))
 def test_forward_backward(name, tiny, cache, demo_manifest):
     pair = get_pair(name)
-    cfg = small_config(tiny)
+    cfg = small_config(tiny(name))
     data = load_pair_data(pair, cfg, demo_manifest, cache, progress=False)
     rows = np.arange(6)
     model = build_model(pair, cfg, data.features, np.arange(len(demo_manifest)))
@@ -57,7 +59,7 @@ def test_an_utterance_scores_the_same_alone_or_padded_in_a_batch(name, tiny, cac
     """Padding never leaks into real positions (default configs: frozen encoders read cached means;
     live wav2vec2-base batches are the known exception, its group norm saw padding in pre-training)."""
     pair = get_pair(name)
-    cfg = small_config(tiny)
+    cfg = small_config(tiny(name))
     data = load_pair_data(pair, cfg, demo_manifest, cache, progress=False)
     model = build_model(pair, cfg, data.features, np.arange(len(demo_manifest))).eval()
     lengths = model.input_lengths(data.features)
@@ -71,10 +73,10 @@ def test_an_utterance_scores_the_same_alone_or_padded_in_a_batch(name, tiny, cac
     np.testing.assert_allclose(predict(model, data, rows, torch.device("cpu"), 2), one_by_one, atol=1e-5)
 
 
-@pytest.mark.parametrize("name", ["wav2vec", "albert"])
+@pytest.mark.parametrize("name", [p for p in PAIRS if not get_pair(p).is_fused and any(v.pretrained for v in get_pair(p).variants.values())])
 def test_cached_frozen_features_match_the_live_encoder(name, tiny, cache, demo_manifest):
     pair = get_pair(name)
-    cfg = small_config(tiny)
+    cfg = small_config(tiny(name))
     data = load_pair_data(pair, cfg, demo_manifest, cache, progress=False)
     model = build_model(pair, cfg, data.features, np.arange(len(demo_manifest))).eval()
     encoder = next(iter(model.encoders.values()))
@@ -90,10 +92,13 @@ def test_cached_frozen_features_match_the_live_encoder(name, tiny, cache, demo_m
 @pytest.mark.parametrize("fusion", ["concat", "gated", "attention"])
 def test_fit_fold_reports_and_scores(name, fusion, tiny, cache, demo_manifest):
     pair = get_pair(name)
-    cfg = small_config(tiny, fusion=fusion)
+    cfg = small_config(tiny(name), fusion=fusion)
     data = load_pair_data(pair, cfg, demo_manifest, cache, progress=False)
     reports = []
-    result = fit_fold(cfg, pair, data, make_fold(demo_manifest, 5), reports.append)
+    outcome = fit_fold(cfg, pair, data, make_fold(demo_manifest, 5), reports.append, explain=True)
+    result = outcome.record
+    assert outcome.test_probabilities.shape == (45, 6)
+    assert set(result.seconds) == {"train", "score", "measure", "explain"}
     assert [r["epoch"] for r in reports] == list(range(1, result.epochs_run + 1))
     assert all(r["fold"] == 5 for r in reports)
     assert result.test.n == 45 and sum(map(sum, result.test.confusion)) == 45
@@ -108,17 +113,17 @@ def test_fit_fold_reports_and_scores(name, fusion, tiny, cache, demo_manifest):
 
 def test_training_is_deterministic(tiny, cache, demo_manifest):
     pair = get_pair("cnnbilstm_bilstm")
-    cfg = small_config(tiny, explain_samples=0)
+    cfg = small_config(tiny("cnnbilstm_bilstm"))
     data = load_pair_data(pair, cfg, demo_manifest, cache, progress=False)
     fold = make_fold(demo_manifest, 2)
-    first, second = [fit_fold(cfg, pair, data, fold, lambda r: None) for _ in range(2)]
+    first, second = [fit_fold(cfg, pair, data, fold, lambda r: None).record for _ in range(2)]
     assert first.test.confusion == second.test.confusion
     assert first.validation.weighted_f1 == second.validation.weighted_f1
 
 
 def test_nan_loss_ends_the_trial_with_a_reason(tiny, cache, demo_manifest):
     pair = get_pair("bilstm")
-    cfg = small_config(tiny, lr=1e30, grad_clip=1e30, explain_samples=0)
+    cfg = small_config(tiny("bilstm"), lr=1e30, grad_clip=1e30)
     data = load_pair_data(pair, cfg, demo_manifest, cache, progress=False)
     with pytest.raises(NonFiniteLossError, match="fold 5 epoch .*: training loss is"):
         fit_fold(cfg, pair, data, make_fold(demo_manifest, 5), lambda r: None)
@@ -129,10 +134,10 @@ def test_small_pair_learns_and_fusion_beats_each_modality(cache, demo_manifest, 
     scores = {}
     for name in ("cnnbilstm_bilstm", "cnnbilstm", "bilstm"):
         pair = get_pair(name)
-        cfg = small_config(tiny, epochs=25, patience=25, lr=3e-3, explain_samples=0, **{
+        cfg = small_config(tiny(name), epochs=25, patience=25, lr=3e-3, **{
             "audio.channels": 32, "audio.hidden": 32, "text.hidden": 32})
         data = load_pair_data(pair, cfg, demo_manifest, cache, progress=False)
-        scores[name] = fit_fold(cfg, pair, data, make_fold(demo_manifest, 5), lambda r: None).test.weighted_f1
+        scores[name] = fit_fold(cfg, pair, data, make_fold(demo_manifest, 5), lambda r: None).record.test.weighted_f1
     assert scores["cnnbilstm_bilstm"] > max(scores["cnnbilstm"], scores["bilstm"]), scores
     assert scores["cnnbilstm_bilstm"] > 0.5, scores
 
@@ -141,10 +146,11 @@ def test_small_pair_learns_and_fusion_beats_each_modality(cache, demo_manifest, 
 @pytest.mark.parametrize("name, finetune", [("cnnbilstm_bilstm", 0), ("wav2vec_albert", 0), ("wav2vec_albert", 1)])
 def test_cuda_fold_with_bf16_autocast_reports_gpu_resources(name, finetune, tiny, cache, demo_manifest):
     pair = get_pair(name)
-    cfg = small_config(tiny, mixed_precision=True, **{"audio.finetune_layers": finetune,
-                                                      "text.finetune_layers": finetune})
+    cfg = small_config(tiny(name), mixed_precision=True, **{"audio.finetune_layers": finetune,
+                                                            "text.finetune_layers": finetune})
     data = load_pair_data(pair, cfg, demo_manifest, cache, progress=False)
-    result = fit_fold(cfg, pair, data, make_fold(demo_manifest, 5), lambda r: None, device=torch.device("cuda"))
+    result = fit_fold(cfg, pair, data, make_fold(demo_manifest, 5), lambda r: None, device=torch.device("cuda"),
+                      explain=True).record
     assert result.resources.device.startswith("cuda")
     assert result.resources.peak_gpu_gb > 0
     assert result.resources.peak_nvml_gb is None or result.resources.peak_nvml_gb >= result.resources.peak_gpu_gb

@@ -8,7 +8,7 @@ import pytest
 
 from harness.corpus import EMOTIONS, CorpusError, load_corpus, speaker_of
 from harness.corpus.demo import expected_counts
-from harness.features import words_of
+from harness.features.frontends import words_of
 from tests.fixtures.iemocap import QUIRKY_SUMMARY, QUIRKY_TRANSCRIPT, write_dialog, write_quirky_session
 
 

@@ -5,7 +5,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from harness.encoders.base import MaskedBiLstm, masked_mean, reverse_within_lengths
+from harness.models.encoders.base import MaskedBiLstm, masked_mean, reverse_within_lengths
 from harness.train.batching import batches, length_grouped_batches
 
 
