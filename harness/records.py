@@ -6,8 +6,10 @@ reaches into nested dicts by string paths.
 from __future__ import annotations
 
 import dataclasses
+import json
 import types
 from dataclasses import asdict, dataclass, field
+from pathlib import Path
 from typing import Any, TypeVar, Union, get_args, get_origin, get_type_hints
 
 T = TypeVar("T")
@@ -122,6 +124,11 @@ class TrialRecord:
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self) | {"mean_val_weighted_f1": self.mean_val_weighted_f1}
+
+
+def read_record(path: str | Path) -> TrialRecord:
+    """A stored trial record (``trial_<id>.json``)."""
+    return from_dict(TrialRecord, json.loads(Path(path).read_text()))
 
 
 def from_dict(cls: type[T], data: Any) -> T:

@@ -14,7 +14,7 @@ import yaml
 
 from harness.config import ConfigError
 from harness.errors import UserError
-from harness.models.encoders.base import EncoderVariant
+from harness.models.variants import EncoderVariant
 from harness.models.encoders.pretrained import checkpoint_problem
 
 

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from harness.config import did_you_mean
 from harness.errors import UserError
-from harness.models.encoders.base import EncoderVariant
+from harness.models.variants import EncoderVariant
 from harness.models.encoders.registry import get_encoder
 
 SEARCH_SPACES = Path(__file__).resolve().parent.parent.parent / "search_spaces"

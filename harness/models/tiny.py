@@ -16,7 +16,7 @@ from pathlib import Path
 from filelock import FileLock
 
 from harness.corpus.demo import FILLERS, WORD_GROUPS
-from harness.models.encoders.base import EncoderVariant
+from harness.models.variants import EncoderVariant
 from harness.paths import default_cache_dir
 
 log = logging.getLogger(__name__)

@@ -24,10 +24,6 @@ def _save(fig: plt.Figure, path: Path) -> None:
     tmp.replace(path)
 
 
-def _label(row: pd.Series) -> str:
-    return row.pair if row.data_source == "demo" else f"{row.pair} ({Path(row.data_source).name})"
-
-
 def pareto_front(x: np.ndarray, y: np.ndarray) -> np.ndarray:
     """Indices of points no other point beats (lower x and higher y), sorted by x."""
     order = np.argsort(x, kind="stable")
@@ -39,23 +35,47 @@ def pareto_front(x: np.ndarray, y: np.ndarray) -> np.ndarray:
     return np.array(front, dtype=int)
 
 
-def write_plots(out: Path, best: pd.DataFrame, comparison: pd.DataFrame, trials: pd.DataFrame) -> None:
-    labels = [_label(r) for _, r in best.iterrows()]
-    means = np.array([[np.mean([f["test"]["per_emotion_f1"][e] for f in r.folds]) for e in EMOTIONS]
-                      for _, r in best.iterrows()])
+def write_plots(out: Path, grouped: list, comparison: list[tuple], runs: list) -> None:
+    """Plots per group of comparable runs (file names carry the group's index when there are several)."""
+    for index, (group, table) in enumerate(comparison):
+        if table.empty:
+            continue
+        suffix = "" if len(comparison) == 1 else f"_group{index + 1}"
+        _group_plots(out, group, table, suffix)
+    for pair in sorted({r.meta.pair for r in runs if r.stage == "search" and not r.meta.smoke_test}):
+        records = [t for r in runs if r.meta.pair == pair and r.stage == "search" and not r.meta.smoke_test
+                   for t in r.records]
+        frame = pd.DataFrame({"config": [t.config for t in records],
+                              "mean_val_weighted_f1": [t.mean_val_weighted_f1 if t.complete else None
+                                                       for t in records]})
+        importances = parameter_importances(pair, frame)
+        if importances is None:
+            continue
+        fig, ax = plt.subplots(figsize=(6, 3))
+        ax.barh(list(importances), list(importances.values()))
+        ax.set_xlabel("importance (fANOVA, Optuna)")
+        finished = int(frame.mean_val_weighted_f1.notna().sum())
+        ax.set_title(f"{pair}: {finished} complete trials" + (" (few: importances are noisy)" if finished < 20 else ""))
+        _save(fig, out / f"importance_{pair}.png")
+
+
+def _group_plots(out: Path, group, table: pd.DataFrame, suffix: str) -> None:
+    labels = [f"{p}{' (stand-in)' if 'STAND-IN' in c else ''}" for p, c in zip(table.pair, table.checkpoints)]
+    per_emotion = np.array([[np.mean([f.test.per_emotion_f1.get(e, np.nan) for t in run.records if t.complete
+                                      for f in t.folds]) for e in EMOTIONS] for run in group.rows])
     fig, ax = plt.subplots(figsize=(9, 4))
     width = 0.8 / len(labels)
     for i, label in enumerate(labels):
-        ax.bar(np.arange(len(EMOTIONS)) + i * width, means[i], width, label=label)
+        ax.bar(np.arange(len(EMOTIONS)) + i * width, per_emotion[i], width, label=label)
     ax.set_xticks(np.arange(len(EMOTIONS)) + 0.4 - width / 2, [EMOTION_NAMES[e] for e in EMOTIONS])
-    ax.set_ylabel("test F1 (mean over folds)")
+    ax.set_ylabel("test F1 (mean over runs)")
     ax.legend(fontsize=7)
-    _save(fig, out / "per_emotion_f1.png")
+    _save(fig, out / f"per_emotion_f1{suffix}.png")
 
-    f1 = np.array([np.mean([f["test"]["weighted_f1"] for f in r.folds]) for _, r in best.iterrows()])
-    for column, xlabel, name in (("params_total_M", "parameters (M)", "f1_vs_params.png"),
-                                 ("peak_memory_gb", "peak memory (GB)", "f1_vs_memory.png")):
-        x = comparison[column].to_numpy(dtype=float)
+    f1 = table.test_weighted_f1.to_numpy(dtype=float)
+    for column, xlabel, name in (("params_total_M", "parameters (M)", "f1_vs_params"),
+                                 ("model_memory_gb", "model training memory (GB)", "f1_vs_memory")):
+        x = table[column].to_numpy(dtype=float)
         fig, ax = plt.subplots(figsize=(6, 4))
         ax.scatter(x, f1)
         for xi, yi, label in zip(x, f1, labels):
@@ -65,31 +85,20 @@ def write_plots(out: Path, best: pd.DataFrame, comparison: pd.DataFrame, trials:
         ax.set_xlabel(xlabel)
         ax.set_ylabel("test weighted F1")
         ax.legend()
-        _save(fig, out / name)
+        _save(fig, out / f"{name}{suffix}.png")
 
-    for (_, row), label in zip(best.iterrows(), labels):
-        matrix = np.sum([np.array(f["test"]["confusion"]) for f in row.folds], axis=0)
+    for run, label in zip(group.rows, labels):
+        matrix = np.sum([np.array(f.test.confusion) for t in run.records if t.complete for f in t.folds], axis=0)
         fig, ax = plt.subplots(figsize=(4.5, 4))
         ax.imshow(matrix, cmap="Blues")
         for (i, j), v in np.ndenumerate(matrix):
             ax.text(j, i, int(v), ha="center", va="center", fontsize=7)
-        ax.set_xticks(range(6), EMOTIONS)
-        ax.set_yticks(range(6), EMOTIONS)
+        ax.set_xticks(range(len(EMOTIONS)), EMOTIONS)
+        ax.set_yticks(range(len(EMOTIONS)), EMOTIONS)
         ax.set_xlabel("predicted")
         ax.set_ylabel("true")
         ax.set_title(f"{label}: test folds summed", fontsize=9)
-        _save(fig, out / f"confusion_{row.pair}_{row.meta['run']}.png")
-
-    for pair, group in trials.groupby(trials.meta.map(lambda m: m["pair"])):
-        importances = parameter_importances(pair, group)
-        if importances is None:
-            continue
-        fig, ax = plt.subplots(figsize=(6, 3))
-        ax.barh(list(importances), list(importances.values()))
-        ax.set_xlabel("importance (fANOVA, Optuna)")
-        finished = int(group.mean_val_weighted_f1.notna().sum())
-        ax.set_title(f"{pair}: {finished} finished trials" + (" (few: importances are noisy)" if finished < 20 else ""))
-        _save(fig, out / f"importance_{pair}.png")
+        _save(fig, out / f"confusion_{run.meta.pair}_{run.meta.run}.png")
 
 
 def parameter_importances(pair: str, trials: pd.DataFrame) -> dict[str, float] | None:

@@ -1,181 +1,249 @@
-"""``python -m harness.report [--results DIR]``: comparison tables and plots from stored trial results.
+"""Comparison tables from stored runs: ``write_reports(results)``. Never reruns anything; imports neither
+torch nor Ray.
 
-Reads ``RESULTS/<pair>/<run>/trial_*.json`` (and ``search.json``); never reruns anything and imports
-neither torch nor ray. Per pair and data source, the best trial is chosen by mean *validation* weighted
-F1 over its folds (only trials that finished every fold of their run compete); its *test* scores are
-reported. Every file is written atomically and the same results give identical tables.
+Runs are read from ``RESULTS/<pair>/<run>/`` (trial records, ``search.json``, and for the final stage
+``predictions.parquet``). Runs are grouped by (data source, protocol, class set, fold set): a table never
+ranks runs of different groups together, and a pair's best config is chosen within one run. Smoke tests
+(tiny random-init checkpoints, one epoch) never enter these tables; they are listed in ``smoke_runs.*``.
+
+Where a pair has a final-stage run (``python -m harness.benchmark``), its rows come from it: the best
+search config re-trained with several seeds on every fold, scored on per-utterance predictions.
+Otherwise the row is the search's best config (one seed) and says so in ``stage``.
+
+Aggregation (stated in every header): ``*_mean`` and ``*_std`` are over the seed x fold runs (sample
+standard deviation, ddof=1); ``pooled_*`` are computed on all test predictions of a seed pooled over
+folds, then averaged over seeds; ``ci_*`` over folds are t intervals with n-1 degrees of freedom.
+Pairwise differences use a paired bootstrap over dialogues, McNemar's exact test and Holm's correction
+(``harness.report.stats``).
 """
 from __future__ import annotations
 
-import argparse
 import json
 import logging
-import sys
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
 from harness.atomic import write_atomic
-from harness.corpus import EMOTIONS, EMOTION_NAMES
-from harness.models.pairs import PAIRS, get_pair
+from harness.corpus.iemocap import EMOTION_NAMES, EMOTIONS
+from harness.models.pairs import PAIRS, unimodal_baseline
+from harness.records import FoldRecord, RunMeta, TrialRecord, read_record
+from harness.report import stats
 
 log = logging.getLogger(__name__)
-PROTOCOL = ("Speaker-independent leave-one-session-out: fold k tests on Session k; early stopping and model "
-            "selection use one held-out speaker of the training sessions; configs are ranked by mean "
-            "validation weighted F1, test sessions are scored only for this report. Six classes (neu, ang, "
-            "hap, sad, fru, exc); utterances with other labels are excluded, not counted as errors.")
+PROTOCOLS = {
+    "loso": "Speaker-independent leave-one-session-out: fold k tests on Session k; early stopping and model "
+            "selection use one held-out speaker of the training sessions; configs are ranked by mean validation "
+            "weighted F1, test sessions are scored only for this report.",
+    "session5": "Train on Sessions 1-4, validate on held-out dialogues of the training sessions, test on Session 5 "
+                "(the ERC benchmark split).",
+}
+AGGREGATION = ("mean/std over seed x fold runs (sample std, ddof=1); pooled_* on each seed's predictions pooled "
+               "over folds, averaged over seeds; ci over folds: t interval, n-1 df")
 
 
-def load_trials(results: Path) -> pd.DataFrame:
-    rows = []
-    for path in sorted(results.glob("*/*/trial_*.json")):
-        record = json.loads(path.read_text())
-        search = path.parent / "search.json"
-        rows.append(record | {"path": str(path), "search": json.loads(search.read_text()) if search.exists() else {}})
-    return pd.DataFrame(rows)
+@dataclass
+class Run:
+    """One run folder: its meta, its trial records, its summary and (final stage) its predictions."""
+
+    folder: Path
+    meta: RunMeta
+    records: list[TrialRecord]
+    summary: dict = field(default_factory=dict)
+    predictions: pd.DataFrame | None = None
+    budget: str = ""
+
+    @property
+    def stage(self) -> str:
+        return "final" if any(r.stage == "final" for r in self.records) else "search"
+
+    def best(self) -> TrialRecord | None:
+        """The complete trial with the best mean validation weighted F1 (ties: lowest trial id)."""
+        complete = [r for r in self.records if r.complete]
+        return min(complete, key=lambda r: (-(r.mean_val_weighted_f1 or 0.0), r.trial_id), default=None)
 
 
-def _mean_std(name: str, values: list[float]) -> dict[str, float]:
-    """``name``: mean over folds and ``name_std``: their standard deviation (NaN for one fold or none).
-    CSVs keep both as numbers; the Markdown tables show them as "mean ± std"."""
+def load_runs(results: Path) -> list[Run]:
+    runs = []
+    for folder in sorted({p.parent for p in results.glob("*/*/trial_*.json")}):
+        records = [read_record(p) for p in sorted(folder.glob("trial_*.json"))]
+        summary = json.loads((folder / "search.json").read_text()) if (folder / "search.json").exists() else {}
+        predictions = pd.read_parquet(folder / "predictions.parquet") if (folder / "predictions.parquet").exists() \
+            else None
+        final = folder / "final_configs.json"
+        budget = json.loads(final.read_text()).get("budget", "") if final.exists() else ""
+        runs.append(Run(folder, records[0].meta, records, summary, predictions, budget))
+    return runs
+
+
+def _stat(name: str, values: list[float]) -> dict[str, float]:
+    """``name``: the mean and ``name_std``: the sample standard deviation (NaN for fewer than two values)."""
     mean = float(np.mean(values)) if values else float("nan")
-    return {name: round(mean, 4), f"{name}_std": round(float(np.std(values)), 4) if len(values) > 1 else float("nan")}
+    std = float(np.std(values, ddof=1)) if len(values) > 1 else float("nan")
+    return {name: round(mean, 4), f"{name}_std": round(std, 4) if not np.isnan(std) else std}
 
 
-def best_trials(trials: pd.DataFrame) -> pd.DataFrame:
-    """One row per (pair, data source): the complete trial with the best mean validation weighted F1."""
-    chosen = []
-    for (pair, source), group in trials.groupby([trials.meta.map(lambda m: m["pair"]),
-                                                 trials.meta.map(lambda m: m["data_source"])], sort=True):
-        n_folds = group.meta.map(lambda m: len(m["test_sessions"]))
-        complete = group[(group.folds.map(len) == n_folds) & (group.status == "finished")]
-        if complete.empty:
-            log.warning("%s (%s): no trial finished all its folds", pair, source)
-            continue
-        best = complete.sort_values(["mean_val_weighted_f1", "trial_id"], ascending=[False, True]).iloc[0]
-        chosen.append(best.to_dict() | {"pair": pair, "data_source": source, "n_trials": len(group),
-                                        "n_failed": int((group.status == "failed").sum())})
-    return pd.DataFrame(chosen)
+def _folds(run: Run) -> list[FoldRecord]:
+    """The fold records a row rests on: every seed's folds (final stage) or the best search trial's."""
+    if run.stage == "final":
+        return [f for r in run.records if r.complete for f in r.folds]
+    best = run.best()
+    return best.folds if best else []
 
 
-def _fold_values(folds: list[dict], *keys: str) -> list[float]:
-    values = []
-    for fold in folds:
-        value = fold
-        for key in keys:
-            value = None if value is None else value.get(key)
-        if value is not None:
-            values.append(float(value))
-    return values
+def _checkpoints(meta: RunMeta) -> str:
+    names = [f"{m}: {c}" for m, c in sorted(meta.checkpoints.items())]
+    text = ", ".join(names) or "none (trained from scratch)"
+    return text + (" [RANDOM-INIT STAND-IN: scores mean nothing]" if meta.stand_in else "")
 
 
-def comparison_table(best: pd.DataFrame, trials: pd.DataFrame) -> pd.DataFrame:
-    rows = []
-    for row in best.itertuples(index=False):
-        folds = row.folds
-        run_trials = trials[trials.path.map(lambda p: Path(p).parent) == Path(row.path).parent]
-        train_s = sum(sum(_fold_values(t, "resources", "train_wall_s")) for t in run_trials.folds)
-        gpus = row.search.get("gpus_per_trial", 0.0) or 0.0
-        memory = _fold_values(folds, "resources", "peak_gpu_gb") or _fold_values(folds, "resources", "peak_rss_gb")
-        energy = _fold_values(folds, "resources", "energy_j")
-        rows.append({
-            "pair": row.pair, "data_source": row.data_source, "trials": row.n_trials, "failed": row.n_failed,
-            "best_trial": row.trial_id, "folds": len(folds),
-            "val_weighted_f1": round(float(row.mean_val_weighted_f1), 4),
-            **_mean_std("test_weighted_f1", _fold_values(folds, "test", "weighted_f1")),
-            **_mean_std("test_macro_f1", _fold_values(folds, "test", "macro_f1")),
-            **_mean_std("test_unweighted_acc", _fold_values(folds, "test", "unweighted_accuracy")),
-            **_mean_std("test_weighted_acc", _fold_values(folds, "test", "weighted_accuracy")),
-            "params_total_M": round(folds[0]["resources"]["params_total"] / 1e6, 3),
-            "params_trainable_M": round(folds[0]["resources"]["params_trainable"] / 1e6, 3),
-            "memory_kind": "peak VRAM" if _fold_values(folds, "resources", "peak_gpu_gb") else "peak RSS",
-            "peak_memory_gb": round(max(memory), 3),
-            "train_utt_per_s": round(float(np.mean(_fold_values(folds, "resources", "train_utterances_per_s"))), 1),
-            "latency_ms": round(float(np.mean(_fold_values(folds, "resources", "latency_ms"))), 2),
-            "search_wall_s": round(float(row.search.get("wall_s", float("nan"))), 1),
-            "gpu_hours": round(train_s * gpus / 3600, 4),
-            "energy_kj": round(sum(energy) / 1000, 2) if energy else float("nan"),
-            **_mean_std("faithfulness", _fold_values(folds, "explanation", "faithfulness")),
-            **_mean_std("audio_ablation_f1_drop", _fold_values(folds, "explanation", "ablation_f1_drop", "audio")),
-            **_mean_std("text_ablation_f1_drop", _fold_values(folds, "explanation", "ablation_f1_drop", "text")),
-            "device": row.device_name,
-        })
-    return pd.DataFrame(rows)
+def comparison_row(run: Run, search: Run | None) -> dict:
+    folds = _folds(run)
+    best = run.best()
+    searched = search or run
+    resources = [f.resources for f in folds]
+    explanations = [f.explanation for f in folds if f.explanation is not None]
+    fold_f1 = pd.DataFrame([(f.fold, f.test.weighted_f1) for f in folds], columns=["fold", "f1"]).groupby("fold").f1.mean()
+    interval = stats.t_interval(fold_f1.to_numpy())
+    gpus = searched.summary.get("gpus_per_trial", 0.0) or 0.0
+    train_s = sum(f.resources.train_wall_s for r in searched.records for f in r.folds)
+    row = {
+        "pair": run.meta.pair, "stage": run.stage, "run": run.meta.run, "checkpoints": _checkpoints(run.meta),
+        "seeds": len({r.config.get("seed") for r in run.records if r.complete}) if run.stage == "final" else 1,
+        "search_trials": len(searched.records),
+        "search_failed": sum(r.status == "failed" for r in searched.records),
+        "search_stopped_early": sum(r.status == "stopped_early" for r in searched.records),
+        "val_weighted_f1": round(float(best.mean_val_weighted_f1 or float("nan")), 4) if best else float("nan"),
+        **_stat("test_weighted_f1", [f.test.weighted_f1 for f in folds]),
+        "folds_n": len(fold_f1), "test_weighted_f1_ci_low": round(interval.low, 4),
+        "test_weighted_f1_ci_high": round(interval.high, 4),
+        **_stat("test_macro_f1", [f.test.macro_f1 for f in folds]),
+        **_stat("test_unweighted_acc", [f.test.unweighted_accuracy for f in folds]),
+        **_stat("test_weighted_acc", [f.test.weighted_accuracy for f in folds]),
+    }
+    if run.predictions is not None:
+        pooled = stats.summarize(run.predictions).iloc[0]
+        row |= {f"pooled_{k}": round(float(pooled[f"pooled_{k}"]), 4) for k in ("weighted_f1", "macro_f1", "ua", "wa")}
+    peak_gpu = [r.peak_gpu_gb for r in resources if r.peak_gpu_gb is not None]
+    row |= {
+        "params_total_M": round(resources[0].params_total / 1e6, 3) if resources else float("nan"),
+        "params_trainable_M": round(resources[0].params_trainable / 1e6, 3) if resources else float("nan"),
+        "model_memory_gb": round(max((r.model_memory_gb for r in resources), default=float("nan")), 3),
+        "peak_vram_gb": round(max(peak_gpu), 3) if peak_gpu else float("nan"),
+        "rss_above_idle_gb": round(max((r.rss_above_idle_gb for r in resources), default=float("nan")), 3),
+        "peak_rss_gb": round(max((r.peak_rss_gb for r in resources), default=float("nan")), 3),
+        "train_utt_per_s": round(float(np.mean([r.train_utterances_per_s for r in resources])), 1)
+        if resources else float("nan"),
+        "latency_ms": round(float(np.mean([r.latency_ms for r in resources])), 2) if resources else float("nan"),
+        "search_wall_s": round(float(searched.summary.get("wall_s", float("nan"))), 1),
+        "gpu_hours": round(train_s * gpus / 3600, 4),
+        "energy_kj": round(sum(r.energy_j for r in resources if r.energy_j) / 1000, 2)
+        if any(r.energy_j for r in resources) else float("nan"),
+        **_stat("faithfulness", [e.faithfulness for e in explanations]),
+        **_stat("audio_ablation_f1_drop", [e.ablation_f1_drop["audio"] for e in explanations
+                                           if "audio" in e.ablation_f1_drop]),
+        **_stat("text_ablation_f1_drop", [e.ablation_f1_drop["text"] for e in explanations
+                                          if "text" in e.ablation_f1_drop]),
+        "explain_share": round(sum(f.seconds.get("explain", 0.0) for f in folds)
+                               / max(sum(sum(f.seconds.values()) for f in folds), 1e-9), 3) if explanations
+        else float("nan"),
+        "device": best.device_name if best else "",
+    }
+    return row
 
 
-def per_emotion_table(best: pd.DataFrame) -> pd.DataFrame:
-    rows = []
-    for row in best.itertuples(index=False):
-        cells = {}
+def per_emotion_row(run: Run) -> dict:
+    cells: dict[str, float] = {}
+    if run.predictions is not None:
+        pooled = stats.summarize(run.predictions).iloc[0]
         for e in EMOTIONS:
-            cells |= _mean_std(EMOTION_NAMES[e], _fold_values(row.folds, "test", "per_emotion_f1", e))
-        rows.append({"pair": row.pair, "data_source": row.data_source} | cells)
+            cells[EMOTION_NAMES[e]] = round(float(pooled[f"pooled_f1_{e}"]), 4)
+            cells[f"{EMOTION_NAMES[e]}_std"] = round(float(pooled.get(f"f1_{e}_std", float("nan"))), 4)
+        cells["weighted_f1"] = round(float(pooled["pooled_weighted_f1"]), 4)
+    else:
+        folds = _folds(run)
+        for e in EMOTIONS:
+            cells |= _stat(EMOTION_NAMES[e], [f.test.per_emotion_f1.get(e, float("nan")) for f in folds])
+        cells |= _stat("weighted_f1", [f.test.weighted_f1 for f in folds])
+    return {"pair": run.meta.pair, "stage": run.stage} | cells
+
+
+@dataclass
+class Group:
+    key: tuple
+    rows: list[Run]  # one run per pair: its final-stage run if any, else its best search run
+    searches: dict[str, Run]
+
+
+def groups(runs: list[Run]) -> list[Group]:
+    """Real runs grouped by (data source, protocol, classes, folds); per pair the latest final run, else the
+    search run whose best config is best (never mixing runs inside one row)."""
+    out = []
+    keys = sorted({r.meta.group for r in runs if r.meta.smoke_test is False}, key=str)
+    for key in keys:
+        members = [r for r in runs if r.meta.group == key and not r.meta.smoke_test]
+        chosen, searches = [], {}
+        for pair in sorted({r.meta.pair for r in members}):
+            mine = [r for r in members if r.meta.pair == pair]
+            finals = [r for r in mine if r.stage == "final" and any(t.complete for t in r.records)]
+            search_runs = [r for r in mine if r.stage == "search" and r.best() is not None]
+            best_search = max(search_runs, key=lambda r: r.best().mean_val_weighted_f1 or 0.0, default=None)
+            if best_search is not None:
+                searches[pair] = best_search
+            pick = finals[-1] if finals else best_search
+            if pick is not None:
+                chosen.append(pick)
+        out.append(Group(key, chosen, searches))
+    return out
+
+
+def _group_columns(key: tuple) -> dict:
+    source, protocol, classes, folds = key
+    return {"data_source": source, "protocol": protocol, "classes": classes,
+            "folds": " ".join(str(f) for f in folds)}
+
+
+def pairwise_table(group: Group) -> pd.DataFrame:
+    finals = {r.meta.pair: r.predictions for r in group.rows if r.predictions is not None}
+    names = sorted(finals)
+    comparisons = [(a, b) for i, a in enumerate(names) for b in names[i + 1:]]
+    if not comparisons:
+        return pd.DataFrame()
+    table = stats.compare(pd.concat(finals.values(), ignore_index=True), comparisons)
+    return pd.concat([pd.DataFrame([_group_columns(group.key)] * len(table)), table.reset_index(drop=True)], axis=1)
+
+
+def fusion_gain_table(group: Group) -> pd.DataFrame:
+    finals = {r.meta.pair: r.predictions for r in group.rows if r.predictions is not None}
+    comparisons, modalities = [], []
+    for name in sorted(finals):
+        pair = PAIRS.get(name)
+        if pair is None or not pair.is_fused:
+            continue
+        for modality in pair.encoders:
+            baseline = unimodal_baseline(pair, modality)
+            if baseline is not None and baseline.name in finals:
+                comparisons.append((name, baseline.name))
+                modalities.append(modality)
+    if not comparisons:
+        return pd.DataFrame()
+    table = stats.compare(pd.concat(finals.values(), ignore_index=True), comparisons)
+    table = table.rename(columns={"pair_a": "pair", "pair_b": "baseline", "diff_weighted_f1": "gain_weighted_f1"})
+    table.insert(2, "baseline_modality", modalities)
+    return pd.concat([pd.DataFrame([_group_columns(group.key)] * len(table)), table.reset_index(drop=True)], axis=1)
+
+
+def per_fold_table(group: Group) -> pd.DataFrame:
+    rows = []
+    for run in group.rows:
+        for fold, items in pd.DataFrame([(f.fold, f.test.weighted_f1, f.validation.weighted_f1) for f in _folds(run)],
+                                        columns=["fold", "test", "val"]).groupby("fold"):
+            rows.append(_group_columns(group.key) | {"pair": run.meta.pair, "stage": run.stage, "test_session": fold,
+                                                     "runs": len(items), **_stat("test_weighted_f1", list(items.test)),
+                                                     **_stat("val_weighted_f1", list(items.val))})
     return pd.DataFrame(rows)
-
-
-def per_fold_table(best: pd.DataFrame) -> pd.DataFrame:
-    return pd.DataFrame([{"pair": row.pair, "data_source": row.data_source, "test_session": f["fold"],
-                          "test_weighted_f1": round(f["test"]["weighted_f1"], 4),
-                          "val_weighted_f1": round(f["validation"]["weighted_f1"], 4)}
-                         for row in best.itertuples(index=False) for f in row.folds])
-
-
-PAIRED_STATS = ["folds", "per_fold_diff", "mean_diff", "ci95_low", "ci95_high", "paired_t_p"]
-
-
-def _paired_difference(a: pd.Series, b: pd.Series, seed: int, n_boot: int) -> dict:
-    """Per-fold differences a - b over the folds both have: mean, bootstrap 95% CI over folds, paired t-test."""
-    from scipy.stats import ttest_rel
-
-    both = pd.concat([a, b], axis=1).dropna()
-    diff = (both.iloc[:, 0] - both.iloc[:, 1]).to_numpy()
-    if len(diff) == 0:
-        return {}
-    boots = np.random.default_rng(seed).choice(diff, size=(n_boot, len(diff)), replace=True).mean(1)
-    p = float(ttest_rel(both.iloc[:, 0], both.iloc[:, 1]).pvalue) if len(diff) > 1 and diff.std() > 0 else float("nan")
-    return {"folds": len(diff), "per_fold_diff": " ".join(f"{d:+.3f}" for d in diff),
-            "mean_diff": round(float(diff.mean()), 4), "ci95_low": round(float(np.percentile(boots, 2.5)), 4),
-            "ci95_high": round(float(np.percentile(boots, 97.5)), 4), "paired_t_p": round(p, 4)}
-
-
-def _fold_scores(per_fold: pd.DataFrame) -> dict[str, pd.DataFrame]:
-    """Data source -> [test session x pair] table of test weighted F1."""
-    return {source: group.pivot(index="test_session", columns="pair", values="test_weighted_f1")
-            for source, group in per_fold.groupby("data_source")}
-
-
-def paired_comparison(per_fold: pd.DataFrame, seed: int = 0, n_boot: int = 10_000) -> pd.DataFrame:
-    """Per-fold test F1 differences between pairs on the same folds, with a bootstrap 95% CI over folds
-    and a paired t-test (with five folds, read the CI: it is wide for a reason)."""
-    rows = []
-    for source, table in _fold_scores(per_fold).items():
-        pairs = sorted(table.columns)
-        for i, a in enumerate(pairs):
-            for b in pairs[i + 1:]:
-                stats = _paired_difference(table[a], table[b], seed, n_boot)
-                if stats:
-                    rows.append({"data_source": source, "pair_a": a, "pair_b": b} | stats)
-    return pd.DataFrame(rows, columns=["data_source", "pair_a", "pair_b", *PAIRED_STATS])
-
-
-def fusion_gain(per_fold: pd.DataFrame, seed: int = 0, n_boot: int = 10_000) -> pd.DataFrame:
-    """What fusion adds: each fused pair against the unimodal baseline of each of its own encoders
-    (found in the pair registry: the pair with only that encoder), on the folds both were run on."""
-    unimodal = {tuple(p.encoders.items()): p.name for p in PAIRS.values() if not p.is_fused}
-    rows = []
-    for source, table in _fold_scores(per_fold).items():
-        for fused in sorted(c for c in table.columns if get_pair(c).is_fused):
-            for modality, encoder in get_pair(fused).encoders.items():
-                baseline = unimodal.get(((modality, encoder),))
-                if baseline not in table.columns:
-                    continue
-                stats = _paired_difference(table[fused], table[baseline], seed, n_boot)
-                if stats:
-                    rows.append({"data_source": source, "pair": fused, "baseline": baseline,
-                                 "baseline_modality": modality} | stats)
-    columns = ["data_source", "pair", "baseline", "baseline_modality", *PAIRED_STATS]
-    return pd.DataFrame(rows, columns=columns).rename(columns={"mean_diff": "gain"})
 
 
 def markdown_table(frame: pd.DataFrame) -> str:
@@ -197,54 +265,82 @@ def markdown_table(frame: pd.DataFrame) -> str:
     return pd.DataFrame(shown).to_markdown(index=False, disable_numparse=True, colalign=align)
 
 
-def _write_table(frame: pd.DataFrame, out: Path, stem: str, header: str,
-                 empty: str = "No rows yet.") -> None:
-    write_atomic(out / f"{stem}.csv", lambda p: frame.to_csv(p, index=False))
-    markdown = markdown_table(frame) if not frame.empty else f"_{empty}_"
-    write_atomic(out / f"{stem}.md", lambda p: p.write_text(header + "\n" + markdown + "\n"))
-
-
-def _header(title: str, best: pd.DataFrame) -> str:
-    sources = sorted(best.data_source.unique())
-    demo = "demo" in sources
-    checkpoints = sorted({f"{row.pair}: {row.config[f'{m}.model']}" for row in best.itertuples()
-                          for m, encoder in get_pair(row.pair).encoders.items() if encoder in ("wav2vec2", "albert")})
-    devices = sorted(best.device_name.unique())
-    dates = sorted(best.written_at.dropna()) if "written_at" in best else []
-    lines = [f"# {title}", ""]
-    if demo:
-        lines += ["> **DEMO CORPUS, NOT IEMOCAP.** Rows with data source `demo` come from the synthetic corpus "
-                  "the harness generates; they test the pipeline and say nothing about emotion recognition.", ""]
-    lines += [f"- Data source: {', '.join(sources)}",
-              f"- Model checkpoints (as configured): {', '.join(checkpoints) or 'n/a'}",
+def _header(title: str, group_runs: list[Run], key: tuple | None) -> list[str]:
+    lines = [f"## {title}" if key else f"# {title}", ""]
+    if key is None:
+        return lines
+    source, protocol, classes, folds = key
+    if source == "demo":
+        lines += ["> **DEMO CORPUS, NOT IEMOCAP.** These rows come from the synthetic corpus the harness generates; "
+                  "they test the pipeline and say nothing about emotion recognition.", ""]
+    if any(r.meta.stand_in for r in group_runs):
+        lines += ["> **RANDOM-INIT STAND-INS.** Rows marked as such used randomly initialised checkpoints with the "
+                  "real architectures (the published weights were not available offline): parameters, memory and "
+                  "latency are real; their scores mean nothing.", ""]
+    skipped = sorted({s for r in group_runs for s in r.meta.skipped})
+    devices = sorted({t.device_name for r in group_runs for t in r.records})
+    dates = sorted(t.written_at for r in group_runs for t in r.records if t.written_at)
+    budgets = sorted({r.budget for r in group_runs if r.budget})
+    lines += [f"- Data source: {source}; classes: {classes}; test folds: {' '.join(map(str, folds))}",
+              f"- Protocol: {PROTOCOLS.get(protocol, protocol)}",
+              f"- Checkpoints: " + "; ".join(f"{r.meta.pair}: {_checkpoints(r.meta)}" for r in group_runs),
+              f"- Budget: {'; '.join(budgets) or 'per search run (see search_trials)'}",
+              f"- Aggregation: {AGGREGATION}",
               f"- Hardware: {', '.join(devices)}",
-              f"- Protocol: {PROTOCOL}",
+              f"- Corpus entries skipped (--skip-bad): {len(skipped)}" + (f" ({', '.join(skipped[:5])}"
+                                                                           f"{' ...' if len(skipped) > 5 else ''})"
+                                                                           if skipped else ""),
               f"- Results dated: {dates[-1] if dates else 'n/a'} (latest trial record)", ""]
-    return "\n".join(lines)
+    return lines
+
+
+def _write(results: Path, stem: str, title: str, parts: list[tuple[Group, pd.DataFrame]], empty: str) -> None:
+    frames = [frame for _, frame in parts if not frame.empty]
+    table = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
+    write_atomic(results / f"{stem}.csv", lambda p: table.to_csv(p, index=False))
+    lines = [f"# {title}", ""]
+    for group, frame in parts:
+        lines += _header(", ".join(map(str, _group_columns(group.key).values())), group.rows, group.key)
+        shown = frame.drop(columns=[c for c in ("data_source", "protocol", "classes", "folds") if c in frame])
+        lines += [markdown_table(shown) if not frame.empty else f"_{empty}_", ""]
+    if not parts:
+        lines += [f"_{empty}_", ""]
+    write_atomic(results / f"{stem}.md", lambda p: p.write_text("\n".join(lines)))
 
 
 def write_reports(results: str | Path) -> Path:
     """Write every table and plot under ``results``; returns the comparison.md path."""
     results = Path(results)
-    trials = load_trials(results)
-    if trials.empty:
-        raise FileNotFoundError(f"{results}: no trial results (results/<pair>/<run>/trial_*.json) found")
-    best = best_trials(trials)
-    if best.empty:
+    runs = load_runs(results)
+    if not runs:
+        raise FileNotFoundError(f"{results}: no trial records (results/<pair>/<run>/trial_*.json) found")
+    grouped = groups(runs)
+    if not any(g.rows for g in grouped) and not any(r.meta.smoke_test for r in runs):
         raise FileNotFoundError(f"{results}: no trial finished all its folds yet")
-    comparison = comparison_table(best, trials)
-    per_fold = per_fold_table(best)
-    _write_table(comparison, results, "comparison", _header("Pair comparison", best))
-    _write_table(per_emotion_table(best), results, "per_emotion", _header("Test F1 per emotion (mean ± std over folds)", best))
-    _write_table(per_fold, results, "per_fold", _header("Per-fold test scores of each pair's best config", best))
-    _write_table(paired_comparison(per_fold), results, "paired_comparison",
-                 _header("Paired comparison of pairs (per-fold test weighted F1 differences)", best),
-                 empty="No rows yet: needs two pairs run on the same folds.")
-    _write_table(fusion_gain(per_fold), results, "fusion_gain",
-                 _header("Gain from fusion: fused pair minus its unimodal baseline (per-fold test weighted F1)", best),
-                 empty="No rows yet: needs a fused pair and one of its unimodal baselines (e.g. cnnbilstm_bilstm "
-                       "and bilstm) run on the same folds.")
+    comparison = [(g, pd.DataFrame([_group_columns(g.key) | comparison_row(r, g.searches.get(r.meta.pair))
+                                    for r in g.rows])) for g in grouped]
+    _write(results, "comparison", "Pair comparison", comparison, "No complete run yet.")
+    _write(results, "per_emotion", "Test F1 per emotion",
+           [(g, pd.DataFrame([_group_columns(g.key) | per_emotion_row(r) for r in g.rows])) for g in grouped],
+           "No complete run yet.")
+    _write(results, "per_fold", "Per-fold test weighted F1", [(g, per_fold_table(g)) for g in grouped],
+           "No complete run yet.")
+    _write(results, "pairwise", "Pairwise comparison (a minus b, test weighted F1, final stage)",
+           [(g, pairwise_table(g)) for g in grouped],
+           "No rows: needs two pairs with a final stage in the same group (python -m harness.benchmark).")
+    _write(results, "fusion_gain", "Gain from fusion: fused pair minus its unimodal baseline (final stage)",
+           [(g, fusion_gain_table(g)) for g in grouped],
+           "No rows: needs a fused pair and one of its unimodal baselines with a final stage "
+           "(python -m harness.benchmark).")
+    smoke = [r for r in runs if r.meta.smoke_test]
+    smoke_rows = pd.DataFrame([_group_columns(r.meta.group) | comparison_row(r, None) for r in smoke
+                               if r.best() is not None])
+    write_atomic(results / "smoke_runs.csv", lambda p: smoke_rows.to_csv(p, index=False))
+    write_atomic(results / "smoke_runs.md", lambda p: p.write_text(
+        "# Smoke tests (not results)\n\nTiny random-init checkpoints and one epoch: these runs check the plumbing "
+        "and are never part of the comparison tables.\n\n" + (markdown_table(smoke_rows) if not smoke_rows.empty
+                                                                 else "_None._") + "\n"))
     from harness.report.plots import write_plots
 
-    write_plots(results, best, comparison, trials)
+    write_plots(results, grouped, comparison, runs)
     return results / "comparison.md"

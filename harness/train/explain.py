@@ -23,7 +23,7 @@ from harness.records import Explanation
 from harness.train.measure import ResourceMonitor
 from harness.corpus import EMOTIONS
 from harness.models.data import PairData
-from harness.models.encoders import Embedded
+from harness.models.encoders.base import Embedded
 from harness.train.batching import predict, to_device
 from harness.train.metrics import compute_metrics
 from harness.models.fusion import EmotionModel

@@ -38,10 +38,14 @@ from harness.corpus.folds import make_folds
 from harness.features import FeatureCache
 from harness.models.data import load_pair_data
 from harness.models.pairs import get_pair
-from harness.records import FoldRecord, RunMeta, TrialRecord, from_dict
+from harness.records import FoldRecord, RunMeta, TrialRecord, from_dict, read_record
 from harness.train.fit import NonFiniteLossError, default_device, fit_fold
 from harness.tune.space import SearchSpace
 
+# The classic reporter (our metric columns: fold, val F1, mean val F1) instead of Ray's new output, which
+# ignores a passed ProgressReporter; no warning for the frequent per-fold experiment snapshots.
+os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")
+os.environ.setdefault("TUNE_WARN_EXCESSIVE_EXPERIMENT_CHECKPOINT_SYNC_THRESHOLD_S", "0")
 log = logging.getLogger(__name__)
 METRIC = "mean_val_weighted_f1"
 # Failures that recur identically on a retry (a diverging config, a bad value): Ray's FailureConfig
@@ -88,8 +92,6 @@ class SearchOutcome:
 
 def init_ray(address: str | None) -> None:
     """Start a local Ray instance, or join a cluster only when asked (``--address`` or ``RAY_ADDRESS``)."""
-    os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")  # the classic table: our metric columns, one line per trial
-    os.environ.setdefault("TUNE_DISABLE_AUTO_CALLBACK_LOGGERS", "1")
     address = address or os.environ.get("RAY_ADDRESS") or "local"
     ray.init(address=address, ignore_reinit_error=True, include_dashboard=False, log_to_driver=True,
              logging_level=logging.WARNING)
@@ -109,10 +111,6 @@ def trial_record(inputs: TrialInputs, trial_id: str, config: dict, folds: list[F
 
 def write_record(path: Path, record: TrialRecord) -> None:
     write_json_atomic(path, record.to_dict())
-
-
-def read_record(path: Path) -> TrialRecord:
-    return from_dict(TrialRecord, json.loads(path.read_text()))
 
 
 def _predictions(inputs: TrialInputs, cfg_seed: int, fold: int, rows: np.ndarray, probabilities: np.ndarray,
@@ -198,6 +196,10 @@ class FoldOptunaSearch(OptunaSearch):
         if trial_id in self._completed_trials or trial_id not in self._ot_trials:
             return
         ot_trial = self._ot_trials[trial_id]
+        reported = self._ot_study._storage.get_trial(ot_trial._trial_id).intermediate_values
+        if result and result.get("fold_end") and result["folds_done"] not in reported:
+            # The result at which a scheduler stops a trial reaches the searcher only here.
+            ot_trial.report(result[METRIC], result["folds_done"])
         if error:
             self._ot_study.tell(ot_trial, state=TrialState.FAIL)
         elif result and result.get("fold_end") and result.get("folds_done") == self.n_folds:

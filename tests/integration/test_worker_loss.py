@@ -10,7 +10,7 @@ import pytest
 
 from harness.features import FeatureCache, corpus_fingerprint
 from harness.models.pairs import get_pair
-from harness.search import prebuild_features
+from harness.tune.prebuild import prebuild_features
 from harness.tune.space import load_space
 
 pytestmark = pytest.mark.slow
@@ -20,13 +20,14 @@ def test_trial_survives_worker_loss(tmp_path, demo_manifest):
     import ray
     from ray.cluster_utils import Cluster
 
-    from harness.tune.ray_search import RunMeta, TrialInputs, make_tuner
+    from harness.records import RunMeta
+    from harness.tune.ray_search import SearchSettings, TrialInputs, make_tuner
 
     pair = get_pair("cnnbilstm_bilstm")
     space = load_space(pair.space_path).with_fixed({"epochs": 6, "patience": 6, "explain_samples": 0})
     cache = FeatureCache(tmp_path / "features")
     fingerprint = corpus_fingerprint(demo_manifest)
-    prebuild_features(pair.name, space, demo_manifest, cache, fingerprint)
+    prebuild_features(pair, space, demo_manifest, cache, fingerprint)
     run_dir = tmp_path / "results"
     run_dir.mkdir()
     meta = RunMeta(pair.name, "loss", "demo", "test", {}, (4, 5), 0, False)
@@ -36,8 +37,8 @@ def test_trial_survives_worker_loss(tmp_path, demo_manifest):
     doomed = cluster.add_node(num_cpus=1)
     ray.init(address=cluster.address)
     try:
-        tuner = make_tuner(inputs, num_samples=1, cpus_per_trial=1, gpus_per_trial=0, max_concurrent=1,
-                           storage=str(tmp_path / "ray"), name="loss", seed=0, max_failures=2)
+        tuner = make_tuner(inputs, SearchSettings(num_samples=1, cpus_per_trial=1, gpus_per_trial=0, max_concurrent=1,
+                                                  storage=str(tmp_path / "ray"), name="loss", seed=0, max_failures=2))
         grids = []
         thread = threading.Thread(target=lambda: grids.append(tuner.fit()))
         thread.start()

@@ -1,21 +1,28 @@
-"""Report tables: numbers in the CSVs, "mean ± std" only in the Markdown view."""
+"""harness.report.tables: numbers in the CSVs, groups that never mix, smoke runs kept out, final-stage stats."""
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
+import numpy as np
 import pandas as pd
+import pytest
 
-from harness.report.tables import _mean_std, markdown_table
+from harness.corpus import EMOTIONS
+from harness.records import FoldRecord, Metrics, Resources, RunMeta, TrialRecord
+from harness.report.tables import _stat, markdown_table, write_reports
 
 
-def test_mean_std_columns_are_numbers_and_one_fold_has_no_spread():
-    assert _mean_std("f1", [0.5, 0.7]) == {"f1": 0.6, "f1_std": 0.1}
-    one = _mean_std("f1", [0.5])
+def test_stat_columns_are_numbers_with_sample_std_and_one_value_has_no_spread():
+    assert _stat("f1", [0.5, 0.7]) == {"f1": 0.6, "f1_std": round(float(np.std([0.5, 0.7], ddof=1)), 4)}
+    one = _stat("f1", [0.5])
     assert one["f1"] == 0.5 and pd.isna(one["f1_std"])
-    assert pd.isna(_mean_std("f1", [])["f1"])
+    assert pd.isna(_stat("f1", [])["f1"])
 
 
 def test_markdown_view_merges_mean_and_std_and_writes_missing_as_na():
-    frame = pd.DataFrame([{"pair": "a", **_mean_std("f1", [0.5, 0.7]), "energy_kj": float("nan"), "trials": 3},
-                          {"pair": "b", **_mean_std("f1", [0.25]), "energy_kj": 1.5, "trials": 2}])
+    frame = pd.DataFrame([{"pair": "a", "f1": 0.6, "f1_std": 0.1, "energy_kj": float("nan"), "trials": 3},
+                          {"pair": "b", "f1": 0.25, "f1_std": float("nan"), "energy_kj": 1.5, "trials": 2}])
     lines = markdown_table(frame).splitlines()
     assert [c.strip() for c in lines[0].strip("|").split("|")] == ["pair", "f1", "energy_kj", "trials"]
     assert [c.strip() for c in lines[2].strip("|").split("|")] == ["a", "0.600 ± 0.100", "n/a", "3"]
@@ -23,28 +30,85 @@ def test_markdown_view_merges_mean_and_std_and_writes_missing_as_na():
     assert lines[1].startswith("|:--") and lines[1].endswith("--:|")  # text left, numbers right
 
 
-def per_fold(scores: dict[str, list[float]], source: str = "demo") -> pd.DataFrame:
-    return pd.DataFrame([{"pair": pair, "data_source": source, "test_session": session, "test_weighted_f1": f1,
-                          "val_weighted_f1": f1} for pair, f1s in scores.items() for session, f1 in enumerate(f1s, 1)])
+def metrics(f1: float) -> Metrics:
+    return Metrics(f1, f1, f1, f1, {e: f1 for e in EMOTIONS}, [[0] * 6 for _ in range(6)], 10)
 
 
-def test_fusion_gain_compares_each_fused_pair_with_its_own_unimodal_baselines():
-    from harness.report.tables import fusion_gain
-
-    table = fusion_gain(per_fold({"cnnbilstm_bilstm": [0.6, 0.7, 0.5], "cnnbilstm": [0.5, 0.6, 0.5],
-                                  "bilstm": [0.7, 0.7, 0.6], "wav2vec": [0.9, 0.9, 0.9]}))
-    rows = {r.baseline: r for r in table.itertuples()}
-    assert set(rows) == {"cnnbilstm", "bilstm"}  # wav2vec is not a part of cnnbilstm_bilstm
-    assert rows["cnnbilstm"].baseline_modality == "audio" and rows["bilstm"].baseline_modality == "text"
-    assert rows["cnnbilstm"].gain == 0.0667 and rows["bilstm"].gain == -0.0667
-    assert rows["cnnbilstm"].folds == 3 and rows["cnnbilstm"].per_fold_diff == "+0.100 +0.100 +0.000"
-    assert rows["cnnbilstm"].ci95_low <= rows["cnnbilstm"].gain <= rows["cnnbilstm"].ci95_high
+RESOURCES = Resources(1000, 1000, None, None, 0.5, 0.1, 0.01, 100.0, 1.0, 1.0, None, "cpu")
 
 
-def test_fusion_gain_uses_only_folds_both_ran_and_keeps_sources_apart():
-    from harness.report.tables import fusion_gain
+def write_run(results: Path, pair: str, run: str, folds: tuple[int, ...], val: list[float], test: float = 0.5,
+              smoke: bool = False, source: str = "demo", stage: str = "search") -> None:
+    """A run folder with one trial per validation score (all complete)."""
+    meta = RunMeta(pair, run, source, "x", {}, folds, 0, smoke)
+    folder = results / pair / run
+    folder.mkdir(parents=True, exist_ok=True)
+    for i, v in enumerate(val):
+        fold_records = [FoldRecord(f, "Ses01F", 1, 1, "max_epochs", metrics(v), metrics(test), RESOURCES)
+                        for f in folds]
+        record = TrialRecord(meta, f"t{i}", {"seed": i}, "finished", fold_records, stage=stage)
+        (folder / f"trial_t{i}.json").write_text(json.dumps(record.to_dict(), default=str))
 
-    scores = per_fold({"wav2vec_albert": [0.6, 0.7], "albert": [0.5]})
-    table = fusion_gain(pd.concat([scores, per_fold({"albert": [0.1, 0.1]}, source="/data/IEMOCAP")]))
-    assert len(table) == 1 and table.folds[0] == 1 and table.gain[0] == 0.1
-    assert fusion_gain(per_fold({"bilstm": [0.5]})).empty
+
+def test_best_config_never_crosses_fold_sets_or_sources_and_smoke_runs_stay_out(tmp_path):
+    write_run(tmp_path, "bilstm", "one_fold", (5,), [0.9], test=0.1)  # a 1-fold run with a great val score
+    write_run(tmp_path, "bilstm", "five_folds", (1, 2, 3, 4, 5), [0.4, 0.6], test=0.7)
+    write_run(tmp_path, "bilstm", "iemocap", (1, 2, 3, 4, 5), [0.3], test=0.3, source="/data/IEMOCAP")
+    write_run(tmp_path, "cnnbilstm", "smoke", (1, 2, 3, 4, 5), [0.99], test=0.99, smoke=True)
+    write_reports(tmp_path)
+    table = pd.read_csv(tmp_path / "comparison.csv")
+    rows = {(r.data_source, r.folds): r for r in table.itertuples()}
+    assert set(rows) == {("demo", "5"), ("demo", "1 2 3 4 5"), ("/data/IEMOCAP", "1 2 3 4 5")}
+    assert rows[("demo", "1 2 3 4 5")].run == "five_folds" and rows[("demo", "1 2 3 4 5")].test_weighted_f1 == 0.7
+    assert rows[("demo", "5")].test_weighted_f1 == 0.1  # ranked only against runs of its own fold set
+    assert "cnnbilstm" not in set(table.pair)  # the smoke run is not a result
+    assert "cnnbilstm" in (tmp_path / "smoke_runs.md").read_text()
+    markdown = (tmp_path / "comparison.md").read_text()
+    assert markdown.count("## ") == 3 and "DEMO CORPUS, NOT IEMOCAP" in markdown
+
+
+def predictions(pair: str, accuracy: float, seeds: int = 2, dialogs: int = 30, per_dialog: int = 10) -> pd.DataFrame:
+    labels = np.random.default_rng(0).integers(0, 6, size=(dialogs, per_dialog))  # the same truth for every pair
+    rng = np.random.default_rng(int(accuracy * 1000))
+    rows = []
+    for seed in range(seeds):
+        for d in range(dialogs):
+            fold = d % 5 + 1
+            for u in range(per_dialog):
+                label = int(labels[d, u])
+                pred = label if rng.random() < accuracy else int((label + 1) % 6)
+                rows.append({"pair": pair, "seed": seed, "fold": fold, "utterance_id": f"d{d}_u{u}",
+                             "dialog": f"d{d}", "label": label, "pred": pred})
+    return pd.DataFrame(rows)
+
+
+def test_final_stage_tables_compare_pairs_and_fusion_against_its_own_baselines(tmp_path):
+    accuracy = {"cnnbilstm_bilstm": 0.8, "cnnbilstm": 0.5, "bilstm": 0.6, "wav2vec": 0.7}
+    for pair, acc in accuracy.items():
+        write_run(tmp_path, pair, f"{pair}_final", (1, 2, 3, 4, 5), [0.5, 0.5], stage="final")
+        predictions(pair, acc).to_parquet(tmp_path / pair / f"{pair}_final" / "predictions.parquet")
+    write_reports(tmp_path)
+    pairwise = pd.read_csv(tmp_path / "pairwise.csv")
+    assert list(pairwise.columns[4:11]) == ["pair_a", "pair_b", "diff_weighted_f1", "ci_low", "ci_high", "mcnemar_p",
+                                           "holm_p"]
+    assert len(pairwise) == 6  # every pair of the four models once
+    row = pairwise.set_index(["pair_a", "pair_b"]).loc[("cnnbilstm", "cnnbilstm_bilstm")]
+    assert row.diff_weighted_f1 < 0 and row.ci_high < 0  # a minus b: the fused pair is better
+    assert (pairwise.holm_p >= pairwise.mcnemar_p - 1e-12).all()
+    gain = pd.read_csv(tmp_path / "fusion_gain.csv")
+    assert sorted(zip(gain.pair, gain.baseline, gain.baseline_modality)) == [
+        ("cnnbilstm_bilstm", "bilstm", "text"), ("cnnbilstm_bilstm", "cnnbilstm", "audio")]
+    assert (gain.gain_weighted_f1 > 0).all()
+    comparison = pd.read_csv(tmp_path / "comparison.csv").set_index("pair")
+    assert comparison.loc["cnnbilstm_bilstm", "stage"] == "final" and comparison.loc["cnnbilstm_bilstm", "seeds"] == 2
+    assert comparison.loc["cnnbilstm_bilstm", "pooled_weighted_f1"] == pytest.approx(0.8, abs=0.06)
+
+
+def test_report_is_reproducible(tmp_path):
+    write_run(tmp_path, "bilstm", "five_folds", (1, 2, 3, 4, 5), [0.4, 0.6], test=0.7)
+    write_reports(tmp_path)
+    before = {p.name: p.read_bytes() for p in tmp_path.glob("*.csv")} | {p.name: p.read_bytes()
+                                                                         for p in tmp_path.glob("*.md")}
+    write_reports(tmp_path)
+    assert before == {p.name: p.read_bytes() for p in tmp_path.glob("*.csv")} | {
+        p.name: p.read_bytes() for p in tmp_path.glob("*.md")}

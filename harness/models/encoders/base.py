@@ -1,4 +1,4 @@
-"""The encoder interface shared by every upstream, and ``EncoderVariant``, the data that names one.
+"""The encoder interface shared by every upstream (variants that name them: ``harness.models.variants``).
 
 An encoder turns one modality of a batch into a sequence in two steps, so that attributions and
 ablations work the same for all of them:
@@ -12,8 +12,8 @@ Each encoder class also says which features it reads (``feature_specs``) and how
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import Any, ClassVar
+from dataclasses import dataclass
+from typing import ClassVar
 
 import numpy as np
 import torch
@@ -22,52 +22,9 @@ from torch import nn
 from harness.config import TrialConfig
 from harness.features import Features, FeatureSpec, frontend
 from harness.features.cache import Compute
+from harness.models.variants import EncoderVariant
 
-MODALITIES = ("audio", "text")
-
-
-@dataclass(frozen=True)
-class Arch:
-    """How to build a random-init checkpoint of a pretrained variant offline (transformers config class).
-
-    ``real`` holds the values of the published checkpoint's config that differ from the class defaults,
-    so ``config_class(**real)`` is the real architecture (used for size, memory and latency figures when
-    the weights are not available). ``tiny`` may only shrink sizes (tests check it): every
-    behaviour-changing default (layerdrop, masking, norm type, dropout) stays that of the real config.
-    """
-
-    config_class: str
-    real: dict[str, Any] = field(default_factory=dict)
-    tiny: dict[str, Any] = field(default_factory=dict)
-
-
-@dataclass(frozen=True)
-class EncoderVariant:
-    """One registered upstream: a name, its modality, the class that implements it and, for pretrained
-    ones, the default checkpoint and the recipe of its offline checkpoints."""
-
-    name: str
-    modality: str  # "audio" or "text"
-    cls: type[Encoder]
-    checkpoint: str = ""  # default hub name; "" for encoders trained from scratch
-    arch: Arch | None = None
-
-    @property
-    def pretrained(self) -> bool:
-        return bool(self.checkpoint)
-
-    def checkpoint_for(self, cfg: TrialConfig) -> str:
-        """The checkpoint a config asks for: ``audio.model`` / ``text.model``, or this variant's default."""
-        return getattr(cfg, self.modality).model or self.checkpoint
-
-    def feature_specs(self, cfg: TrialConfig) -> dict[str, FeatureSpec]:
-        return self.cls.feature_specs(self, cfg)
-
-    def compute(self, spec: FeatureSpec) -> Compute:
-        return self.cls.compute(self, spec)
-
-    def build(self, cfg: TrialConfig, features: dict[str, Features], train_rows: np.ndarray) -> Encoder:
-        return self.cls.build(self, cfg, features, train_rows)
+from harness.models.variants import MODALITIES  # noqa: E402,F401
 
 
 @dataclass

@@ -8,10 +8,12 @@ from __future__ import annotations
 
 from harness.config import did_you_mean
 from harness.errors import UserError
-from harness.models.encoders.base import Arch, EncoderVariant
-from harness.models.encoders.bilstm import WordBiLstm
-from harness.models.encoders.cnn_bilstm import CnnBiLstm
-from harness.models.encoders.pretrained import AudioEncoder, TextEncoder
+from harness.models.variants import Arch, EncoderVariant
+
+CNN_BILSTM = "harness.models.encoders.cnn_bilstm:CnnBiLstm"
+WORD_BILSTM = "harness.models.encoders.bilstm:WordBiLstm"
+AudioEncoder = "harness.models.encoders.pretrained:AudioEncoder"
+TextEncoder = "harness.models.encoders.pretrained:TextEncoder"
 
 # 320-sample frames like the real models (strides 5*4*16), in three conv layers instead of seven.
 _TINY_SPEECH = dict(hidden_size=32, num_hidden_layers=2, num_attention_heads=2, intermediate_size=64,
@@ -37,8 +39,8 @@ def register(variant: EncoderVariant) -> EncoderVariant:
 
 
 for _variant in [
-    EncoderVariant("cnn_bilstm", "audio", CnnBiLstm),
-    EncoderVariant("bilstm", "text", WordBiLstm),
+    EncoderVariant("cnn_bilstm", "audio", CNN_BILSTM),
+    EncoderVariant("bilstm", "text", WORD_BILSTM),
     EncoderVariant("wav2vec2", "audio", AudioEncoder, "facebook/wav2vec2-base",
                    Arch("Wav2Vec2Config", tiny=_TINY_SPEECH)),
     EncoderVariant("hubert", "audio", AudioEncoder, "facebook/hubert-base-ls960",

@@ -1,0 +1,132 @@
+"""``python -m harness.benchmark``: every pair at the same search budget, then the final stage.
+
+1. Search: each pair (``--pairs``, default all registered pairs and unimodal baselines) gets the same
+   number of Optuna trials (``--num-samples``) over the same folds, through the same code path as
+   ``python -m harness.search``.
+2. Final stage: the top-k configs of each pair (``--top-k``, chosen on mean validation weighted F1 over the
+   trials of that run that finished every fold) are re-trained with ``--seeds`` seeds on every fold, with
+   explanations and per-utterance predictions (one Parquet file per run).
+3. Report: the headline tables (comparison, per_emotion, pairwise, fusion_gain) come from the final stage.
+
+On the demo corpus with no budget flags it uses a demo-sized budget (stated in the report). Pretrained
+checkpoints that are neither cached nor downloadable are replaced by real-size random-init stand-ins
+(loudly labelled); a checkpoint named with ``--set audio.model=...`` is never replaced.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from pathlib import Path
+
+import pandas as pd
+
+from harness.cli.common import writable_dir
+from harness.cli.run import (Interrupts, PairPlan, RunData, add_run_arguments, check_arguments, default_run_name,
+                             execute, load_data, plan_pair, report_results)
+from harness.errors import UserError
+from harness.logs import setup_logging
+from harness.models.pairs import PAIRS, get_pair
+from harness.records import read_record
+
+log = logging.getLogger(__name__)
+# Demo-sized budget: ~10 minutes for every pair on 2 CPU cores. Frozen pretrained encoders (fine-tuning a
+# 94 M-parameter model on CPU takes hours), fewer epochs, short explanations.
+DEMO_BUDGET = {"num_samples": 3, "seeds": 3,
+               "overrides": ["epochs=12", "patience=4", "audio.finetune_layers=0", "text.finetune_layers=0",
+                             "explain_samples=4", "explain_steps=8"]}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m harness.benchmark", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--pairs", nargs="+", default=None, help="pairs to compare (default: every registered pair)")
+    parser.add_argument("--seeds", type=int, default=None, help="seeds per final config (default 5; demo 3)")
+    parser.add_argument("--top-k", type=int, default=1, help="configs per pair re-trained in the final stage")
+    parser.add_argument("--name", default="bench", help="benchmark name: runs are PAIR_SOURCE_NAME and _NAME_final")
+    add_run_arguments(parser)
+    parser.set_defaults(num_samples=None)
+    return parser
+
+
+def apply_budget(args: argparse.Namespace, demo: bool) -> str:
+    """Fill unset budget flags (demo-sized on the demo corpus) and describe the budget for the report."""
+    demo_budget = demo and args.num_samples is None and args.seeds is None
+    if demo_budget:
+        args.overrides = DEMO_BUDGET["overrides"] + args.overrides
+    args.num_samples = args.num_samples or (DEMO_BUDGET["num_samples"] if demo_budget else 8)
+    args.seeds = args.seeds or (DEMO_BUDGET["seeds"] if demo_budget else 5)
+    return (f"{args.num_samples} trials per pair (Optuna TPE, ASHA), folds {args.folds}; final stage: top {args.top_k} "
+            f"config(s) x {args.seeds} seeds x every fold" + (f"; demo budget: {' '.join(DEMO_BUDGET['overrides'])}"
+                                                                 if demo_budget else ""))
+
+
+def best_configs(run_dir: Path, n_folds: int, k: int) -> list[dict]:
+    """The top-k configs of one run: complete trials only, ranked by mean validation weighted F1."""
+    records = [read_record(p) for p in sorted(run_dir.glob("trial_*.json"))]
+    complete = [r for r in records if r.status == "finished" and len(r.folds) == n_folds]
+    complete.sort(key=lambda r: (-(r.mean_val_weighted_f1 or 0.0), r.trial_id))
+    return [r.config for r in complete[:k]]
+
+
+def merge_predictions(run_dir: Path) -> Path | None:
+    parts = sorted(run_dir.glob("pred_*.parquet"))
+    if not parts:
+        return None
+    out = run_dir / "predictions.parquet"
+    pd.concat([pd.read_parquet(p) for p in parts], ignore_index=True).to_parquet(out, index=False)
+    return out
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    setup_logging()
+    interrupts = Interrupts()
+    try:
+        pairs = [get_pair(p).name for p in (args.pairs or list(PAIRS))]
+        data: RunData = load_data(args)
+        budget = apply_budget(args, data.source == "demo")
+        check_arguments(args)
+        if args.seeds <= 0 or args.top_k <= 0:
+            raise UserError("--seeds and --top-k must be > 0")
+        results = writable_dir(args.results, "--results")
+        plans = {p: plan_pair(args, p, data, results, default_run_name(p, data.source, args.smoke_test, f"_{args.name}"),
+                              stage="search", stand_ins=True) for p in pairs}
+    except UserError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    n_folds = len(args.folds)
+    with interrupts:
+        for pair, plan in plans.items():
+            log.info("search: %s (%s)", pair, budget)
+            summary = execute(plan, data, args, interrupts)
+            if summary["interrupted"]:
+                print(f"interrupted during the search of {pair}; run the same command again to resume",
+                      file=sys.stderr)
+                return interrupts.exit_code
+        for pair, plan in plans.items():
+            configs = best_configs(plan.run_dir, n_folds, args.top_k)
+            if not configs:
+                log.warning("%s: no trial finished every fold; no final stage for it", pair)
+                continue
+            final_configs = [c | {"seed": seed} for c in configs for seed in range(args.seeds)]
+            name = default_run_name(pair, data.source, args.smoke_test, f"_{args.name}_final")
+            final: PairPlan = plan_pair(args, pair, data, results, name, stage="final", stand_ins=True)
+            (final.run_dir / "final_configs.json").write_text(json.dumps(
+                {"budget": budget, "search_run": plan.meta.run, "configs": final_configs}, indent=1, default=str))
+            log.info("final stage: %s, %d config(s) x %d seeds", pair, len(configs), args.seeds)
+            summary = execute(final, data, args, interrupts, final_configs=final_configs)
+            if summary["interrupted"]:
+                print(f"interrupted during the final stage of {pair}; run the same command again to resume",
+                      file=sys.stderr)
+                return interrupts.exit_code
+            merge_predictions(final.run_dir)
+    if not args.no_report:
+        report_results(results)
+    print(f"done: {len(pairs)} pairs benchmarked ({budget}). Report: {results / 'comparison.md'}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

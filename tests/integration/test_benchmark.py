@@ -1,0 +1,38 @@
+"""``python -m harness.benchmark``: same budget per pair, a multi-seed final stage, tables from predictions."""
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+
+from harness.corpus import load_corpus
+from harness.corpus.demo import ensure_demo_corpus
+from tests.integration.conftest import harness
+
+pytestmark = pytest.mark.slow
+
+
+def test_benchmark_final_stage_predictions_and_tables(tmp_path, env):
+    results = tmp_path / "results"
+    pairs = ["cnnbilstm_bilstm", "cnnbilstm", "bilstm"]
+    result = harness("benchmark", "--pairs", *pairs, "--num-samples", "2", "--seeds", "2", "--folds", "4", "5",
+                     "--set", "epochs=3", "--set", "explain_samples=2", "--set", "explain_steps=4",
+                     "--results", str(results), env=env, timeout=900)
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    manifest = load_corpus(ensure_demo_corpus(env["HARNESS_CACHE"])).manifest()
+    test_ids = {fold: set(manifest[manifest.session == fold].utterance_id) for fold in (4, 5)}
+    for pair in pairs:
+        predictions = pd.read_parquet(results / pair / f"{pair}_demo_bench_final" / "predictions.parquet")
+        for (seed, fold), group in predictions.groupby(["seed", "fold"]):
+            assert set(group.utterance_id) == test_ids[fold] and group.utterance_id.is_unique  # each once
+        assert sorted(predictions.seed.unique()) == [0, 1] and sorted(predictions.fold.unique()) == [4, 5]
+    comparison = pd.read_csv(results / "comparison.csv")
+    assert set(comparison.pair) == set(pairs) and set(comparison.stage) == {"final"}
+    assert (comparison.seeds == 2).all() and (comparison.search_trials == 2).all()
+    assert comparison.faithfulness.notna().all()  # the final stage explains
+    pairwise = pd.read_csv(results / "pairwise.csv")
+    assert len(pairwise) == 3 and {"ci_low", "ci_high", "mcnemar_p", "holm_p"} <= set(pairwise.columns)
+    gain = pd.read_csv(results / "fusion_gain.csv")
+    assert sorted(gain.baseline) == ["bilstm", "cnnbilstm"]
+    assert "Budget: 2 trials per pair" in (results / "comparison.md").read_text()
+    for png in ("per_emotion_f1.png", "f1_vs_params.png", "f1_vs_memory.png"):
+        assert (results / png).stat().st_size > 1000

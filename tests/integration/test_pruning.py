@@ -1,0 +1,57 @@
+"""ASHA-stopped configs reach Optuna as PRUNED with per-fold intermediate values, never COMPLETE."""
+from __future__ import annotations
+
+import pytest
+
+from harness.features import FeatureCache, corpus_fingerprint
+from harness.models.pairs import get_pair
+from harness.records import RunMeta, read_record
+from harness.tune.prebuild import prebuild_features
+from harness.tune.space import load_space
+
+pytestmark = pytest.mark.slow
+
+
+def test_stopped_trials_are_pruned_in_the_optuna_study(tmp_path, demo_manifest, ray_tmp, monkeypatch):
+    import ray
+    from optuna.trial import TrialState
+
+    from harness.tune.ray_search import FoldOptunaSearch, SearchSettings, TrialInputs, make_tuner, run_tuner
+
+    monkeypatch.setenv("RAY_TMPDIR", ray_tmp)
+    pair = get_pair("bilstm")
+    # lr spans four decades: some configs learn nothing in 2 epochs, and ASHA (rung 1 = fold 4) stops them.
+    space = load_space(pair.space_path).with_fixed({"epochs": 2, "text.embed_dim": 16, "text.hidden": 64})
+    cache = FeatureCache(tmp_path / "features")
+    fingerprint = corpus_fingerprint(demo_manifest)
+    prebuild_features(pair, space, demo_manifest, cache, fingerprint)
+    run_dir = tmp_path / "run"
+    run_dir.mkdir()
+    meta = RunMeta(pair.name, "prune", "demo", "test", {}, (4, 5, 1), 0, False)
+    inputs = TrialInputs(meta, space, demo_manifest, fingerprint, str(cache.root), str(run_dir))
+    ray.init(num_cpus=2, include_dashboard=False)
+    try:
+        tuner = make_tuner(inputs, SearchSettings(num_samples=6, cpus_per_trial=1, gpus_per_trial=0,
+                                                  max_concurrent=2, storage=str(tmp_path / "ray"), name="prune",
+                                                  seed=0))
+        outcome = run_tuner(tuner, 6)
+        searcher = tuner._local_tuner._tune_config.search_alg.searcher
+        assert isinstance(searcher, FoldOptunaSearch)
+        study = searcher.study
+    finally:
+        ray.shutdown()
+    assert outcome.trials == 6 and not outcome.interrupted
+    records = {r.trial_id: r for r in (read_record(p) for p in run_dir.glob("trial_*.json"))}
+    states = [t.state for t in study.trials]
+    assert TrialState.PRUNED in states and TrialState.COMPLETE in states, states
+    for trial in study.trials:
+        steps = sorted(trial.intermediate_values)
+        assert steps == list(range(1, len(steps) + 1))  # keyed by folds done, one value per fold
+        if trial.state == TrialState.COMPLETE:
+            assert steps == [1, 2, 3]
+        if trial.state == TrialState.PRUNED:  # Optuna keeps the last intermediate value of a pruned trial
+            assert len(steps) < 3 and trial.value == trial.intermediate_values[steps[-1]]
+    stopped = [r for r in records.values() if r.status == "stopped_early"]
+    assert len(stopped) == states.count(TrialState.PRUNED)
+    assert all(len(r.folds) < 3 for r in stopped)
+    assert sum(r.status == "finished" for r in records.values()) == states.count(TrialState.COMPLETE)

@@ -1,0 +1,111 @@
+"""``python -m harness.search`` as a user runs it: bad input before Ray, records, reruns, interrupts."""
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+
+from harness.records import read_record
+from tests.integration.conftest import end_processes_under, harness
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--pair", "wav2vec_bilstn"], "did you mean 'wav2vec_bilstm'"),
+    (["--pair", "bilstm", "--num-samples", "0"], "--num-samples must be > 0"),
+    (["--pair", "bilstm", "--gpus-per-trial", "-1"], "--gpus-per-trial must be >= 0"),
+    (["--pair", "bilstm", "--set", "lrr=3"], "did you mean 'lr'"),
+    (["--pair", "bilstm", "--data", "/nonexistent/IEMOCAP"], "corpus directory does not exist"),
+    (["--pair", "wav2vec", "--set", "audio.model=/models/missing"],
+     "'/models/missing' (audio.model): the folder does not exist"),
+    (["--pair", "albert"], "'albert-base-v2' (text.model): not in the local Hugging Face cache"),
+    (["--pair", "bilstm", "--results", "/proc/version"], "--results /proc/version: not a directory"),
+    (["--pair", "bilstm", "--results", "/proc/harness_results"], "--results /proc/harness_results: not writable"),
+])
+def test_bad_arguments_fail_before_ray_with_one_line(args, message, env):
+    result = harness("search", *args, env=env | {"HF_HUB_OFFLINE": "1"}, timeout=120)
+    assert result.returncode == 2, result.stderr[-2000:]
+    assert message in result.stderr and "Traceback" not in result.stderr
+    assert result.stderr.strip().splitlines()[-1].startswith("error: ")
+    assert "ray" not in result.stderr.lower().split("error:")[0]
+
+
+def test_search_records_rerun_check_and_all_failed(tmp_path, env):
+    results = tmp_path / "results"
+    args = ["--pair", "bilstm", "--num-samples", "2", "--folds", "5", "--set", "epochs=2", "--results", str(results)]
+    first = harness("search", *args, env=env)
+    assert first.returncode == 0, first.stderr[-3000:]
+    run_dir = results / "bilstm" / "bilstm_demo"
+    records = [read_record(p) for p in run_dir.glob("trial_*.json")]
+    assert len(records) == 2 and all(r.status == "finished" and r.folds[0].test.n == 45 for r in records)
+    assert all(r.folds[0].explanation is None for r in records)  # search trials do not explain
+    summary = json.loads((run_dir / "search.json").read_text())
+    assert summary["trials"] == 2 and summary["wall_s"] > 0 and not summary["interrupted"]
+
+    again = harness("search", *args, env=env)  # identical options: resumes, nothing to do
+    assert again.returncode == 0 and "done: 2 trials" in again.stdout
+    for changed in (["--num-samples", "3"], ["--folds", "4", "5"]):
+        other = harness("search", *(args + changed), env=env, timeout=120)
+        assert other.returncode == 2 and "this run was started with other options" in other.stderr
+        assert "--name NEW" in other.stderr and "Traceback" not in other.stderr
+
+    failing = harness("search", "--pair", "bilstm", "--smoke-test", "--set", "lr=1e30", "--set", "grad_clip=1e30",
+                      "--results", str(tmp_path / "failing"), env=env)
+    assert failing.returncode == 1, failing.stderr[-3000:]
+    assert "all 2 trials failed" in failing.stderr and "done" not in failing.stdout
+    failed = [read_record(p) for p in (tmp_path / "failing" / "bilstm").glob("*/trial_*.json")]
+    assert all(r.status == "failed" and r.reason.startswith("NonFiniteLossError") and not r.retryable for r in failed)
+
+
+def wait_for_finished_trial(run_dir, timeout: float = 300) -> dict[str, str]:
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        finished = {}
+        for path in run_dir.glob("trial_*.json"):
+            try:
+                record = json.loads(path.read_text())
+            except json.JSONDecodeError:
+                continue
+            if record["status"] == "finished":
+                finished[path.name] = record["written_at"]
+        if finished:
+            return finished
+        time.sleep(0.5)
+    raise AssertionError("no trial finished before the deadline")
+
+
+@pytest.mark.parametrize("stop, code", [(signal.SIGINT, 130), (signal.SIGKILL, None)])
+def test_interrupted_search_says_so_and_resumes(stop, code, tmp_path, env, ray_tmp):
+    results = tmp_path / "results"
+    args = [sys.executable, "-m", "harness.search", "--pair", "bilstm", "--num-samples", "3", "--max-concurrent", "1",
+            "--folds", "5", "--set", "epochs=3", "--results", str(results), "--no-report"]
+    process = subprocess.Popen(args, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                               start_new_session=True)
+    run_dir = results / "bilstm" / "bilstm_demo"
+    finished = wait_for_finished_trial(run_dir)
+    if stop == signal.SIGINT:
+        os.kill(process.pid, signal.SIGINT)  # Ctrl-C reaches the driver
+        out, err = process.communicate(timeout=120)
+        assert process.returncode == code, err[-3000:]
+        assert "interrupted" in err and "run the same command again to resume" in err and "done" not in out
+    else:
+        os.killpg(process.pid, signal.SIGKILL)  # the whole search: driver, raylet and workers
+        process.communicate()
+        end_processes_under(ray_tmp)
+    summary = json.loads((run_dir / "search.json").read_text())
+    before = summary["wall_s"]
+    assert before > 0  # written as the run goes, so a killed run's time is kept
+    result = subprocess.run(args, env=env, capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "resuming the experiment" in result.stderr + result.stdout and "done: 3 trials" in result.stdout
+    records = {p.name: json.loads(p.read_text()) for p in run_dir.glob("trial_*.json")}
+    for name, written_at in finished.items():
+        assert records[name]["written_at"] == written_at  # kept, not re-run
+    assert sum(r["status"] == "finished" for r in records.values()) == 3
+    assert json.loads((run_dir / "search.json").read_text())["wall_s"] > before  # adds up across resumes
