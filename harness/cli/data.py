@@ -12,10 +12,17 @@ import sys
 
 from harness.corpus import counts_table, resolve_corpus
 from harness.corpus.demo import write_demo_corpus
+from harness.corpus.iemocap import DEMO_MARKER
 from harness.errors import UserError
 from harness.logs import setup_logging
 
 log = logging.getLogger(__name__)
+
+
+def _print_list(what: str, items: list[str]) -> None:
+    print(f"{len(items)} {what}{':' if items else ''}")
+    for item in items:
+        print(f"  {item}")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -26,7 +33,8 @@ def main(argv: list[str] | None = None) -> int:
     inspect.add_argument("--data", help="IEMOCAP_full_release directory (default: the built-in demo corpus)")
     inspect.add_argument("--out", help="write the six-class manifest CSV here")
     inspect.add_argument("--skip-bad", action="store_true",
-                         help="skip and list malformed lines, missing or unreadable wavs instead of failing")
+                         help="skip and list bad label lines (malformed or duplicated lines, missing or empty "
+                              "transcripts, missing, unreadable or mis-sized wavs) instead of failing")
     demo = commands.add_parser("demo", help="write the demo corpus (IEMOCAP layout) to a directory")
     demo.add_argument("--out", required=True)
     args = parser.parse_args(argv)
@@ -40,14 +48,17 @@ def main(argv: list[str] | None = None) -> int:
     except UserError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
-    print(f"corpus: {source} ({corpus.root})")
+    demo_note = f", marked by {DEMO_MARKER}" if source == "demo" and corpus.demo is not None else ""
+    print(f"corpus: {source} ({corpus.root}{demo_note})")
     print(counts_table(corpus).to_string())
     print(f"{len(corpus.utterances)} utterances in the six classes, {corpus.n_labelled} labelled in all; "
           f"{corpus.unnamed_transcript_lines} transcription lines without an id ignored")
-    if corpus.skipped:
-        print(f"{len(corpus.skipped)} problems skipped (--skip-bad):")
-        for problem in corpus.skipped:
-            print(f"  {problem}")
+    print(f"{corpus.n_skipped_label_lines} label lines skipped (--skip-bad, counted in the table's skipped column)")
+    print(f"{corpus.xx_wavs} wavs of unlabelled XX turns (expected, not used)")
+    _print_list("wavs without a label line (orphans, not used)", corpus.orphan_wavs)
+    _print_list(f"unknown entries in {corpus.root} (not read)", corpus.unknown_entries)
+    _print_list("lines with bytes that are not UTF-8 (replaced by U+FFFD)", [str(w) for w in corpus.decode_warnings])
+    _print_list("problems skipped (--skip-bad)", [str(p) for p in corpus.skipped])
     if args.out:
         corpus.manifest().to_csv(args.out, index=False)
         print(f"manifest written to {args.out}")

@@ -24,6 +24,7 @@ import numpy as np
 import soundfile
 from filelock import FileLock
 
+from harness.corpus.iemocap import DEMO_MARKER
 from harness.paths import default_cache_dir
 
 log = logging.getLogger(__name__)
@@ -182,10 +183,13 @@ def _write_session(root: Path, session: int, config: DemoConfig) -> None:
 
 
 def write_demo_corpus(root: str | Path, config: DemoConfig = DemoConfig()) -> Path:
-    """Write the demo corpus under ``root/IEMOCAP_full_release`` and return that directory."""
+    """Write the demo corpus under ``root/IEMOCAP_full_release`` (with its marker file) and return that directory."""
     out = Path(root) / "IEMOCAP_full_release"
     for session in range(1, 6):
         _write_session(out, session, config)
+    # Lets the reader report a copy passed with --data as the demo, not as IEMOCAP.
+    marker = {"corpus": "harness demo corpus, not IEMOCAP", "demo_version": DEMO_VERSION, "config": asdict(config)}
+    (out / DEMO_MARKER).write_text(json.dumps(marker, sort_keys=True, indent=1) + "\n", encoding="utf-8")
     return out
 
 

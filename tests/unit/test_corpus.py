@@ -110,6 +110,6 @@ def test_inspect_cli_writes_manifest(demo_root, tmp_path):
 
 def test_inspect_cli_bad_path_is_a_clear_error(tmp_path):
     result = subprocess.run([sys.executable, "-m", "harness.data", "inspect", "--data", str(tmp_path / "nope")],
-                            capture_output=True, text=True)
+                            check=False, capture_output=True, text=True)
     assert result.returncode == 2
     assert "nope: corpus directory does not exist" in result.stderr and "Traceback" not in result.stderr
