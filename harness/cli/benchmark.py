@@ -24,7 +24,7 @@ import pandas as pd
 
 from harness.cli.common import writable_dir
 from harness.cli.run import (Interrupts, PairPlan, RunData, add_run_arguments, check_arguments, default_run_name,
-                             execute, load_data, plan_pair, report_results)
+                             execute, load_data, plan_pair, report_results, stop_ray)
 from harness.errors import UserError
 from harness.logs import setup_logging
 from harness.models.pairs import PAIRS, get_pair
@@ -96,6 +96,21 @@ def main(argv: list[str] | None = None) -> int:
     except UserError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
+    try:
+        code = run_benchmark(args, data, plans, results, budget, interrupts)
+    finally:
+        stop_ray()
+    if code:
+        return code
+    if not args.no_report:
+        report_results(results)
+    print(f"done: {len(pairs)} pairs benchmarked ({budget}). Report: {results / 'comparison.md'}")
+    return 0
+
+
+def run_benchmark(args: argparse.Namespace, data: RunData, plans: dict[str, PairPlan], results: Path, budget: str,
+                  interrupts: Interrupts) -> int:
+    """The search of every pair, then the final stage of every pair; returns 0 or the interrupt's exit code."""
     n_folds = len(args.folds)
     with interrupts:
         for pair, plan in plans.items():
@@ -122,9 +137,6 @@ def main(argv: list[str] | None = None) -> int:
                       file=sys.stderr)
                 return interrupts.exit_code
             merge_predictions(final.run_dir)
-    if not args.no_report:
-        report_results(results)
-    print(f"done: {len(pairs)} pairs benchmarked ({budget}). Report: {results / 'comparison.md'}")
     return 0
 
 

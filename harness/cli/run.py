@@ -176,19 +176,17 @@ class Interrupts:
 def execute(plan: PairPlan, data: RunData, args: argparse.Namespace, interrupts: Interrupts,
             final_configs: list[dict] | None = None) -> dict[str, Any]:
     """Extract features, run the Ray Tune experiment of ``plan``; returns its summary (also in search.json)."""
-    import ray
-
     from harness.tune.prebuild import prebuild_features
-    from harness.tune.ray_search import SearchSettings, TrialInputs, init_ray, restore_or_make, run_tuner
+    from harness.tune.ray_search import (SearchSettings, TrialInputs, available_gpus, init_ray, resource_concurrency,
+                                         restore_or_make, run_tuner)
 
     started = time.time()
     cache = FeatureCache(default_cache_dir() / "features")
     extraction = prebuild_features(plan.pair, plan.space, data.manifest, cache, data.fingerprint)
-    if not ray.is_initialized():
-        init_ray(args.address)
+    init_ray(args.address)
     gpus = args.gpus_per_trial
     if gpus is None:
-        gpus = 0.25 if ray.cluster_resources().get("GPU", 0) else 0.0
+        gpus = 0.25 if available_gpus() else 0.0
     settings = SearchSettings(num_samples=args.num_samples if final_configs is None else len(final_configs),
                               cpus_per_trial=args.cpus_per_trial, gpus_per_trial=gpus,
                               max_concurrent=args.max_concurrent or resource_concurrency(args.cpus_per_trial, gpus),
@@ -214,17 +212,6 @@ def execute(plan: PairPlan, data: RunData, args: argparse.Namespace, interrupts:
     return summary
 
 
-def resource_concurrency(cpus_per_trial: float, gpus_per_trial: float) -> int:
-    """Trials the Ray cluster holds at once: e.g. four quarter-GPU trials per GPU."""
-    import ray
-
-    resources = ray.cluster_resources()
-    limits = [int(resources.get("CPU", 1) // max(cpus_per_trial, 1e-9))]
-    if gpus_per_trial > 0:
-        limits.append(int(resources.get("GPU", 0) // gpus_per_trial))
-    return max(1, min(limits))
-
-
 class WallClock:
     """Wall time that adds up across resumes (a killed run's time is kept: the summary is written as it goes)."""
 
@@ -248,6 +235,12 @@ class WallClock:
     def finish(self, summary: dict[str, Any]) -> dict[str, Any]:
         self._stop.set()
         return self.write(summary | {"running": False})
+
+
+def stop_ray() -> None:
+    from harness.tune.ray_search import shutdown_ray
+
+    shutdown_ray()
 
 
 def report_results(results: Path) -> None:

@@ -12,7 +12,7 @@ import sys
 from pathlib import Path
 
 from harness.cli.run import (Interrupts, add_run_arguments, check_arguments, default_run_name, execute, load_data,
-                             plan_pair, report_results)
+                             plan_pair, report_results, stop_ray)
 from harness.cli.common import writable_dir
 from harness.errors import UserError
 from harness.logs import setup_logging
@@ -62,6 +62,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     with Interrupts() as interrupts:
         summary = execute(plan, data, args, interrupts)
+    stop_ray()
     if not args.no_report and not summary["interrupted"]:
         report_results(results)
     return finish_message(summary, plan.run_dir, results, interrupts)

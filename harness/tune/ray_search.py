@@ -92,9 +92,28 @@ class SearchOutcome:
 
 def init_ray(address: str | None) -> None:
     """Start a local Ray instance, or join a cluster only when asked (``--address`` or ``RAY_ADDRESS``)."""
+    if ray.is_initialized():
+        return
     address = address or os.environ.get("RAY_ADDRESS") or "local"
     ray.init(address=address, ignore_reinit_error=True, include_dashboard=False, log_to_driver=True,
              logging_level=logging.WARNING)
+
+
+def available_gpus() -> float:
+    return float(ray.cluster_resources().get("GPU", 0))
+
+
+def resource_concurrency(cpus_per_trial: float, gpus_per_trial: float) -> int:
+    """Trials the Ray cluster holds at once: e.g. four quarter-GPU trials per GPU."""
+    resources = ray.cluster_resources()
+    limits = [int(resources.get("CPU", 1) // max(cpus_per_trial, 1e-9))]
+    if gpus_per_trial > 0:
+        limits.append(int(resources.get("GPU", 0) // gpus_per_trial))
+    return max(1, min(limits))
+
+
+def shutdown_ray() -> None:
+    ray.shutdown()
 
 
 def trial_record(inputs: TrialInputs, trial_id: str, config: dict, folds: list[FoldRecord], status: str,
