@@ -33,9 +33,9 @@ from harness.records import read_record
 log = logging.getLogger(__name__)
 # Demo-sized budget: ~10 minutes for every pair on 2 CPU cores. Frozen pretrained encoders (fine-tuning a
 # 94 M-parameter model on CPU takes hours), fewer epochs, short explanations.
-DEMO_BUDGET = {"num_samples": 3, "seeds": 3,
-               "overrides": ["epochs=12", "patience=4", "audio.finetune_layers=0", "text.finetune_layers=0",
-                             "explain_samples=4", "explain_steps=8"]}
+DEMO_SAMPLES, DEMO_SEEDS = 3, 3
+DEMO_OVERRIDES = ["epochs=12", "patience=4", "audio.finetune_layers=0", "text.finetune_layers=0", "explain_samples=4",
+                  "explain_steps=8"]
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -54,11 +54,11 @@ def apply_budget(args: argparse.Namespace, demo: bool) -> str:
     """Fill unset budget flags (demo-sized on the demo corpus) and describe the budget for the report."""
     demo_budget = demo and args.num_samples is None and args.seeds is None
     if demo_budget:
-        args.overrides = DEMO_BUDGET["overrides"] + args.overrides
-    args.num_samples = args.num_samples or (DEMO_BUDGET["num_samples"] if demo_budget else 8)
-    args.seeds = args.seeds or (DEMO_BUDGET["seeds"] if demo_budget else 5)
+        args.overrides = DEMO_OVERRIDES + args.overrides
+    args.num_samples = args.num_samples or (DEMO_SAMPLES if demo_budget else 8)
+    args.seeds = args.seeds or (DEMO_SEEDS if demo_budget else 5)
     return (f"{args.num_samples} trials per pair (Optuna TPE, ASHA), folds {args.folds}; final stage: top {args.top_k} "
-            f"config(s) x {args.seeds} seeds x every fold" + (f"; demo budget: {' '.join(DEMO_BUDGET['overrides'])}"
+            f"config(s) x {args.seeds} seeds x every fold" + (f"; demo budget: {' '.join(DEMO_OVERRIDES)}"
                                                                  if demo_budget else ""))
 
 

@@ -35,7 +35,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     setup_logging()
     failures = 0
-    manifest = cache = None
+    manifest = None
+    cache = FeatureCache(default_cache_dir() / "features")
     for name in args.pairs:
         try:
             pair = PAIRS[name]
@@ -50,7 +51,6 @@ def main(argv: list[str] | None = None) -> int:
             elif not args.spaces_only:
                 if manifest is None:
                     manifest = load_corpus(ensure_demo_corpus()).manifest().iloc[::15].reset_index(drop=True)
-                    cache = FeatureCache(default_cache_dir() / "features")
                 cfg = space.config(tiny_overrides(pair.variants))
                 data = load_pair_data(pair, cfg, manifest, cache, progress=False)
                 model = build_model(pair, cfg, data.features, np.arange(len(manifest))).eval()

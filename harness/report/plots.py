@@ -92,7 +92,7 @@ def _group_plots(out: Path, group, table: pd.DataFrame, suffix: str) -> None:
         fig, ax = plt.subplots(figsize=(4.5, 4))
         ax.imshow(matrix, cmap="Blues")
         for (i, j), v in np.ndenumerate(matrix):
-            ax.text(j, i, int(v), ha="center", va="center", fontsize=7)
+            ax.text(j, i, str(int(v)), ha="center", va="center", fontsize=7)
         ax.set_xticks(range(len(EMOTIONS)), EMOTIONS)
         ax.set_yticks(range(len(EMOTIONS)), EMOTIONS)
         ax.set_xlabel("predicted")

@@ -188,8 +188,9 @@ def groups(runs: list[Run]) -> list[Group]:
         for pair in sorted({r.meta.pair for r in members}):
             mine = [r for r in members if r.meta.pair == pair]
             finals = [r for r in mine if r.stage == "final" and any(t.complete for t in r.records)]
-            search_runs = [r for r in mine if r.stage == "search" and r.best() is not None]
-            best_search = max(search_runs, key=lambda r: r.best().mean_val_weighted_f1 or 0.0, default=None)
+            scored = [(best.mean_val_weighted_f1 or 0.0, r) for r in mine
+                      if r.stage == "search" and (best := r.best()) is not None]
+            best_search = max(scored, key=lambda item: item[0])[1] if scored else None
             if best_search is not None:
                 searches[pair] = best_search
             pick = finals[-1] if finals else best_search

@@ -18,7 +18,8 @@ import logging
 import os
 import tempfile
 import time
-from dataclasses import asdict, dataclass
+from functools import partial
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -143,6 +144,10 @@ def _predictions(inputs: TrialInputs, cfg_seed: int, fold: int, rows: np.ndarray
     return frame
 
 
+def _to_parquet(frame: pd.DataFrame, path: Path) -> None:
+    frame.to_parquet(path, index=False)
+
+
 def run_trial(config: dict[str, Any], inputs: TrialInputs) -> None:
     """The Ray Tune trainable."""
     import torch
@@ -178,7 +183,7 @@ def run_trial(config: dict[str, Any], inputs: TrialInputs) -> None:
                 predictions = _predictions(inputs, cfg.seed, fold.test_session, fold.test,
                                            outcome.test_probabilities, data.labels[fold.test])
                 write_atomic(Path(inputs.results_dir) / f"pred_{trial_id}_fold{fold.test_session}.parquet",
-                             lambda p, frame=predictions: frame.to_parquet(p, index=False))
+                             partial(_to_parquet, predictions))
             # Written before reporting: ASHA may stop the trial at this report (its last rung or max_t).
             status = "finished" if len(folds_done) == len(folds) else "running"
             write_record(out, trial_record(inputs, trial_id, config, folds_done, status))
@@ -200,6 +205,8 @@ def run_trial(config: dict[str, Any], inputs: TrialInputs) -> None:
 class FoldOptunaSearch(OptunaSearch):
     """Optuna TPE that hears about folds, not epochs: intermediate values are keyed by folds done, and a
     trial that did not run every fold (stopped by ASHA) is PRUNED, never COMPLETE with a partial mean."""
+
+    _ot_study: Any
 
     def __init__(self, *args: Any, n_folds: int, **kwargs: Any):
         super().__init__(*args, **kwargs)
@@ -232,8 +239,9 @@ class FoldOptunaSearch(OptunaSearch):
         return self._ot_study
 
 
-class MarkStopped(tune.Callback):
-    """Driver side: a trial that ended without running every fold was stopped by ASHA; say so in its record."""
+class TrialLog(tune.Callback):
+    """Driver side, once per finished trial: one log line (folds, mean validation F1, how it ended), and a
+    trial that ended without running every fold was stopped by ASHA, which its record then says."""
 
     def __init__(self, results_dir: str, n_folds: int):
         self.results_dir = Path(results_dir)
@@ -241,11 +249,20 @@ class MarkStopped(tune.Callback):
 
     def on_trial_complete(self, iteration: int, trials: list[Trial], trial: Trial, **info: Any) -> None:
         path = self.results_dir / f"trial_{trial.trial_id}.json"
-        if path.exists():
-            record = read_record(path)
-            if record.status == "running" and len(record.folds) < self.n_folds:
-                write_record(path, TrialRecord(**(asdict(record) | {"meta": record.meta, "folds": record.folds,
-                                                                    "status": "stopped_early"})))
+        if not path.exists():
+            return
+        record = read_record(path)
+        if record.status == "running" and len(record.folds) < self.n_folds:
+            record = replace(record, status="stopped_early")
+            write_record(path, record)
+        mean = record.mean_val_weighted_f1
+        log.info("trial %s %s: %d/%d folds, mean val wF1 %s", trial.trial_id, record.status.replace("_", " "),
+                 len(record.folds), self.n_folds, f"{mean:.3f}" if mean is not None else "n/a")
+
+    def on_trial_error(self, iteration: int, trials: list[Trial], trial: Trial, **info: Any) -> None:
+        path = self.results_dir / f"trial_{trial.trial_id}.json"
+        reason = read_record(path).reason if path.exists() else "see error.txt"
+        log.warning("trial %s failed: %s", trial.trial_id, reason.splitlines()[0] if reason else "")
 
 
 def _trainable(inputs: TrialInputs, settings: SearchSettings) -> Any:
@@ -256,8 +273,11 @@ def _trainable(inputs: TrialInputs, settings: SearchSettings) -> Any:
 def _reporter(final: bool) -> tune.CLIReporter:
     columns = {"fold": "fold", "epoch": "epoch", "val_weighted_f1": "val F1", METRIC: "mean val F1",
                "folds_done": "folds"}
-    return tune.CLIReporter(metric_columns=columns, max_report_frequency=30, print_intermediate_tables=False,
-                            parameter_columns=["seed"] if final else None, max_progress_rows=10)
+    # A table every minute at most (not one per result), with the validation scores; one log line per
+    # finished trial comes from TrialLog.
+    return tune.CLIReporter(metric_columns=columns, max_report_frequency=60, print_intermediate_tables=True,
+                            parameter_columns=["seed"] if final else [], max_progress_rows=10, sort_by_metric=True,
+                            metric=METRIC, mode="max")
 
 
 def make_tuner(inputs: TrialInputs, settings: SearchSettings, final_configs: list[dict] | None = None) -> tune.Tuner:
@@ -285,7 +305,7 @@ def make_tuner(inputs: TrialInputs, settings: SearchSettings, final_configs: lis
         trainable, param_space=param_space, tune_config=tune_config,
         run_config=tune.RunConfig(name=settings.name, storage_path=settings.storage, verbose=1,
                                   progress_reporter=_reporter(final_configs is not None),
-                                  callbacks=[MarkStopped(inputs.results_dir, n_folds)],
+                                  callbacks=[TrialLog(inputs.results_dir, n_folds)],
                                   failure_config=tune.FailureConfig(max_failures=settings.max_failures),
                                   checkpoint_config=tune.CheckpointConfig(num_to_keep=1)),
     )

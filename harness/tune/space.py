@@ -28,8 +28,8 @@ _PARAM_KEYS = {"type", "low", "high", "step", "choices", "when"}
 class Param:
     name: str
     type: str
-    low: float | None = None
-    high: float | None = None
+    low: float = 0.0  # numeric types only
+    high: float = 0.0
     step: float | None = None
     choices: tuple = ()
     when: dict[str, tuple] = field(default_factory=dict)
@@ -140,7 +140,8 @@ def _param(path: Path, name: str, spec: Any) -> Param:
             raise ConfigError(f"{where}: categorical needs a non-empty 'choices' list")
         return Param(name, "categorical", choices=tuple(choices), when=when)
     low, high = spec.get("low"), spec.get("high")
-    if not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in (low, high)) or not low < high:
+    if not (isinstance(low, (int, float)) and isinstance(high, (int, float))) or isinstance(low, bool) \
+            or isinstance(high, bool) or not low < high:
         raise ConfigError(f"{where}: needs numeric 'low' < 'high', got low={low!r} high={high!r}")
     if spec["type"] == "loguniform" and low <= 0:
         raise ConfigError(f"{where}: loguniform needs low > 0")
