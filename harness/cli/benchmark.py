@@ -33,8 +33,8 @@ from harness.records import read_record
 log = logging.getLogger(__name__)
 # Demo-sized budget: ~10 minutes for every pair on 2 CPU cores. Frozen pretrained encoders (fine-tuning a
 # 94 M-parameter model on CPU takes hours), fewer epochs, short explanations.
-DEMO_SAMPLES, DEMO_SEEDS = 3, 3
-DEMO_OVERRIDES = ["epochs=12", "patience=4", "audio.finetune_layers=0", "text.finetune_layers=0", "explain_samples=4",
+DEMO_SAMPLES, DEMO_SEEDS = 3, 2
+DEMO_OVERRIDES = ["epochs=8", "patience=3", "audio.finetune_layers=0", "text.finetune_layers=0", "explain_samples=4",
                   "explain_steps=8"]
 
 
@@ -42,7 +42,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m harness.benchmark", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--pairs", nargs="+", default=None, help="pairs to compare (default: every registered pair)")
-    parser.add_argument("--seeds", type=int, default=None, help="seeds per final config (default 5; demo 3)")
+    parser.add_argument("--seeds", type=int, default=None, help="seeds per final config (default 5; demo 2)")
     parser.add_argument("--top-k", type=int, default=1, help="configs per pair re-trained in the final stage")
     parser.add_argument("--name", default="bench", help="benchmark name: runs are PAIR_SOURCE_NAME and _NAME_final")
     add_run_arguments(parser)
