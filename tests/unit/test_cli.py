@@ -3,10 +3,20 @@ from __future__ import annotations
 
 
 
-def test_validate_command_checks_every_pair():
+def test_validate_command_checks_spaces_and_builds_pairs(capsys):
     from harness.cli.validate import main
 
-    assert main([]) == 0
+    assert main(["--spaces-only"]) == 0  # every pair's YAML (the conformance tests build every pair)
+    assert main(["--pairs", "cnnbilstm_bilstm", "wav2vec_albert"]) == 0
+    assert "forward ok (4, 6)" in capsys.readouterr().out
+
+
+def test_validate_checkpoints_names_a_missing_one(capsys, monkeypatch):
+    from harness.cli.validate import main
+
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    assert main(["--checkpoints", "--pairs", "wav2vec", "--set", "audio.model=/nowhere/w2v"]) == 1
+    assert "'/nowhere/w2v' (audio.model): the folder does not exist" in capsys.readouterr().out
 
 
 def test_set_overrides_parse_numbers_like_a_shell_user_writes_them():
