@@ -20,6 +20,7 @@ from harness.models.encoders.registry import ENCODERS
 from harness.models.fusion import EmotionModel
 from harness.models.pairs import PAIRS, PairSpec
 from harness.models.tiny import ensure_checkpoint
+from harness.train.explain import explain_fold, explained_input
 from harness.train.fit import autocast_for, make_optimizer, train_step
 
 PRETRAINED = [name for name, v in ENCODERS.items() if v.pretrained]
@@ -151,3 +152,35 @@ def test_cached_frozen_features_match_the_live_encoder(name, models, cache, demo
         live = torch.cat([encoder.layer_means(encoder.embed(encoder.collate(features, rows[i:i + 1], live=True)))
                           for i in range(len(rows))])
     torch.testing.assert_close(cached, live, atol=2e-2, rtol=1e-2)  # the cache stores float16
+
+
+@pytest.mark.parametrize("name", PRETRAINED)
+def test_a_frozen_encoder_is_explained_over_its_hidden_states_exactly(name, models, cache, demo_manifest):
+    """Integrated Gradients on a frozen branch runs over every layer's hidden state at every position (one
+    backbone pass per utterance, then only the downstream): the input it feeds the model pools to exactly
+    the encoder's layer means, so the explained prediction is the model's own."""
+    cfg = config(name, models)
+    data = load_pair_data(unimodal(name), cfg, demo_manifest.iloc[::10], cache, progress=False)
+    model, encoder = build(name, cfg, data)
+    model.eval()
+    embedded = model.embed(model.collate(data.features, np.array([2]), live=True))[encoder.modality]
+    explained = explained_input(encoder, embedded, max_positions=0)
+    layers, hidden = encoder.backbone.config.num_hidden_layers + 1, encoder.backbone.config.hidden_size
+    assert explained.x.shape[-1] == layers * hidden and explained.x.shape[1] == explained.mask.shape[1]
+    with torch.no_grad():
+        pooled = explained.to_embedded(explained.x)
+        assert pooled.pooled_layers
+        torch.testing.assert_close(pooled.x, encoder.layer_means(embedded), rtol=1e-5, atol=1e-5)
+        torch.testing.assert_close(model.forward_embedded({encoder.modality: pooled}),
+                                   model(model.collate(data.features, np.array([2]), live=True)), rtol=1e-4, atol=1e-5)
+
+
+def test_an_explanation_budget_bounds_the_explained_utterances(models, cache, demo_manifest):
+    name = "wav2vec2"
+    cfg = config(name, models, explain_samples=3, explain_steps=4)
+    data = load_pair_data(unimodal(name), cfg, demo_manifest.iloc[::10], cache, progress=False)
+    model, _ = build(name, cfg, data)
+    rows = np.arange(len(data.manifest))
+    assert explain_fold(model, data, rows, cfg, CPU).n_samples == 3
+    bounded = explain_fold(model, data, rows, cfg, CPU, budget_s=0.0)
+    assert bounded.n_samples == 1 and np.isfinite(bounded.faithfulness)  # at least one, whatever the budget
