@@ -64,11 +64,28 @@ def modality_ablation(model: EmotionModel, data: PairData, rows: np.ndarray, dev
 
 @dataclass
 class Explained:
-    """One branch's input to Integrated Gradients for one utterance."""
+    """One branch's explained input for one utterance.
 
-    x: torch.Tensor  # [1, T, F]: what the attributions are over
+    Attributions are per position of ``x``; Integrated Gradients runs over ``pool(x)``, what the model
+    reads. For live branches ``pool`` is the identity. For a frozen pretrained branch ``x`` holds every
+    layer's hidden state at every position and ``pool`` is their mean over real positions (the cached layer
+    means); being linear, IG over ``x`` equals IG over the pooled means spread back over the positions in
+    proportion to their share of the mean, which is how ``scores`` computes it: exact, and each IG step
+    is a head pass on a [layers, hidden] input instead of on [positions, layers x hidden]."""
+
+    x: torch.Tensor  # [1, T, F]: what the attributions are over; removals act here
     mask: torch.Tensor  # [1, T] bool: real positions
-    to_embedded: Callable[[torch.Tensor], Embedded]  # a batch [n, T, F] of such inputs -> the branch's Embedded
+    pool: Callable[[torch.Tensor], torch.Tensor]  # x-like [n, T, F] -> what the model reads
+    embed: Callable[[torch.Tensor], Embedded]  # pooled [n, ...] -> the branch's Embedded
+
+    def scores(self, path_gradient: torch.Tensor) -> np.ndarray:
+        """Per-position attribution from the path-averaged gradient with respect to ``pool(x)`` [1, ...]:
+        Integrated Gradients with a zero baseline, summed over features."""
+        if self.x.shape == path_gradient.shape:  # live: IG = x * averaged gradient
+            return (self.x * path_gradient).sum(-1)[0].detach().cpu().numpy()
+        weights = self.mask.to(self.x.dtype) / self.mask.sum().clamp(min=1)  # each position's share of the mean
+        layers = self.x.view(*self.x.shape[:2], *path_gradient.shape[1:]) * weights[:, :, None, None]
+        return (layers * path_gradient[:, None]).sum((2, 3))[0].detach().cpu().numpy()
 
 
 def explained_input(encoder: Encoder, embedded: Embedded, max_positions: int) -> Explained:
@@ -81,16 +98,19 @@ def explained_input(encoder: Encoder, embedded: Embedded, max_positions: int) ->
         layers = stacked.shape[2]
         weights = mask.to(stacked.dtype)[:, :, None, None]
 
-        def pooled(x: torch.Tensor) -> Embedded:
-            means = (x.view(*x.shape[:2], layers, -1) * weights).sum(1) / weights.sum(1).clamp(min=1.0)
-            return Embedded(means, torch.ones(means.shape[:2], dtype=torch.bool, device=x.device), pooled_layers=True)
-        return Explained(stacked.flatten(2), mask, pooled)
+        def pool(x: torch.Tensor) -> torch.Tensor:
+            return (x.view(*x.shape[:2], layers, -1) * weights).sum(1) / weights.sum(1).clamp(min=1.0)
+
+        def pooled(means: torch.Tensor) -> Embedded:
+            ones = torch.ones(means.shape[:2], dtype=torch.bool, device=means.device)
+            return Embedded(means, ones, pooled_layers=True)
+        return Explained(stacked.flatten(2), mask, pool, pooled)
 
     def live(x: torch.Tensor) -> Embedded:
         n = x.shape[0]
         lengths = None if embedded.lengths is None else embedded.lengths.expand(n)
         return Embedded(x, embedded.mask.expand(n, -1), lengths=lengths)
-    return Explained(embedded.x.detach().float(), embedded.mask, live)
+    return Explained(embedded.x.detach().float(), embedded.mask, lambda x: x, live)
 
 
 def explain_fold(model: EmotionModel, data: PairData, rows: np.ndarray, cfg: TrialConfig, device: torch.device,
@@ -136,32 +156,36 @@ def _explain_one(model: EmotionModel, data: PairData, row: int, modalities: list
     batch = to_device(model.collate(data.features, np.array([row]), live=True), device)
     embedded = model.embed(batch)
     branches = [explained_input(model.encoders[m], embedded[m], cfg.explain_max_positions) for m in modalities]
-    inputs = tuple(b.x.detach() for b in branches)
+    pooled = tuple(b.pool(b.x).detach() for b in branches)
 
     def forward(*xs: torch.Tensor) -> torch.Tensor:
-        embedded = {m: b.to_embedded(x) for m, b, x in zip(modalities, branches, xs)}
-        return torch.softmax(model.forward_embedded(embedded).float(), -1)
+        n = max(x.shape[0] for x in xs)
+        inputs = {m: b.embed(x.expand(n, *x.shape[1:])) for m, b, x in zip(modalities, branches, xs)}
+        return torch.softmax(model.forward_embedded(inputs).float(), -1)
 
     with torch.no_grad():
-        probs = forward(*inputs)[0]
+        probs = forward(*pooled)[0]
     target = int(probs.argmax())
-    attributions = IntegratedGradients(forward).attribute(
-        inputs, baselines=tuple(torch.zeros_like(x) for x in inputs), target=target,
+    # multiply_by_inputs=False: the path-averaged gradients, turned into per-position attributions by each
+    # branch (x * gradient for live inputs, spread over positions for pooled frozen ones)
+    gradients = IntegratedGradients(forward, multiply_by_inputs=False).attribute(
+        pooled, baselines=tuple(torch.zeros_like(x) for x in pooled), target=target,
         n_steps=cfg.explain_steps, internal_batch_size=cfg.explain_batch)
     for i, m in enumerate(modalities):
-        real = branches[i].mask[0].cpu().numpy()
-        scores = attributions[i][0].sum(-1).detach().cpu().numpy()
-        positions = np.flatnonzero(real)
+        branch = branches[i]
+        scores = branch.scores(gradients[i])
+        positions = np.flatnonzero(branch.mask[0].cpu().numpy())
         k = max(1, round(TOP_FRACTION * len(positions)))
         top = positions[np.argsort(-scores[positions])[:k]]
-        rest = np.setdiff1d(positions, top)
-        chosen = {"comprehensive": top, "sufficient": rest, "random": rng.choice(positions, k, replace=False)}
-        for kind, removed in chosen.items():
-            x = inputs[i].clone()
-            x[0, torch.as_tensor(removed, dtype=torch.long)] = 0.0
-            with torch.no_grad():
-                p = forward(*(x if j == i else inputs[j] for j in range(len(inputs))))[0, target]
-            drops[kind][m].append(float(probs[target] - p))
+        chosen = {"comprehensive": top, "sufficient": np.setdiff1d(positions, top),
+                  "random": rng.choice(positions, k, replace=False)}
+        removed = branch.x.expand(len(chosen), *branch.x.shape[1:]).clone()  # one batch: the three removals
+        for j, rows in enumerate(chosen.values()):
+            removed[j, torch.as_tensor(rows, dtype=torch.long)] = 0.0
+        with torch.no_grad():
+            p = forward(*(branch.pool(removed) if j == i else pooled[j] for j in range(len(pooled))))[:, target]
+        for j, kind in enumerate(chosen):
+            drops[kind][m].append(float(probs[target] - p[j]))
 
 
 def _crop(embedded: Embedded, max_positions: int) -> Embedded:

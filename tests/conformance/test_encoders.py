@@ -156,23 +156,35 @@ def test_cached_frozen_features_match_the_live_encoder(name, models, cache, demo
 
 @pytest.mark.parametrize("name", PRETRAINED)
 def test_a_frozen_encoder_is_explained_over_its_hidden_states_exactly(name, models, cache, demo_manifest):
-    """Integrated Gradients on a frozen branch runs over every layer's hidden state at every position (one
-    backbone pass per utterance, then only the downstream): the input it feeds the model pools to exactly
-    the encoder's layer means, so the explained prediction is the model's own."""
+    """A frozen branch is attributed over every layer's hidden state at every position (one backbone pass per
+    utterance): the input it pools to is exactly the encoder's layer means, and Integrated Gradients run on
+    those pooled means and spread back over the positions equals Integrated Gradients over the full
+    [positions, layers x hidden] tensor (the pooling is linear), at a fraction of the cost."""
     cfg = config(name, models)
     data = load_pair_data(unimodal(name), cfg, demo_manifest.iloc[::10], cache, progress=False)
     model, encoder = build(name, cfg, data)
     model.eval()
-    embedded = model.embed(model.collate(data.features, np.array([2]), live=True))[encoder.modality]
+    batch = model.collate(data.features, np.array([2]), live=True)
+    embedded = model.embed(batch)[encoder.modality]
     explained = explained_input(encoder, embedded, max_positions=0)
     layers, hidden = encoder.backbone.config.num_hidden_layers + 1, encoder.backbone.config.hidden_size
     assert explained.x.shape[-1] == layers * hidden and explained.x.shape[1] == explained.mask.shape[1]
     with torch.no_grad():
-        pooled = explained.to_embedded(explained.x)
-        assert pooled.pooled_layers
-        torch.testing.assert_close(pooled.x, encoder.layer_means(embedded), rtol=1e-5, atol=1e-5)
-        torch.testing.assert_close(model.forward_embedded({encoder.modality: pooled}),
-                                   model(model.collate(data.features, np.array([2]), live=True)), rtol=1e-4, atol=1e-5)
+        pooled = explained.pool(explained.x)
+        torch.testing.assert_close(pooled, encoder.layer_means(embedded), rtol=1e-5, atol=1e-5)
+        torch.testing.assert_close(model.forward_embedded({encoder.modality: explained.embed(pooled)}), model(batch),
+                                   rtol=1e-4, atol=1e-5)
+
+    def probability(x: torch.Tensor) -> torch.Tensor:
+        return torch.softmax(model.forward_embedded({encoder.modality: explained.embed(x)}), -1)
+
+    from captum.attr import IntegratedGradients
+
+    full = IntegratedGradients(lambda x: probability(explained.pool(x))).attribute(
+        explained.x, baselines=torch.zeros_like(explained.x), target=0, n_steps=8)
+    gradient = IntegratedGradients(probability, multiply_by_inputs=False).attribute(
+        pooled, baselines=torch.zeros_like(pooled), target=0, n_steps=8)
+    np.testing.assert_allclose(explained.scores(gradient), full.sum(-1)[0].numpy(), rtol=1e-3, atol=1e-7)
 
 
 def test_an_explanation_budget_bounds_the_explained_utterances(models, cache, demo_manifest):
