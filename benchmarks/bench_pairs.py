@@ -16,24 +16,29 @@ from __future__ import annotations
 
 import argparse
 import tempfile
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
 import torch
+from torch import nn
 
-from harness.features import FeatureCache, Features, corpus_fingerprint
 from harness.config import TrialConfig
 from harness.corpus import load_corpus
-from harness.models.data import PairData, load_pair_data
 from harness.corpus.demo import ensure_demo_corpus
-from harness.encoders import encoder_class
-from harness.features import per_utterance_extractor
-from harness.train.batching import length_grouped_batches, to_device
-from harness.train.measure import ResourceMonitor, count_params, measure_latency
+from harness.features import FeatureCache, Features, corpus_fingerprint
+from harness.features.frontends import per_utterance
+from harness.models.data import PairData, load_pair_data
+from harness.models.encoders.base import EncoderVariant
+from harness.models.encoders.pretrained import LayerMeanExtractor, PretrainedEncoder
 from harness.models.fusion import build_model
-from harness.models.pairs import PAIRS, get_pair
-from harness.models.tiny import ensure_tiny_models
-from harness.train.fit import default_device, seed_everything
+from harness.models.pairs import PAIRS, PairSpec, get_pair
+from harness.models.tiny import tiny_overrides
+from harness.train.batching import length_grouped_batches, to_device
+from harness.train.fit import autocast_for, default_device, make_optimizer, seed_everything, train_step
+from harness.train.measure import ResourceMonitor, count_params, measure_latency
 
 WARMUP_STEPS = 3
 
@@ -41,51 +46,50 @@ WARMUP_STEPS = 3
 class OnTheFly:
     """A feature computed from the wav/text at every access: what a naive data loader does."""
 
-    def __init__(self, cached: Features, manifest: pd.DataFrame):
+    def __init__(self, cached: Features, manifest: pd.DataFrame, variant: EncoderVariant):
         self.cached = cached
+        rows = list(manifest.itertuples(index=False))
         if cached.spec.kind == "layer_means":  # the frozen encoder runs on every utterance, every epoch
-            extract = encoder_class(cached.spec.encoder).layer_mean_extractor(cached.spec)
-            self.extract = lambda row: extract(manifest.iloc[[row]])[0].astype(np.float16)
+            assert issubclass(variant.cls, PretrainedEncoder)
+            live = per_utterance(variant.cls.live_spec_of(cached.spec))
+            extractor = LayerMeanExtractor(variant.cls.from_spec(variant, cached.spec))
+            self.extract: Callable[[int], Any] = lambda row: extractor.means([live(rows[row])])[0]
         else:
-            rows = list(manifest.itertuples(index=False))
-            extract_row = per_utterance_extractor(cached.spec)
-            self.extract = lambda row: extract_row(rows[row])
+            compute = per_utterance(cached.spec)
+            self.extract = lambda row: compute(rows[row])
 
-    def __getitem__(self, row: int):
+    def __getitem__(self, row: int) -> Any:
         return self.extract(row)
 
     def lengths(self) -> np.ndarray:
         return self.cached.lengths()
 
 
-def naive(data: PairData) -> PairData:
+def naive(pair: PairSpec, data: PairData) -> PairData:
     return PairData(data.manifest, data.labels, {
-        m: {role: OnTheFly(f, data.manifest) for role, f in roles.items()} for m, roles in data.features.items()})
+        m: {role: OnTheFly(f, data.manifest, pair.variants[m]) for role, f in roles.items()}
+        for m, roles in data.features.items()})
 
 
-def train_steps(pair_name: str, cfg: TrialConfig, data: PairData, steps: int, device: torch.device) -> dict:
-    """Time ``steps`` optimiser steps after ``WARMUP_STEPS`` untimed ones; utterances/s, latency, memory."""
+def train_steps(pair: PairSpec, cfg: TrialConfig, data: PairData, steps: int, device: torch.device) -> dict:
+    """Time ``steps`` optimiser steps (``harness.train.fit.train_step``, the one training uses) after
+    ``WARMUP_STEPS`` untimed ones; utterances/s, latency, memory."""
     seed_everything(0)
     rows = np.arange(len(data.manifest))
-    model = build_model(get_pair(pair_name), cfg, data.features, rows).to(device)
-    optimizer = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=1e-3)
+    model = build_model(pair, cfg, data.features, rows).to(device)
+    optimizer = make_optimizer(model, cfg)
+    criterion, autocast = nn.CrossEntropyLoss(), autocast_for(cfg, device)
     rng, lengths, chunks = np.random.default_rng(0), model.input_lengths(data.features), []
     while len(chunks) < steps + WARMUP_STEPS:
         chunks += length_grouped_batches(rows, lengths, cfg.batch_size, rng)
 
-    def step(chunk: np.ndarray) -> None:
-        batch = to_device(model.collate(data.features, chunk), device)
-        loss = torch.nn.functional.cross_entropy(model(batch), torch.as_tensor(data.labels[chunk], device=device))
-        optimizer.zero_grad()
-        loss.backward()
-        optimizer.step()
-
+    model.train()
     for chunk in chunks[:WARMUP_STEPS]:
-        step(chunk)
+        train_step(model, data, chunk, optimizer, criterion, device, autocast, cfg.grad_clip)
     timed = chunks[WARMUP_STEPS:WARMUP_STEPS + steps]
     with ResourceMonitor(device) as monitor:
         for chunk in timed:
-            step(chunk)
+            train_step(model, data, chunk, optimizer, criterion, device, autocast, cfg.grad_clip)
     model.eval()
     live = to_device(model.collate(data.features, rows[:1], live=True), device)
     with torch.no_grad():
@@ -109,19 +113,27 @@ def main() -> None:
     device = default_device()
     manifest = load_corpus(ensure_demo_corpus()).manifest()
     fingerprint = corpus_fingerprint(manifest)
-    cache = FeatureCache(tempfile.mkdtemp(prefix="bench_pairs_"))
-    models = ensure_tiny_models(tempfile.mkdtemp(prefix="tiny_"))
-    models |= {k: v for k, v in (("audio.model", args.audio_model), ("text.model", args.text_model)) if v}
-    cfg = TrialConfig.from_flat(models | {"batch_size": args.batch_size})
-    data = {name: load_pair_data(get_pair(name), cfg, manifest, cache, fingerprint, progress=False)
-            for name in dict.fromkeys(args.pairs + args.ratio_pairs)}
+    with tempfile.TemporaryDirectory(prefix="bench_pairs_") as tmp:  # features and tiny models: gone at exit
+        run(args, device, manifest, fingerprint, Path(tmp))
+
+
+def run(args: argparse.Namespace, device: torch.device, manifest: pd.DataFrame, fingerprint: str,
+        tmp: Path) -> None:
+    cache = FeatureCache(tmp / "features")
+    chosen = {k: v for k, v in (("audio.model", args.audio_model), ("text.model", args.text_model)) if v}
+    names = list(dict.fromkeys(args.pairs + args.ratio_pairs))
+    configs = {name: TrialConfig.from_flat(tiny_overrides(get_pair(name).variants, tmp / "models") | chosen
+                                           | {"batch_size": args.batch_size}) for name in names}
+    data = {name: load_pair_data(get_pair(name), configs[name], manifest, cache, fingerprint, progress=False)
+            for name in names}
+    cfg = next(iter(configs.values()))
 
     print(f"device: {device}, {torch.get_num_threads()} threads; {args.steps} steps of {cfg.batch_size} "
           f"utterances after {WARMUP_STEPS} warm-up steps; demo corpus")
     print(f"{'pair':<18} {'params M':>9} {'train M':>8} {'utt/s':>8} {'latency ms':>11} {'peak GB':>8}")
     for name in args.pairs:
         try:
-            r = train_steps(name, cfg, data[name], args.steps, device)
+            r = train_steps(get_pair(name), configs[name], data[name], args.steps, device)
         except torch.OutOfMemoryError:  # recorded, and the other pairs still run (timm's benchmark does the same)
             print(f"{name:<18} out of memory at batch size {cfg.batch_size}")
             torch.cuda.empty_cache()
@@ -133,8 +145,9 @@ def main() -> None:
     print(f"{'pair':<18} {'cached utt/s':>12} {'naive utt/s':>12} {'ratio':>7} {'step ms/utt':>12} "
           f"{'data ms/utt':>12} {'10x needs step ms/utt <=':>25}")
     for name in args.ratio_pairs:
-        cached = train_steps(name, cfg, data[name], args.steps, device)["utt_per_s"]
-        slow = train_steps(name, cfg, naive(data[name]), args.steps, device)["utt_per_s"]
+        pair = get_pair(name)
+        cached = train_steps(pair, configs[name], data[name], args.steps, device)["utt_per_s"]
+        slow = train_steps(pair, configs[name], naive(pair, data[name]), args.steps, device)["utt_per_s"]
         step_ms, data_ms = 1000 / cached, 1000 / slow - 1000 / cached
         print(f"{name:<18} {cached:>12.1f} {slow:>12.1f} {cached / slow:>6.1f}x {step_ms:>12.2f} {data_ms:>12.2f} "
               f"{data_ms / 9:>25.2f}")

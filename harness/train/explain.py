@@ -2,31 +2,49 @@
 
 * Modality contribution: the drop in test F1 (overall and per emotion) when one branch is zeroed at
   test time.
-* Attributions: Integrated Gradients (captum) over each branch's input representation, summed to one
-  score per token (text) or per frame (audio: 10 ms log-mel frames or 20 ms waveform chunks).
+* Attributions: Integrated Gradients (captum) over the input of each branch's *trained* part, summed to one
+  score per position (token, or frame: 10 ms log-mel frames, 20 ms speech-model frames):
+    - small encoders (CNN-BiLSTM, BiLSTM) train whole: their input (log-mel frames, word embeddings);
+    - fine-tuned pretrained encoders: their raw input (20 ms waveform chunks, subword embeddings);
+    - frozen pretrained encoders: the frozen encoder's output, every layer's hidden state at every
+      position, computed once per utterance. The downstream sees only their mean over positions (the
+      cached layer means), so each Integrated Gradients step costs a head forward/backward instead of a
+      forward/backward through 95 M parameters: on the demo corpus with wav2vec2-base + ALBERT-base this took
+      the explanation from about 18x a frozen fold's training time to a few percent of it (see
+      benchmarks/bench_explain.py). The trade-off: these attributions say which positions *of the frozen
+      representation* the trained model relies on, not which input samples the frozen encoder turned
+      into them (self-attention mixes neighbouring positions), so a frozen branch's faithfulness
+      measures the downstream, not the backbone. Comparisons across pairs should say so.
 * Faithfulness (ERASER-style): comprehensiveness = drop in the predicted class's probability when the
   top 20% attributed positions of a branch are removed (set to the IG baseline, zero); sufficiency = the
   drop when only those are kept; the same removal of random positions is the control. A branch's
   faithfulness is comprehensiveness minus the random control: > 0 means the attributions find what the
   model actually uses.
+
+Cost is bounded three ways: explained inputs are cut to ``explain_max_positions``; interpolation steps run
+in batches of ``explain_batch`` (memory); and ``budget_s`` stops explaining further utterances once the
+time spent would pass it (at least one is explained), so ``Explanation.n_samples`` says how many were.
 """
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
+from dataclasses import dataclass
 
 import numpy as np
 import torch
 from captum.attr import IntegratedGradients
 
 from harness.config import TrialConfig
-from harness.records import Explanation
-from harness.train.measure import ResourceMonitor
 from harness.corpus import EMOTIONS
 from harness.models.data import PairData
-from harness.models.encoders.base import Embedded
-from harness.train.batching import predict, to_device
-from harness.train.metrics import compute_metrics
+from harness.models.encoders.base import Embedded, Encoder
+from harness.models.encoders.pretrained import PretrainedEncoder
 from harness.models.fusion import EmotionModel
+from harness.records import Explanation
+from harness.train.batching import predict, to_device
+from harness.train.measure import ResourceMonitor
+from harness.train.metrics import compute_metrics
 
 TOP_FRACTION = 0.2
 
@@ -43,28 +61,74 @@ def modality_ablation(model: EmotionModel, data: PairData, rows: np.ndarray, dev
     return overall, per_emotion
 
 
-def _probability(model: EmotionModel, xs: dict[str, torch.Tensor], template: dict[str, Embedded]) -> torch.Tensor:
-    n = next(iter(xs.values())).shape[0]
-    embedded = {m: Embedded(x, template[m].mask.expand(n, -1),
-                            lengths=None if template[m].lengths is None else template[m].lengths.expand(n))
-                for m, x in xs.items()}
-    return torch.softmax(model.forward_embedded(embedded).float(), -1)
+@dataclass
+class Explained:
+    """One branch's explained input for one utterance.
+
+    Attributions are per position of ``x``; Integrated Gradients runs over ``pool(x)``, what the model
+    reads. For live branches ``pool`` is the identity. For a frozen pretrained branch ``x`` holds every
+    layer's hidden state at every position and ``pool`` is their mean over real positions (the cached layer
+    means); being linear, IG over ``x`` equals IG over the pooled means spread back over the positions in
+    proportion to their share of the mean, which is how ``scores`` computes it: exact, and each IG step
+    is a head pass on a [layers, hidden] input instead of on [positions, layers x hidden]."""
+
+    x: torch.Tensor  # [1, T, F]: what the attributions are over; removals act here
+    mask: torch.Tensor  # [1, T] bool: real positions
+    pool: Callable[[torch.Tensor], torch.Tensor]  # x-like [n, T, F] -> what the model reads
+    embed: Callable[[torch.Tensor], Embedded]  # pooled [n, ...] -> the branch's Embedded
+
+    def scores(self, path_gradient: torch.Tensor) -> np.ndarray:
+        """Per-position attribution from the path-averaged gradient with respect to ``pool(x)`` [1, ...]:
+        Integrated Gradients with a zero baseline, summed over features."""
+        if self.x.shape == path_gradient.shape:  # live: IG = x * averaged gradient
+            return (self.x * path_gradient).sum(-1)[0].detach().cpu().numpy()
+        weights = self.mask.to(self.x.dtype) / self.mask.sum().clamp(min=1)  # each position's share of the mean
+        layers = self.x.view(*self.x.shape[:2], *path_gradient.shape[1:]) * weights[:, :, None, None]
+        return (layers * path_gradient[:, None]).sum((2, 3))[0].detach().cpu().numpy()
 
 
-def explain_fold(model: EmotionModel, data: PairData, rows: np.ndarray, cfg: TrialConfig,
-                 device: torch.device) -> Explanation:
+def explained_input(encoder: Encoder, embedded: Embedded, max_positions: int) -> Explained:
+    """The input of ``encoder``'s trained part for one utterance (see the module docstring)."""
+    embedded = _crop(embedded, max_positions)
+    if isinstance(encoder, PretrainedEncoder) and encoder.frozen:
+        with torch.no_grad():
+            states, mask = encoder.hidden_states(embedded)
+        stacked = torch.stack(states, dim=2).float()  # [1, T, layers, hidden]
+        layers = stacked.shape[2]
+        weights = mask.to(stacked.dtype)[:, :, None, None]
+
+        def pool(x: torch.Tensor) -> torch.Tensor:
+            return (x.view(*x.shape[:2], layers, -1) * weights).sum(1) / weights.sum(1).clamp(min=1.0)
+
+        def pooled(means: torch.Tensor) -> Embedded:
+            ones = torch.ones(means.shape[:2], dtype=torch.bool, device=means.device)
+            return Embedded(means, ones, pooled_layers=True)
+        return Explained(stacked.flatten(2), mask, pool, pooled)
+
+    def live(x: torch.Tensor) -> Embedded:
+        n = x.shape[0]
+        lengths = None if embedded.lengths is None else embedded.lengths.expand(n)
+        return Embedded(x, embedded.mask.expand(n, -1), lengths=lengths)
+    return Explained(embedded.x.detach().float(), embedded.mask, lambda x: x, live)
+
+
+def explain_fold(model: EmotionModel, data: PairData, rows: np.ndarray, cfg: TrialConfig, device: torch.device,
+                 budget_s: float | None = None) -> Explanation:
+    """Ablation on every row; attributions and faithfulness on up to ``cfg.explain_samples`` random rows,
+    fewer when ``budget_s`` (seconds for the whole explanation) would otherwise be passed."""
     started = time.perf_counter()
     with ResourceMonitor(device) as monitor:
-        ablation, ablation_emotion, drops, n = _explain(model, data, rows, cfg, device)
+        ablation, ablation_emotion, drops, n = _explain(model, data, rows, cfg, device, started, budget_s)
     mean = {kind: {m: float(np.mean(v)) for m, v in per.items()} for kind, per in drops.items()}
     faithfulness = float(np.mean([mean["comprehensive"][m] - mean["random"][m] for m in model.modalities]))
     peak = (monitor.peak_gpu_bytes if monitor.peak_gpu_bytes is not None else monitor.peak_rss_bytes) / 1024**3
     return Explanation(ablation, ablation_emotion, mean["comprehensive"], mean["sufficient"], mean["random"],
-                       faithfulness, n, round(time.perf_counter() - started, 3), round(peak, 3), cfg.explain_max_positions)
+                       faithfulness, n, round(time.perf_counter() - started, 3), round(peak, 3),
+                       cfg.explain_max_positions)
 
 
-def _explain(model: EmotionModel, data: PairData, rows: np.ndarray, cfg: TrialConfig,
-             device: torch.device) -> tuple[dict, dict, dict[str, dict[str, list[float]]], int]:
+def _explain(model: EmotionModel, data: PairData, rows: np.ndarray, cfg: TrialConfig, device: torch.device,
+             started: float, budget_s: float | None) -> tuple[dict, dict, dict[str, dict[str, list[float]]], int]:
     model.eval()
     ablation, ablation_emotion = modality_ablation(model, data, rows, device, cfg.batch_size)
     modalities = model.modalities
@@ -72,37 +136,55 @@ def _explain(model: EmotionModel, data: PairData, rows: np.ndarray, cfg: TrialCo
     picked = rng.choice(rows, size=min(cfg.explain_samples, len(rows)), replace=False)
     drops: dict[str, dict[str, list[float]]] = {k: {m: [] for m in modalities}
                                                  for k in ("comprehensive", "sufficient", "random")}
+    done, per_utterance = 0, 0.0
     # cuDNN's RNN backward refuses eval mode; the native kernels give the same gradients.
     with torch.backends.cudnn.flags(enabled=False):
         for row in picked:
-            batch = to_device(model.collate(data.features, np.array([row]), live=True), device)
-            template = {m: _crop(e, cfg.explain_max_positions) for m, e in model.embed(batch).items()}
-            inputs = tuple(template[m].x.detach().float() for m in modalities)
+            elapsed = time.perf_counter() - started
+            if budget_s is not None and done and elapsed + per_utterance > budget_s:
+                break  # the next utterance would pass the budget: the explained ones are a random subset
+            one_started = time.perf_counter()
+            _explain_one(model, data, int(row), modalities, cfg, device, rng, drops)
+            done += 1
+            per_utterance = max(per_utterance, time.perf_counter() - one_started)
+    return ablation, ablation_emotion, drops, done
 
-            def forward(*xs: torch.Tensor) -> torch.Tensor:
-                return _probability(model, dict(zip(modalities, xs)), template)
 
-            with torch.no_grad():
-                probs = forward(*inputs)[0]
-            target = int(probs.argmax())
-            attributions = IntegratedGradients(forward).attribute(
-                inputs, baselines=tuple(torch.zeros_like(x) for x in inputs), target=target,
-                n_steps=cfg.explain_steps, internal_batch_size=cfg.explain_batch)
-            for i, m in enumerate(modalities):
-                real = template[m].mask[0].cpu().numpy()
-                scores = attributions[i][0].sum(-1).detach().cpu().numpy()
-                positions = np.flatnonzero(real)
-                k = max(1, int(round(TOP_FRACTION * len(positions))))
-                top = positions[np.argsort(-scores[positions])[:k]]
-                rest = np.setdiff1d(positions, top)
-                chosen = {"comprehensive": top, "sufficient": rest, "random": rng.choice(positions, k, replace=False)}
-                for kind, removed in chosen.items():
-                    x = inputs[i].clone()
-                    x[0, torch.as_tensor(removed, dtype=torch.long)] = 0.0
-                    with torch.no_grad():
-                        p = forward(*(x if j == i else inputs[j] for j in range(len(inputs))))[0, target]
-                    drops[kind][m].append(float(probs[target] - p))
-    return ablation, ablation_emotion, drops, len(picked)
+def _explain_one(model: EmotionModel, data: PairData, row: int, modalities: list[str], cfg: TrialConfig,
+                 device: torch.device, rng: np.random.Generator, drops: dict[str, dict[str, list[float]]]) -> None:
+    batch = to_device(model.collate(data.features, np.array([row]), live=True), device)
+    embedded = model.embed(batch)
+    branches = [explained_input(model.encoders[m], embedded[m], cfg.explain_max_positions) for m in modalities]
+    pooled = tuple(b.pool(b.x).detach() for b in branches)
+
+    def forward(*xs: torch.Tensor) -> torch.Tensor:
+        n = max(x.shape[0] for x in xs)
+        inputs = {m: b.embed(x.expand(n, *x.shape[1:])) for m, b, x in zip(modalities, branches, xs)}
+        return torch.softmax(model.forward_embedded(inputs).float(), -1)
+
+    with torch.no_grad():
+        probs = forward(*pooled)[0]
+    target = int(probs.argmax())
+    # multiply_by_inputs=False: the path-averaged gradients, turned into per-position attributions by each
+    # branch (x * gradient for live inputs, spread over positions for pooled frozen ones)
+    gradients = IntegratedGradients(forward, multiply_by_inputs=False).attribute(
+        pooled, baselines=tuple(torch.zeros_like(x) for x in pooled), target=target,
+        n_steps=cfg.explain_steps, internal_batch_size=cfg.explain_batch)
+    for i, m in enumerate(modalities):
+        branch = branches[i]
+        scores = branch.scores(gradients[i])
+        positions = np.flatnonzero(branch.mask[0].cpu().numpy())
+        k = max(1, round(TOP_FRACTION * len(positions)))
+        top = positions[np.argsort(-scores[positions])[:k]]
+        chosen = {"comprehensive": top, "sufficient": np.setdiff1d(positions, top),
+                  "random": rng.choice(positions, k, replace=False)}
+        removed = branch.x.expand(len(chosen), *branch.x.shape[1:]).clone()  # one batch: the three removals
+        for j, rows in enumerate(chosen.values()):
+            removed[j, torch.as_tensor(rows, dtype=torch.long)] = 0.0
+        with torch.no_grad():
+            p = forward(*(branch.pool(removed) if j == i else pooled[j] for j in range(len(pooled))))[:, target]
+        for j, kind in enumerate(chosen):
+            drops[kind][m].append(float(probs[target] - p[j]))
 
 
 def _crop(embedded: Embedded, max_positions: int) -> Embedded:

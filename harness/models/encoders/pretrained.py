@@ -168,7 +168,8 @@ class LayerMeanExtractor:
     """Per-layer means of a frozen encoder for a list of raw inputs, in their order.
 
     Where padding is exact (attention masks, per-position norms) inputs are batched in length order;
-    models whose feature extractor normalises over time (group norm, wav2vec2-base) run one at a time.
+    models whose feature extractor normalises over time (group norm, wav2vec2-base) or whose stacked
+    positional convolutions carry padding into real frames (data2vec-audio) run one at a time.
     """
 
     def __init__(self, encoder: PretrainedEncoder, device: torch.device | None = None):
@@ -233,7 +234,12 @@ class AudioEncoder(PretrainedEncoder):
 
     @classmethod
     def exact_in_batches(cls, encoder: PretrainedEncoder) -> bool:
-        return bool(getattr(encoder, "use_attention_mask", False))
+        # The attention mask zeroes padded frames only at the input of the positional convolution: one conv
+        # layer (wav2vec2, HuBERT, WavLM) then sees the zeros an utterance alone is padded with, but a stack
+        # of them (data2vec-audio: 5 layers) feeds padded frames' nonzero outputs into the last real frames.
+        pos_conv = getattr(encoder.backbone.encoder, "pos_conv_embed", None)
+        stacked = len(getattr(pos_conv, "layers", ())) > 1
+        return bool(getattr(encoder, "use_attention_mask", False)) and not stacked
 
     def top_layers(self, k: int) -> list[nn.Module]:
         return list(self.backbone.encoder.layers[-k:])
