@@ -11,8 +11,7 @@ import torch
 import transformers
 
 from harness.features import FeatureCache
-from harness.models.encoders.base import Arch, EncoderVariant
-from harness.models.encoders.pretrained import TextEncoder
+from harness.models.variants import Arch, EncoderVariant
 from harness.models.encoders.registry import ENCODERS, get_encoder, register
 from harness.models.pairs import PAIRS, PairSpec, get_pair, register_pair
 from harness.models.tiny import SIZE_KEYS, _config, ensure_checkpoint, tiny_overrides
@@ -88,7 +87,7 @@ def test_a_pair_refuses_an_audio_encoder_in_the_text_slot():
 @contextmanager
 def throwaway_pair(folder: Path) -> Iterator[PairSpec]:
     """A new text variant and a text-only pair over it, registered inside the block and removed after it."""
-    variant = register(EncoderVariant("tiny_bert_test", "text", TextEncoder, "bert-base-uncased",
+    variant = register(EncoderVariant("tiny_bert_test", "text", "harness.models.encoders.pretrained:TextEncoder", "bert-base-uncased",
                                       Arch("BertConfig", tiny={"hidden_size": 16, "num_hidden_layers": 2,
                                                                    "num_attention_heads": 2, "intermediate_size": 32})))
     space = folder / "tiny_bert_test.yaml"
@@ -103,7 +102,7 @@ def throwaway_pair(folder: Path) -> Iterator[PairSpec]:
 
 
 def test_a_registered_variant_and_pair_pass_the_conformance_checks(tmp_path, demo_manifest):
-    from conformance import test_pairs as checks  # the pair conformance checks, reused as functions
+    from tests.conformance import test_pairs as checks  # the pair conformance checks, reused as functions
 
     before = (dict(ENCODERS), dict(PAIRS))
     with throwaway_pair(tmp_path) as pair:
