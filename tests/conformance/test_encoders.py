@@ -64,7 +64,8 @@ def layer_list(encoder: PretrainedEncoder) -> nn.ModuleList | None:
     return getattr(encoder.backbone.encoder, "layers", getattr(encoder.backbone.encoder, "layer", None))
 
 
-@pytest.mark.parametrize("name, k", [(n, k) for n in PRETRAINED for k in (1, 2)])
+@pytest.mark.parametrize("name, k", [(n, 1) for n in PRETRAINED] + [pytest.param(n, 2, marks=pytest.mark.slow)
+                                                                  for n in PRETRAINED])
 def test_finetuning_trains_the_top_layers_only(name, k, models, cache, demo_manifest):
     cfg = config(name, models, **{f"{ENCODERS[name].modality}.finetune_layers": k})
     data = load_pair_data(unimodal(name), cfg, demo_manifest, cache, progress=False)

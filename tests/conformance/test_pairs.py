@@ -88,8 +88,9 @@ def test_cached_frozen_features_match_the_live_encoder(name, tiny, cache, demo_m
     torch.testing.assert_close(cached, live, atol=2e-2, rtol=1e-2)  # cache stores float16
 
 
-@pytest.mark.parametrize("name", ["cnnbilstm_bilstm", "wav2vec_albert"])
-@pytest.mark.parametrize("fusion", ["concat", "gated", "attention"])
+@pytest.mark.parametrize("name, fusion", [("cnnbilstm_bilstm", "concat"), ("wav2vec_albert", "attention")] + [
+    pytest.param(n, f, marks=pytest.mark.slow) for n, f in (("cnnbilstm_bilstm", "gated"), ("cnnbilstm_bilstm", "attention"),
+                                                            ("wav2vec_albert", "concat"), ("wav2vec_albert", "gated"))])
 def test_fit_fold_reports_and_scores(name, fusion, tiny, cache, demo_manifest):
     pair = get_pair(name)
     cfg = small_config(tiny(name), fusion=fusion)
@@ -111,6 +112,7 @@ def test_fit_fold_reports_and_scores(name, fusion, tiny, cache, demo_manifest):
     assert math.isfinite(result.explanation.faithfulness)
 
 
+@pytest.mark.slow
 def test_training_is_deterministic(tiny, cache, demo_manifest):
     pair = get_pair("cnnbilstm_bilstm")
     cfg = small_config(tiny("cnnbilstm_bilstm"))
@@ -129,6 +131,7 @@ def test_nan_loss_ends_the_trial_with_a_reason(tiny, cache, demo_manifest):
         fit_fold(cfg, pair, data, make_fold(demo_manifest, 5), lambda r: None)
 
 
+@pytest.mark.slow
 def test_small_pair_learns_and_fusion_beats_each_modality(cache, demo_manifest, tiny):
     """On the demo corpus, where each modality alone can separate only part of the classes."""
     scores = {}
