@@ -23,8 +23,19 @@ from pathlib import Path
 import pandas as pd
 
 from harness.cli.common import writable_dir
-from harness.cli.run import (Interrupts, PairPlan, RunData, add_run_arguments, check_arguments, default_run_name,
-                             execute, load_data, plan_pair, report_results, stop_ray)
+from harness.cli.run import (
+    Interrupts,
+    PairPlan,
+    RunData,
+    add_run_arguments,
+    check_arguments,
+    default_run_name,
+    execute,
+    load_data,
+    plan_pair,
+    report_results,
+    stop_ray,
+)
 from harness.errors import UserError
 from harness.logs import setup_logging
 from harness.models.pairs import PAIRS, get_pair

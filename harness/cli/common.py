@@ -14,8 +14,8 @@ import yaml
 
 from harness.config import ConfigError
 from harness.errors import UserError
-from harness.models.variants import EncoderVariant
 from harness.models.encoders.pretrained import checkpoint_problem
+from harness.models.variants import EncoderVariant
 
 
 def parse_overrides(pairs: list[str]) -> dict[str, Any]:

@@ -6,8 +6,8 @@ import argparse
 import json
 import logging
 import signal
-import time
 import threading
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from types import FrameType
@@ -16,7 +16,7 @@ from typing import Any
 import pandas as pd
 
 from harness.atomic import write_json_atomic
-from harness.cli.common import RunIdentity, git_hash, parse_overrides, resolve_checkpoint, versions, writable_dir
+from harness.cli.common import RunIdentity, git_hash, parse_overrides, resolve_checkpoint, versions
 from harness.config import ConfigError
 from harness.corpus import SESSIONS, Corpus, resolve_corpus
 from harness.features import FeatureCache, corpus_fingerprint
@@ -177,8 +177,15 @@ def execute(plan: PairPlan, data: RunData, args: argparse.Namespace, interrupts:
             final_configs: list[dict] | None = None) -> dict[str, Any]:
     """Extract features, run the Ray Tune experiment of ``plan``; returns its summary (also in search.json)."""
     from harness.tune.prebuild import prebuild_features
-    from harness.tune.ray_search import (SearchSettings, TrialInputs, available_gpus, init_ray, resource_concurrency,
-                                         restore_or_make, run_tuner)
+    from harness.tune.ray_search import (
+        SearchSettings,
+        TrialInputs,
+        available_gpus,
+        init_ray,
+        resource_concurrency,
+        restore_or_make,
+        run_tuner,
+    )
 
     started = time.time()
     cache = FeatureCache(default_cache_dir() / "features")

@@ -11,9 +11,18 @@ import logging
 import sys
 from pathlib import Path
 
-from harness.cli.run import (Interrupts, add_run_arguments, check_arguments, default_run_name, execute, load_data,
-                             plan_pair, report_results, stop_ray)
 from harness.cli.common import writable_dir
+from harness.cli.run import (
+    Interrupts,
+    add_run_arguments,
+    check_arguments,
+    default_run_name,
+    execute,
+    load_data,
+    plan_pair,
+    report_results,
+    stop_ray,
+)
 from harness.errors import UserError
 from harness.logs import setup_logging
 

@@ -9,8 +9,8 @@ from pathlib import Path
 
 from harness.config import did_you_mean
 from harness.errors import UserError
-from harness.models.variants import EncoderVariant
 from harness.models.encoders.registry import get_encoder
+from harness.models.variants import EncoderVariant
 
 SEARCH_SPACES = Path(__file__).resolve().parent.parent.parent / "search_spaces"
 

@@ -12,7 +12,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
-from harness.corpus import EMOTIONS, EMOTION_NAMES  # noqa: E402
+from harness.corpus import EMOTION_NAMES, EMOTIONS  # noqa: E402
 
 log = logging.getLogger(__name__)
 

@@ -284,7 +284,7 @@ def _header(title: str, group_runs: list[Run], key: tuple | None) -> list[str]:
     budgets = sorted({r.budget for r in group_runs if r.budget})
     lines += [f"- Data source: {source}; classes: {classes}; test folds: {' '.join(map(str, folds))}",
               f"- Protocol: {PROTOCOLS.get(protocol, protocol)}",
-              f"- Checkpoints: " + "; ".join(f"{r.meta.pair}: {_checkpoints(r.meta)}" for r in group_runs),
+              "- Checkpoints: " + "; ".join(f"{r.meta.pair}: {_checkpoints(r.meta)}" for r in group_runs),
               f"- Budget: {'; '.join(budgets) or 'per search run (see search_trials)'}",
               f"- Aggregation: {AGGREGATION}",
               f"- Hardware: {', '.join(devices)}",

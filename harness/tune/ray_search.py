@@ -18,8 +18,8 @@ import logging
 import os
 import tempfile
 import time
-from functools import partial
 from dataclasses import asdict, dataclass, replace
+from functools import partial
 from pathlib import Path
 from typing import Any
 

@@ -7,14 +7,14 @@ import numpy as np
 import pytest
 import torch
 
-from harness.features import FeatureCache
 from harness.config import TrialConfig
-from harness.models.data import load_pair_data
 from harness.corpus.folds import make_fold
-from harness.train.batching import predict
+from harness.features import FeatureCache
+from harness.models.data import load_pair_data
 from harness.models.fusion import build_model
 from harness.models.pairs import PAIRS, get_pair
 from harness.models.tiny import tiny_overrides
+from harness.train.batching import predict
 from harness.train.fit import NonFiniteLossError, fit_fold
 
 

@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 
-
 def test_validate_command_checks_spaces_and_builds_pairs(capsys):
     from harness.cli.validate import main
 

@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 
-
 def test_nvml_reads_the_gpu_torch_uses_not_the_one_at_the_same_index(monkeypatch):
     """Under Ray, cuda:0 is whichever GPU CUDA_VISIBLE_DEVICES names; NVML must be asked by UUID."""
     import sys

@@ -11,10 +11,10 @@ import torch
 import transformers
 
 from harness.features import FeatureCache
-from harness.models.variants import Arch, EncoderVariant
 from harness.models.encoders.registry import ENCODERS, get_encoder, register
 from harness.models.pairs import PAIRS, PairSpec, get_pair, register_pair
 from harness.models.tiny import SIZE_KEYS, _config, ensure_checkpoint, tiny_overrides
+from harness.models.variants import Arch, EncoderVariant
 from harness.tune.space import load_space
 
 PRETRAINED = [name for name, v in ENCODERS.items() if v.pretrained]

@@ -22,9 +22,10 @@ from torch import nn
 from harness.config import TrialConfig
 from harness.features import Features, FeatureSpec, frontend
 from harness.features.cache import Compute
-from harness.models.variants import EncoderVariant
-
-from harness.models.variants import MODALITIES  # noqa: E402,F401
+from harness.models.variants import (
+    MODALITIES,  # noqa: E402,F401
+    EncoderVariant,
+)
 
 
 @dataclass

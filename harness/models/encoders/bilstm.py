@@ -9,8 +9,8 @@ import torch
 from torch import nn
 
 from harness.config import TrialConfig
-from harness.models.encoders.base import Embedded, Encoded, Encoder, EncoderVariant, MaskedBiLstm, pad
 from harness.features import Features, FeatureSpec
+from harness.models.encoders.base import Embedded, Encoded, Encoder, EncoderVariant, MaskedBiLstm, pad
 
 PAD, UNK = 0, 1
 

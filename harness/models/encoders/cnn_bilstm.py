@@ -6,8 +6,8 @@ import torch
 from torch import nn
 
 from harness.config import TrialConfig
-from harness.models.encoders.base import Embedded, Encoded, Encoder, EncoderVariant, MaskedBiLstm, pad
 from harness.features import Features, FeatureSpec
+from harness.models.encoders.base import Embedded, Encoded, Encoder, EncoderVariant, MaskedBiLstm, pad
 
 POOL = 2  # each conv block halves time; two blocks -> 40 ms per BiLSTM step at a 10 ms hop
 

@@ -10,8 +10,9 @@ parameter counts, latency and attributions describe the model one would deploy.
 """
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
-from typing import ClassVar, Iterator
+from typing import ClassVar
 
 import numpy as np
 import pandas as pd
