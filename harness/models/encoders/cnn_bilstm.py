@@ -13,6 +13,9 @@ POOL = 2  # each conv block halves time; two blocks -> 40 ms per BiLSTM step at 
 
 
 class CnnBiLstm(Encoder):
+    mean: torch.Tensor  # per-feature normalisation from the fold's training utterances (buffers)
+    std: torch.Tensor
+
     modality = "audio"
 
     def __init__(self, cfg: TrialConfig, n_features: int, mean: np.ndarray, std: np.ndarray):

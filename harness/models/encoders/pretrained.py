@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from pathlib import Path
-from typing import ClassVar
+from typing import Any, ClassVar
 
 import numpy as np
 import pandas as pd
@@ -28,7 +28,7 @@ CHUNK = 320  # 20 ms at 16 kHz: the speech models' frame rate, and the unit of a
 EXTRACTION_BATCH = 16
 
 
-def load_pretrained(name: str, key: str = "") -> nn.Module:
+def load_pretrained(name: str, key: str = "") -> Any:  # a transformers PreTrainedModel
     """``AutoModel.from_pretrained`` with a one-line error that names the checkpoint and the key to set."""
     from transformers import AutoModel
     from transformers.utils import logging as hf_logging
@@ -56,6 +56,7 @@ def checkpoint_problem(name: str, key: str, detail: str) -> str:
 
 
 class PretrainedEncoder(Encoder):
+    backbone: Any  # a transformers PreTrainedModel (typed loosely: its config and submodules vary by family)
     live_role: ClassVar[str]  # feature role holding the raw input: "waveform" or "subwords"
 
     def __init__(self, variant: EncoderVariant, checkpoint: str, finetune_layers: int):
