@@ -4,6 +4,7 @@
 
 The cache lives in a temporary folder that is deleted at exit (it holds about 24 MB of features).
 """
+
 from __future__ import annotations
 
 import tempfile
@@ -20,8 +21,12 @@ def main() -> None:
     print(f"{'feature':<10} {'first run s':>12} {'second run s':>13} {'speed-up':>9}  ({len(manifest)} utterances)")
     with tempfile.TemporaryDirectory(prefix="bench_cache_") as folder:
         cache = FeatureCache(folder)
-        for spec in (FeatureSpec.make("logmel"), FeatureSpec.make("mfcc"), FeatureSpec.make("waveform"),
-                     FeatureSpec.make("words")):
+        for spec in (
+            FeatureSpec.make("logmel"),
+            FeatureSpec.make("mfcc"),
+            FeatureSpec.make("waveform"),
+            FeatureSpec.make("words"),
+        ):
             started = time.perf_counter()
             cache.get(spec, manifest, frontend(spec), fingerprint, progress=False)
             first = time.perf_counter() - started

@@ -17,6 +17,7 @@ explains fewer utterances where 24 would cost more (the share stays under F / (1
 ``--finetune K`` fine-tunes the top K layers of pretrained audio encoders (and ALBERT's shared layer),
 whose attributions go through the backbone to the raw input.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -44,8 +45,16 @@ from harness.train.fit import default_device, measure, score, train_fold
 from harness.tune.space import load_space
 
 T = TypeVar("T")
-ORIGINAL_PAIRS = ["cnnbilstm_bilstm", "cnnbilstm_albert", "wav2vec_bilstm", "wav2vec_albert", "cnnbilstm",
-                  "wav2vec", "bilstm", "albert"]
+ORIGINAL_PAIRS = [
+    "cnnbilstm_bilstm",
+    "cnnbilstm_albert",
+    "wav2vec_bilstm",
+    "wav2vec_albert",
+    "cnnbilstm",
+    "wav2vec",
+    "bilstm",
+    "albert",
+]
 
 
 def machine(device: torch.device) -> str:
@@ -62,8 +71,9 @@ def final_config(pair_name: str, size: str, overrides: dict) -> TrialConfig:
     return TrialConfig.from_flat(fixed | models | overrides)
 
 
-def bench_pair(name: str, cfg: TrialConfig, fold_session: int, budget: float | None, cache: FeatureCache,
-               device: torch.device) -> dict:
+def bench_pair(
+    name: str, cfg: TrialConfig, fold_session: int, budget: float | None, cache: FeatureCache, device: torch.device
+) -> dict:
     """``fit_fold``'s four steps, one by one (the same calls in the same order), each timed in wall and
     process CPU seconds: this machine is shared, and CPU seconds show what other processes' load hides."""
     pair = get_pair(name)
@@ -85,13 +95,21 @@ def bench_pair(name: str, cfg: TrialConfig, fold_session: int, budget: float | N
     # the budget: a fraction of the fold's time before explaining (so the share stays <= F / (1 + F))
     budget_s = None if budget is None else budget * sum(wall.values())
     explanation = timed("explain", lambda: explain_fold(trained.model, data, fold.test, cfg, device, budget_s))
-    return {"pair": name, "finetune": f"{cfg.audio.finetune_layers}/{cfg.text.finetune_layers}",
-            **{f"{k}_s": round(v, 3) for k, v in wall.items()}, **{f"{k}_cpu_s": round(v, 3) for k, v in cpu.items()},
-            "explain_share": wall["explain"] / sum(wall.values()),
-            "explain_cpu_share": cpu["explain"] / sum(cpu.values()),
-            "explained": explanation.n_samples, "budget_s": budget_s, "explain_peak_rss_gb": explanation.peak_rss_gb,
-            "train_peak_rss_gb": resources.peak_rss_gb, "faithfulness": explanation.faithfulness,
-            "params_M": resources.params_total / 1e6, "epochs": trained.epochs_run}
+    return {
+        "pair": name,
+        "finetune": f"{cfg.audio.finetune_layers}/{cfg.text.finetune_layers}",
+        **{f"{k}_s": round(v, 3) for k, v in wall.items()},
+        **{f"{k}_cpu_s": round(v, 3) for k, v in cpu.items()},
+        "explain_share": wall["explain"] / sum(wall.values()),
+        "explain_cpu_share": cpu["explain"] / sum(cpu.values()),
+        "explained": explanation.n_samples,
+        "budget_s": budget_s,
+        "explain_peak_rss_gb": explanation.peak_rss_gb,
+        "train_peak_rss_gb": resources.peak_rss_gb,
+        "faithfulness": explanation.faithfulness,
+        "params_M": resources.params_total / 1e6,
+        "epochs": trained.epochs_run,
+    }
 
 
 def main() -> None:
@@ -100,8 +118,12 @@ def main() -> None:
     parser.add_argument("--fold", type=int, default=5)
     parser.add_argument("--tiny", action="store_true", help="tiny checkpoints instead of real-size ones")
     parser.add_argument("--finetune", type=int, default=0, help="fine-tune the top K layers of pretrained encoders")
-    parser.add_argument("--budget", type=float, default=None,
-                        help="explain with budget_s = BUDGET x train seconds (explain_fold's time budget)")
+    parser.add_argument(
+        "--budget",
+        type=float,
+        default=None,
+        help="explain with budget_s = BUDGET x train seconds (explain_fold's time budget)",
+    )
     parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE")
     parser.add_argument("--out", help="write the rows as JSON")
     args = parser.parse_args()
@@ -109,28 +131,37 @@ def main() -> None:
     from transformers.utils import logging as hf_logging
 
     hf_logging.disable_progress_bar()
-    overrides = {k: json.loads(v) if v[:1] in "0123456789-[{tf" else v
-                 for k, v in (item.split("=", 1) for item in args.overrides)}
+    overrides = {
+        k: json.loads(v) if v[:1] in "0123456789-[{tf" else v
+        for k, v in (item.split("=", 1) for item in args.overrides)
+    }
     if args.finetune:
         overrides |= {"audio.finetune_layers": args.finetune, "text.finetune_layers": 1}
     device = default_device()
     cache = FeatureCache(default_cache_dir() / "features")
     size = "tiny" if args.tiny else "real"
-    print(f"{machine(device)}; demo corpus fold {args.fold}; {size} random-init checkpoints; "
-          f"{f'explain budget {args.budget} x the fold before it' if args.budget else 'no explain budget'}")
-    header = (f"{'pair':<18} {'ft':>5} {'params M':>8} {'ep':>3} {'train s':>8} {'score s':>8} {'measure s':>9} "
-              f"{'explain s':>9} {'share':>6} {'CPU share':>9} {'n expl':>6} {'expl RSS GB':>11} {'faithful':>8}")
+    print(
+        f"{machine(device)}; demo corpus fold {args.fold}; {size} random-init checkpoints; "
+        f"{f'explain budget {args.budget} x the fold before it' if args.budget else 'no explain budget'}"
+    )
+    header = (
+        f"{'pair':<18} {'ft':>5} {'params M':>8} {'ep':>3} {'train s':>8} {'score s':>8} {'measure s':>9} "
+        f"{'explain s':>9} {'share':>6} {'CPU share':>9} {'n expl':>6} {'expl RSS GB':>11} {'faithful':>8}"
+    )
     print(header)
     rows = []
     for name in args.pairs:
         cfg = final_config(name, size, overrides)
         row = bench_pair(name, cfg, args.fold, args.budget, cache, device)
         rows.append(row)
-        print(f"{name:<18} {row['finetune']:>5} {row['params_M']:>8.1f} {row['epochs']:>3} {row['train_s']:>8.1f} "
-              f"{row['score_s']:>8.2f} {row['measure_s']:>9.2f} {row['explain_s']:>9.2f} "
-              f"{row['explain_share']:>6.1%} {row['explain_cpu_share']:>9.1%} {row['explained']:>6} "
-              f"{row['explain_peak_rss_gb'] or 0:>11.2f} "
-              f"{row['faithfulness']:>8.3f}", flush=True)
+        print(
+            f"{name:<18} {row['finetune']:>5} {row['params_M']:>8.1f} {row['epochs']:>3} {row['train_s']:>8.1f} "
+            f"{row['score_s']:>8.2f} {row['measure_s']:>9.2f} {row['explain_s']:>9.2f} "
+            f"{row['explain_share']:>6.1%} {row['explain_cpu_share']:>9.1%} {row['explained']:>6} "
+            f"{row['explain_peak_rss_gb'] or 0:>11.2f} "
+            f"{row['faithfulness']:>8.3f}",
+            flush=True,
+        )
     if args.out:
         Path(args.out).write_text(json.dumps({"machine": machine(device), "rows": rows}, indent=1))
 

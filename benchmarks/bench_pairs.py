@@ -12,6 +12,7 @@ costs at most a ninth of it. The last column prints that bound.
 Without network access the pretrained pairs use tiny random-init checkpoints; pass --audio-model /
 --text-model (hub names or local paths) to benchmark the real ones.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -66,9 +67,14 @@ class OnTheFly:
 
 
 def naive(pair: PairSpec, data: PairData) -> PairData:
-    return PairData(data.manifest, data.labels, {
-        m: {role: OnTheFly(f, data.manifest, pair.variants[m]) for role, f in roles.items()}
-        for m, roles in data.features.items()})
+    return PairData(
+        data.manifest,
+        data.labels,
+        {
+            m: {role: OnTheFly(f, data.manifest, pair.variants[m]) for role, f in roles.items()}
+            for m, roles in data.features.items()
+        },
+    )
 
 
 def train_steps(pair: PairSpec, cfg: TrialConfig, data: PairData, steps: int, device: torch.device) -> dict:
@@ -86,7 +92,7 @@ def train_steps(pair: PairSpec, cfg: TrialConfig, data: PairData, steps: int, de
     model.train()
     for chunk in chunks[:WARMUP_STEPS]:
         train_step(model, data, chunk, optimizer, criterion, device, autocast, cfg.grad_clip)
-    timed = chunks[WARMUP_STEPS:WARMUP_STEPS + steps]
+    timed = chunks[WARMUP_STEPS : WARMUP_STEPS + steps]
     with ResourceMonitor(device) as monitor:
         for chunk in timed:
             train_step(model, data, chunk, optimizer, criterion, device, autocast, cfg.grad_clip)
@@ -95,17 +101,25 @@ def train_steps(pair: PairSpec, cfg: TrialConfig, data: PairData, steps: int, de
     with torch.no_grad():
         latency = measure_latency(lambda: model(live), device, warmup=3, repeats=10)
     params = count_params(model)
-    return {"params_M": params.total / 1e6, "trainable_M": params.trainable / 1e6,
-            "utt_per_s": sum(map(len, timed)) / monitor.wall_s, "latency_ms": latency * 1000,
-            "peak_gb": (monitor.peak_gpu_bytes or monitor.peak_rss_bytes) / 1024**3}
+    return {
+        "params_M": params.total / 1e6,
+        "trainable_M": params.trainable / 1e6,
+        "utt_per_s": sum(map(len, timed)) / monitor.wall_s,
+        "latency_ms": latency * 1000,
+        "peak_gb": (monitor.peak_gpu_bytes or monitor.peak_rss_bytes) / 1024**3,
+    }
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--steps", type=int, default=20)
     parser.add_argument("--pairs", nargs="+", default=list(PAIRS))
-    parser.add_argument("--ratio-pairs", nargs="+", default=["cnnbilstm_bilstm", "wav2vec_bilstm"],
-                        help="pairs whose cached-vs-naive training throughput is compared")
+    parser.add_argument(
+        "--ratio-pairs",
+        nargs="+",
+        default=["cnnbilstm_bilstm", "wav2vec_bilstm"],
+        help="pairs whose cached-vs-naive training throughput is compared",
+    )
     parser.add_argument("--batch-size", type=int, default=TrialConfig.batch_size)
     parser.add_argument("--audio-model")
     parser.add_argument("--text-model")
@@ -117,19 +131,26 @@ def main() -> None:
         run(args, device, manifest, fingerprint, Path(tmp))
 
 
-def run(args: argparse.Namespace, device: torch.device, manifest: pd.DataFrame, fingerprint: str,
-        tmp: Path) -> None:
+def run(args: argparse.Namespace, device: torch.device, manifest: pd.DataFrame, fingerprint: str, tmp: Path) -> None:
     cache = FeatureCache(tmp / "features")
     chosen = {k: v for k, v in (("audio.model", args.audio_model), ("text.model", args.text_model)) if v}
     names = list(dict.fromkeys(args.pairs + args.ratio_pairs))
-    configs = {name: TrialConfig.from_flat(tiny_overrides(get_pair(name).variants, tmp / "models") | chosen
-                                           | {"batch_size": args.batch_size}) for name in names}
-    data = {name: load_pair_data(get_pair(name), configs[name], manifest, cache, fingerprint, progress=False)
-            for name in names}
+    configs = {
+        name: TrialConfig.from_flat(
+            tiny_overrides(get_pair(name).variants, tmp / "models") | chosen | {"batch_size": args.batch_size}
+        )
+        for name in names
+    }
+    data = {
+        name: load_pair_data(get_pair(name), configs[name], manifest, cache, fingerprint, progress=False)
+        for name in names
+    }
     cfg = next(iter(configs.values()))
 
-    print(f"device: {device}, {torch.get_num_threads()} threads; {args.steps} steps of {cfg.batch_size} "
-          f"utterances after {WARMUP_STEPS} warm-up steps; demo corpus")
+    print(
+        f"device: {device}, {torch.get_num_threads()} threads; {args.steps} steps of {cfg.batch_size} "
+        f"utterances after {WARMUP_STEPS} warm-up steps; demo corpus"
+    )
     print(f"{'pair':<18} {'params M':>9} {'train M':>8} {'utt/s':>8} {'latency ms':>11} {'peak GB':>8}")
     for name in args.pairs:
         try:
@@ -138,19 +159,25 @@ def run(args: argparse.Namespace, device: torch.device, manifest: pd.DataFrame, 
             print(f"{name:<18} out of memory at batch size {cfg.batch_size}")
             torch.cuda.empty_cache()
             continue
-        print(f"{name:<18} {r['params_M']:>9.3f} {r['trainable_M']:>8.3f} {r['utt_per_s']:>8.1f} "
-              f"{r['latency_ms']:>11.2f} {r['peak_gb']:>8.2f}")
+        print(
+            f"{name:<18} {r['params_M']:>9.3f} {r['trainable_M']:>8.3f} {r['utt_per_s']:>8.1f} "
+            f"{r['latency_ms']:>11.2f} {r['peak_gb']:>8.2f}"
+        )
 
     print("\ncached vs naive training throughput (naive: inputs recomputed from wav/text at every step)")
-    print(f"{'pair':<18} {'cached utt/s':>12} {'naive utt/s':>12} {'ratio':>7} {'step ms/utt':>12} "
-          f"{'data ms/utt':>12} {'10x needs step ms/utt <=':>25}")
+    print(
+        f"{'pair':<18} {'cached utt/s':>12} {'naive utt/s':>12} {'ratio':>7} {'step ms/utt':>12} "
+        f"{'data ms/utt':>12} {'10x needs step ms/utt <=':>25}"
+    )
     for name in args.ratio_pairs:
         pair = get_pair(name)
         cached = train_steps(pair, configs[name], data[name], args.steps, device)["utt_per_s"]
         slow = train_steps(pair, configs[name], naive(pair, data[name]), args.steps, device)["utt_per_s"]
         step_ms, data_ms = 1000 / cached, 1000 / slow - 1000 / cached
-        print(f"{name:<18} {cached:>12.1f} {slow:>12.1f} {cached / slow:>6.1f}x {step_ms:>12.2f} {data_ms:>12.2f} "
-              f"{data_ms / 9:>25.2f}")
+        print(
+            f"{name:<18} {cached:>12.1f} {slow:>12.1f} {cached / slow:>6.1f}x {step_ms:>12.2f} {data_ms:>12.2f} "
+            f"{data_ms / 9:>25.2f}"
+        )
     print("target: >= 10x for cnnbilstm_bilstm on CPU")
 
 

@@ -24,6 +24,7 @@ checkpoints, or real-size ones with ``--real-size`` (built offline once under $H
 ``--scale 0.02`` (about 200 utterances) runs in 2-3 minutes on 2 cores; CI runs it smaller
 (tests/integration/test_bench_scale.py).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -42,12 +43,31 @@ import numpy as np
 
 COLUMNS = ["metric", "item", "device", "value", "unit", "at_iemocap_size"]
 # IEMOCAP_full_release: label counts of the 10,039 rated utterances in 151 dialogs.
-IEMOCAP_LABELS = {"neu": 1708, "fru": 1849, "ang": 1103, "sad": 1084, "exc": 1041, "hap": 595, "xxx": 2507,
-                  "sur": 107, "fea": 40, "oth": 3, "dis": 2}
+IEMOCAP_LABELS = {
+    "neu": 1708,
+    "fru": 1849,
+    "ang": 1103,
+    "sad": 1084,
+    "exc": 1041,
+    "hap": 595,
+    "xxx": 2507,
+    "sur": 107,
+    "fea": 40,
+    "oth": 3,
+    "dis": 2,
+}
 IEMOCAP_DIALOGS = 151
 MEDIAN_SECONDS, SIGMA, MIN_SECONDS, MAX_SECONDS = 3.6, 0.67, 0.6, 34.0  # sigma: mean ~4.5 s, as IEMOCAP
-ORIGINAL_PAIRS = ["cnnbilstm_bilstm", "cnnbilstm_albert", "wav2vec_bilstm", "wav2vec_albert", "cnnbilstm",
-                  "wav2vec", "bilstm", "albert"]
+ORIGINAL_PAIRS = [
+    "cnnbilstm_bilstm",
+    "cnnbilstm_albert",
+    "wav2vec_bilstm",
+    "wav2vec_albert",
+    "cnnbilstm",
+    "wav2vec",
+    "bilstm",
+    "albert",
+]
 DEFAULT_TRIALS, FOLDS, MAX_EPOCHS = 8, 5, 30
 
 
@@ -85,8 +105,11 @@ def write_scaled_corpus(root: Path, scale: float, seed: int = 0) -> Path:
             # longer utterances say more words: a sentence per ~3 s
             sentences = max(1, round(seconds / 3))
             text = " ".join(demo._synth_text(rng, demo._cue(rng, text_cue, 0.2)) for _ in range(sentences))
-            summary += [f"[{start:.4f} - {end:.4f}]\t{utt}\t{label}\t[{demo._vad(rng)}]",
-                        f"C-E1:\t{demo.CATEGORY_NAMES[label]};\t()", ""]
+            summary += [
+                f"[{start:.4f} - {end:.4f}]\t{utt}\t{label}\t[{demo._vad(rng)}]",
+                f"C-E1:\t{demo.CATEGORY_NAMES[label]};\t()",
+                "",
+            ]
             transcript.append(f"{utt} [{start:08.4f}-{end:08.4f}]: {text}")
         dialog_dir = out / f"Session{session}" / "dialog"
         demo._write_text(dialog_dir / "EmoEvaluation" / f"{name}.txt", summary, crlf=False)
@@ -119,24 +142,36 @@ def probe(spec: dict) -> dict:
         pair = get_pair(spec["pair"])
         cfg = TrialConfig.from_flat(spec["config"] | {"epochs": 1, "patience": 1, "explain_samples": 0})
         t = time.perf_counter()
-        data = load_pair_data(pair, cfg, manifest, FeatureCache(spec["cache"]), corpus_fingerprint(manifest),
-                              progress=False)
+        data = load_pair_data(
+            pair, cfg, manifest, FeatureCache(spec["cache"]), corpus_fingerprint(manifest), progress=False
+        )
         load = time.perf_counter() - t
         fold = make_fold(manifest, 5)
         device = torch.device(spec["device"])
         record = fit_fold(cfg, pair, data, fold, lambda r: None, device=device).record
     epoch = record.resources.train_wall_s  # the epoch loop: training steps + validation
-    return {"startup_s": startup, "load_s": load, "build_s": record.seconds["train"] - epoch, "epoch_s": epoch,
-            "score_s": record.seconds["score"], "measure_s": record.seconds["measure"],
-            "peak_rss_gb": max(whole.peak_rss_bytes, record.resources.peak_rss_gb * 1024**3) / 1024**3,
-            "peak_gpu_gb": record.resources.peak_gpu_gb, "n_train": len(fold.train),
-            "utt_per_s": record.resources.train_utterances_per_s}
+    return {
+        "startup_s": startup,
+        "load_s": load,
+        "build_s": record.seconds["train"] - epoch,
+        "epoch_s": epoch,
+        "score_s": record.seconds["score"],
+        "measure_s": record.seconds["measure"],
+        "peak_rss_gb": max(whole.peak_rss_bytes, record.resources.peak_rss_gb * 1024**3) / 1024**3,
+        "peak_gpu_gb": record.resources.peak_gpu_gb,
+        "n_train": len(fold.train),
+        "utt_per_s": record.resources.train_utterances_per_s,
+    }
 
 
 def run_probe(spec: dict) -> dict:
-    result = subprocess.run([sys.executable, __file__, "--probe", json.dumps(spec)], check=False, capture_output=True,
-                            text=True,
-                            env=os.environ | {"PYTHONPATH": os.pathsep.join(sys.path)})
+    result = subprocess.run(
+        [sys.executable, __file__, "--probe", json.dumps(spec)],
+        check=False,
+        capture_output=True,
+        text=True,
+        env=os.environ | {"PYTHONPATH": os.pathsep.join(sys.path)},
+    )
     if result.returncode != 0:
         raise RuntimeError(f"{spec['pair']} on {spec['device']} failed:\n{result.stderr[-3000:]}")
     return json.loads(result.stdout.strip().splitlines()[-1])
@@ -199,8 +234,10 @@ def measure_all(args: argparse.Namespace, tmp: Path) -> list[dict]:
     def add(metric: str, item: str, device: str, value: float | None, unit: str, full: float | None) -> None:
         rows.append(dict(zip(COLUMNS, (metric, item, device, value, unit, full))))
         shown = "n/a" if value is None else f"{value:.4g}"
-        print(f"  {metric:<22} {item:<18} {device:<5} {shown:>10} {unit:<14} "
-              f"{'' if full is None else f'{full:.4g}'}", flush=True)
+        print(
+            f"  {metric:<22} {item:<18} {device:<5} {shown:>10} {unit:<14} {'' if full is None else f'{full:.4g}'}",
+            flush=True,
+        )
 
     devices = args.devices or (["cpu", "cuda"] if torch.cuda.is_available() else ["cpu"])
     scale = args.scale
@@ -223,8 +260,10 @@ def measure_all(args: argparse.Namespace, tmp: Path) -> list[dict]:
     durations = manifest["duration"].to_numpy()
     add("duration median", "utterance", "-", float(np.median(durations)), "s", None)
 
-    overrides = {k: json.loads(v) if v[:1] in "0123456789-[{tf" else v
-                 for k, v in (item.split("=", 1) for item in args.overrides)}
+    overrides = {
+        k: json.loads(v) if v[:1] in "0123456789-[{tf" else v
+        for k, v in (item.split("=", 1) for item in args.overrides)
+    }
     size = "real" if args.real_size else "tiny"
     cache = FeatureCache(tmp / "features")
     fingerprint = corpus_fingerprint(manifest)
@@ -252,15 +291,27 @@ def measure_all(args: argparse.Namespace, tmp: Path) -> list[dict]:
                 seconds = time.perf_counter() - t
                 add("extract", item, device, seconds, "s", seconds * factor)
                 add("extract throughput", item, device, audio_h * 3600 / seconds, "audio s/s", None)
-                add("cache size", item, "-", directory_mb(cache.folder(spec, fingerprint)), "MB",
-                    directory_mb(cache.folder(spec, fingerprint)) * factor)
+                add(
+                    "cache size",
+                    item,
+                    "-",
+                    directory_mb(cache.folder(spec, fingerprint)),
+                    "MB",
+                    directory_mb(cache.folder(spec, fingerprint)) * factor,
+                )
 
     cores = psutil.cpu_count() or 1
     folds = asha_folds_per_trial()
     for device in devices:
         for name in args.pairs:
-            spec = {"pair": name, "device": device, "root": str(root), "cache": str(cache.root),
-                    "config": configs[name].flat(), "threads": args.threads}
+            spec = {
+                "pair": name,
+                "device": device,
+                "root": str(root),
+                "cache": str(cache.root),
+                "config": configs[name].flat(),
+                "threads": args.threads,
+            }
             r = run_probe(spec)
             epoch_full = r["epoch_s"] * factor
             fixed = r["load_s"] + r["build_s"] + r["score_s"] + r["measure_s"]
@@ -285,10 +336,12 @@ def write_table(rows: list[dict], args: argparse.Namespace) -> None:
     import torch
 
     gpu = torch.cuda.get_device_name(0) if torch.cuda.is_available() else "no GPU"
-    header = (f"bench_scale: scale {args.scale}, {'real-size' if args.real_size else 'tiny'} checkpoints, "
-              f"{args.threads} thread(s) per trial; {platform.processor() or platform.machine()} x "
-              f"{os.cpu_count()} cores, {gpu}; ASHA {asha_folds_per_trial():.3g} folds/trial of {FOLDS}, "
-              f"{MAX_EPOCHS} epochs per fold (cap)")
+    header = (
+        f"bench_scale: scale {args.scale}, {'real-size' if args.real_size else 'tiny'} checkpoints, "
+        f"{args.threads} thread(s) per trial; {platform.processor() or platform.machine()} x "
+        f"{os.cpu_count()} cores, {gpu}; ASHA {asha_folds_per_trial():.3g} folds/trial of {FOLDS}, "
+        f"{MAX_EPOCHS} epochs per fold (cap)"
+    )
 
     def cell(value: object) -> str:
         return "" if value is None else f"{value:.4g}" if isinstance(value, float) else str(value)

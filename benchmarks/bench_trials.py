@@ -19,6 +19,7 @@ and prints per trial and in total: training + validation, model build, scoring +
 the trainable (reading cached features, records, checkpoints, reports) and what lies outside it (actor
 start-up, imports before the trainable runs, scheduling).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -35,12 +36,26 @@ PARTS = ("train+val", "model build", "score+measure", "trainable rest", "outside
 
 
 def run_search(args: argparse.Namespace, results: Path, extra: list[str]) -> tuple[float, float]:
-    command = [sys.executable, "-m", "harness.search", "--pair", args.pair, "--num-samples", str(args.num_samples),
-               "--folds", *map(str, args.folds), "--results", str(results), "--no-report", *extra]
+    command = [
+        sys.executable,
+        "-m",
+        "harness.search",
+        "--pair",
+        args.pair,
+        "--num-samples",
+        str(args.num_samples),
+        "--folds",
+        *map(str, args.folds),
+        "--results",
+        str(results),
+        "--no-report",
+        *extra,
+    ]
     print("running:", " ".join(command), flush=True)
     started = time.time()
-    result = subprocess.run(command, check=False, capture_output=True, text=True,
-                            env=os.environ | {"PYTHONUNBUFFERED": "1"})
+    result = subprocess.run(
+        command, check=False, capture_output=True, text=True, env=os.environ | {"PYTHONUNBUFFERED": "1"}
+    )
     if result.returncode != 0:
         sys.exit(f"the search failed ({result.returncode}):\n{result.stdout[-2000:]}\n{result.stderr[-4000:]}")
     return started, time.time()
@@ -55,9 +70,12 @@ def ray_trials(storage: Path) -> dict[str, dict[str, float]]:
         trial, metadata = json.loads(trial_json), json.loads(metadata_json)
         last = metadata.get("last_result") or {}
         if metadata.get("start_time") and "time_total_s" in last:
-            out[trial["trial_id"]] = {"start": float(metadata["start_time"]),
-                                      "end": float(metadata["last_result_time"]),
-                                      "time_total_s": float(last["time_total_s"]), "pid": last.get("pid")}
+            out[trial["trial_id"]] = {
+                "start": float(metadata["start_time"]),
+                "end": float(metadata["last_result_time"]),
+                "time_total_s": float(last["time_total_s"]),
+                "pid": last.get("pid"),
+            }
     return out
 
 
@@ -75,10 +93,20 @@ def breakdown(results: Path, pair: str) -> list[dict]:
         score_measure = sum(f["seconds"].get("score", 0) + f["seconds"].get("measure", 0) for f in folds)
         inside = ray_trial["time_total_s"]
         slot = ray_trial["end"] - ray_trial["start"]
-        rows.append({"trial": record["trial_id"], "status": record["status"], "folds": len(folds),
-                     "pid": ray_trial["pid"], "slot_s": slot, "train+val": train_val, "model build": build,
-                     "score+measure": score_measure, "trainable rest": inside - train_val - build - score_measure,
-                     "outside trainable": slot - inside})
+        rows.append(
+            {
+                "trial": record["trial_id"],
+                "status": record["status"],
+                "folds": len(folds),
+                "pid": ray_trial["pid"],
+                "slot_s": slot,
+                "train+val": train_val,
+                "model build": build,
+                "score+measure": score_measure,
+                "trainable rest": inside - train_val - build - score_measure,
+                "outside trainable": slot - inside,
+            }
+        )
     return rows
 
 
@@ -91,20 +119,31 @@ def capacity(results: Path, pair: str, rows: list[dict], started: float, ended: 
     first, last = min(t["start"] for t in trials.values()), max(t["end"] for t in trials.values())
     slots = int(summary["max_concurrent"])
     extraction = sum(float(e.get("extract_seconds", 0)) for e in summary.get("extraction", []))
-    return {"slots": slots, "window_s": last - first, "capacity_s": slots * (last - first),
-            "train+val": sum(r["train+val"] for r in rows), "before_first_trial_s": first - started,
-            "feature_extraction_s": extraction, "after_last_result_s": ended - last, "command_s": ended - started}
+    return {
+        "slots": slots,
+        "window_s": last - first,
+        "capacity_s": slots * (last - first),
+        "train+val": sum(r["train+val"] for r in rows),
+        "before_first_trial_s": first - started,
+        "feature_extraction_s": extraction,
+        "after_last_result_s": ended - last,
+        "command_s": ended - started,
+    }
 
 
 def print_breakdown(rows: list[dict]) -> None:
     print(f"\n{'trial':<9} {'pid':>6} {'status':<14} {'folds':>5} {'slot s':>8} " + " ".join(f"{p:>17}" for p in PARTS))
     for r in rows:
-        print(f"{r['trial']:<9} {r['pid'] or '':>6} {r['status']:<14} {r['folds']:>5} {r['slot_s']:>8.1f} "
-              + " ".join(f"{r[p]:>9.1f} ({r[p] / r['slot_s']:>4.0%})" for p in PARTS))
+        print(
+            f"{r['trial']:<9} {r['pid'] or '':>6} {r['status']:<14} {r['folds']:>5} {r['slot_s']:>8.1f} "
+            + " ".join(f"{r[p]:>9.1f} ({r[p] / r['slot_s']:>4.0%})" for p in PARTS)
+        )
     total = sum(r["slot_s"] for r in rows)
     sums = {p: sum(r[p] for r in rows) for p in PARTS}
-    print(f"{'all':<9} {'':>6} {'':<14} {sum(r['folds'] for r in rows):>5} {total:>8.1f} "
-          + " ".join(f"{sums[p]:>9.1f} ({sums[p] / total:>4.0%})" for p in PARTS))
+    print(
+        f"{'all':<9} {'':>6} {'':<14} {sum(r['folds'] for r in rows):>5} {total:>8.1f} "
+        + " ".join(f"{sums[p]:>9.1f} ({sums[p] / total:>4.0%})" for p in PARTS)
+    )
     share = sums["train+val"] / total
     print(f"\ntraining + validation: {share:.1%} of {total:.0f} trial-slot seconds (target >= 85%)")
 
@@ -125,15 +164,19 @@ def main() -> None:
         rows = breakdown(results, args.pair)
         print_breakdown(rows)
         c = capacity(results, args.pair, rows, started, ended)
-        print(f"slot capacity: {c['slots']} slots x {c['window_s']:.0f} s from the first trial's start to the last "
-              f"result = {c['capacity_s']:.0f} slot-seconds, {c['train+val'] / c['capacity_s']:.1%} of them in "
-              f"training + validation")
-        print(f"the command: {c['command_s']:.0f} s = {c['before_first_trial_s']:.0f} s before the first trial "
-              f"(interpreter and imports, corpus, features: loaded from the cache or extracted (a first extraction "
-              f"took {c['feature_extraction_s']:.0f} s), Ray's start) "
-              f"+ {c['window_s']:.0f} s of trials + {c['after_last_result_s']:.0f} s after the last result "
-              f"(Ray's shutdown); training + validation = {c['train+val'] / (c['slots'] * c['command_s']):.1%} of "
-              f"{c['slots']} x the command's time")
+        print(
+            f"slot capacity: {c['slots']} slots x {c['window_s']:.0f} s from the first trial's start to the last "
+            f"result = {c['capacity_s']:.0f} slot-seconds, {c['train+val'] / c['capacity_s']:.1%} of them in "
+            f"training + validation"
+        )
+        print(
+            f"the command: {c['command_s']:.0f} s = {c['before_first_trial_s']:.0f} s before the first trial "
+            f"(interpreter and imports, corpus, features: loaded from the cache or extracted (a first extraction "
+            f"took {c['feature_extraction_s']:.0f} s), Ray's start) "
+            f"+ {c['window_s']:.0f} s of trials + {c['after_last_result_s']:.0f} s after the last result "
+            f"(Ray's shutdown); training + validation = {c['train+val'] / (c['slots'] * c['command_s']):.1%} of "
+            f"{c['slots']} x the command's time"
+        )
         if args.json:
             Path(args.json).write_text(json.dumps({"trials": rows, "capacity": c}, indent=1))
     finally:

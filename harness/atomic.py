@@ -1,10 +1,11 @@
 """Atomic file writes (temp file in the same folder, then rename): readers never see half a file."""
+
 from __future__ import annotations
 
 import json
 import os
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 
 def write_atomic(path: Path, write: Callable[[Path], object]) -> None:

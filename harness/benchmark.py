@@ -1,4 +1,5 @@
 """``python -m harness.benchmark``: see ``harness.cli.benchmark``."""
+
 import sys
 
 from harness.cli.benchmark import main

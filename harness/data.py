@@ -1,4 +1,5 @@
 """``python -m harness.data``: see ``harness.cli.data``."""
+
 import sys
 
 from harness.cli.data import main

@@ -1,4 +1,5 @@
 """The one base class of user-facing errors: the CLI prints ``error: <message>`` and exits with 2."""
+
 from __future__ import annotations
 
 

@@ -1,4 +1,5 @@
 """One logging setup for every command-line entry point."""
+
 from __future__ import annotations
 
 import logging

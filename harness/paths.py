@@ -1,4 +1,5 @@
 """Where the harness keeps what it builds once: the demo corpus, features, tiny and stand-in checkpoints."""
+
 from __future__ import annotations
 
 import os

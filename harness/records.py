@@ -3,6 +3,7 @@
 Plain data (no torch, no Ray): ``to_dict`` for JSON, ``from_dict`` to read it back, so the report never
 reaches into nested dicts by string paths.
 """
+
 from __future__ import annotations
 
 import dataclasses

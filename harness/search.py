@@ -1,4 +1,5 @@
 """``python -m harness.search``: see ``harness.cli.search``."""
+
 import sys
 
 from harness.cli.search import main

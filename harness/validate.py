@@ -1,4 +1,5 @@
 """``python -m harness.validate``: see ``harness.cli.validate``."""
+
 import sys
 
 from harness.cli.validate import main

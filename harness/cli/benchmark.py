@@ -12,6 +12,7 @@ On the demo corpus with no budget flags it uses a demo-sized budget (stated in t
 checkpoints that are neither cached nor downloadable are replaced by real-size random-init stand-ins
 (loudly labelled); a checkpoint named with ``--set audio.model=...`` is never replaced.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -45,13 +46,20 @@ log = logging.getLogger(__name__)
 # Demo-sized budget: ~10 minutes for every pair on 2 CPU cores. Frozen pretrained encoders (fine-tuning a
 # 94 M-parameter model on CPU takes hours), fewer epochs, short explanations.
 DEMO_SAMPLES, DEMO_SEEDS = 3, 2
-DEMO_OVERRIDES = ["epochs=8", "patience=3", "audio.finetune_layers=0", "text.finetune_layers=0", "explain_samples=4",
-                  "explain_steps=8"]
+DEMO_OVERRIDES = [
+    "epochs=8",
+    "patience=3",
+    "audio.finetune_layers=0",
+    "text.finetune_layers=0",
+    "explain_samples=4",
+    "explain_steps=8",
+]
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m harness.benchmark", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        prog="python -m harness.benchmark", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--pairs", nargs="+", default=None, help="pairs to compare (default: every registered pair)")
     parser.add_argument("--seeds", type=int, default=None, help="seeds per final config (default 5; demo 2)")
     parser.add_argument("--top-k", type=int, default=1, help="configs per pair re-trained in the final stage")
@@ -68,9 +76,11 @@ def apply_budget(args: argparse.Namespace, demo: bool) -> str:
         args.overrides = DEMO_OVERRIDES + args.overrides
     args.num_samples = args.num_samples or (DEMO_SAMPLES if demo_budget else 8)
     args.seeds = args.seeds or (DEMO_SEEDS if demo_budget else 5)
-    return (f"{args.num_samples} trials per pair (Optuna TPE, ASHA), folds {args.folds}; final stage: top {args.top_k} "
-            f"config(s) x {args.seeds} seeds x every fold" + (f"; demo budget: {' '.join(DEMO_OVERRIDES)}"
-                                                                 if demo_budget else ""))
+    return (
+        f"{args.num_samples} trials per pair (Optuna TPE, ASHA), folds {args.folds}; final stage: top {args.top_k} "
+        f"config(s) x {args.seeds} seeds x every fold"
+        + (f"; demo budget: {' '.join(DEMO_OVERRIDES)}" if demo_budget else "")
+    )
 
 
 def best_configs(run_dir: Path, n_folds: int, k: int) -> list[dict]:
@@ -102,8 +112,18 @@ def main(argv: list[str] | None = None) -> int:
         if args.seeds <= 0 or args.top_k <= 0:
             raise UserError("--seeds and --top-k must be > 0")
         results = writable_dir(args.results, "--results")
-        plans = {p: plan_pair(args, p, data, results, default_run_name(p, data.source, args.smoke_test, f"_{args.name}"),
-                              stage="search", stand_ins=True) for p in pairs}
+        plans = {
+            p: plan_pair(
+                args,
+                p,
+                data,
+                results,
+                default_run_name(p, data.source, args.smoke_test, f"_{args.name}"),
+                stage="search",
+                stand_ins=True,
+            )
+            for p in pairs
+        }
     except UserError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
@@ -119,8 +139,14 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-def run_benchmark(args: argparse.Namespace, data: RunData, plans: dict[str, PairPlan], results: Path, budget: str,
-                  interrupts: Interrupts) -> int:
+def run_benchmark(
+    args: argparse.Namespace,
+    data: RunData,
+    plans: dict[str, PairPlan],
+    results: Path,
+    budget: str,
+    interrupts: Interrupts,
+) -> int:
     """The search of every pair, then the final stage of every pair; returns 0 or the interrupt's exit code."""
     n_folds = len(args.folds)
     with interrupts:
@@ -128,8 +154,7 @@ def run_benchmark(args: argparse.Namespace, data: RunData, plans: dict[str, Pair
             log.info("search: %s (%s)", pair, budget)
             summary = execute(plan, data, args, interrupts)
             if summary["interrupted"]:
-                print(f"interrupted during the search of {pair}; run the same command again to resume",
-                      file=sys.stderr)
+                print(f"interrupted during the search of {pair}; run the same command again to resume", file=sys.stderr)
                 return interrupts.exit_code
         for pair, plan in plans.items():
             configs = best_configs(plan.run_dir, n_folds, args.top_k)
@@ -139,13 +164,18 @@ def run_benchmark(args: argparse.Namespace, data: RunData, plans: dict[str, Pair
             final_configs = [c | {"seed": seed} for c in configs for seed in range(args.seeds)]
             name = default_run_name(pair, data.source, args.smoke_test, f"_{args.name}_final")
             final: PairPlan = plan_pair(args, pair, data, results, name, stage="final", stand_ins=True)
-            (final.run_dir / "final_configs.json").write_text(json.dumps(
-                {"budget": budget, "search_run": plan.meta.run, "configs": final_configs}, indent=1, default=str))
+            (final.run_dir / "final_configs.json").write_text(
+                json.dumps(
+                    {"budget": budget, "search_run": plan.meta.run, "configs": final_configs}, indent=1, default=str
+                )
+            )
             log.info("final stage: %s, %d config(s) x %d seeds", pair, len(configs), args.seeds)
             summary = execute(final, data, args, interrupts, final_configs=final_configs)
             if summary["interrupted"]:
-                print(f"interrupted during the final stage of {pair}; run the same command again to resume",
-                      file=sys.stderr)
+                print(
+                    f"interrupted during the final stage of {pair}; run the same command again to resume",
+                    file=sys.stderr,
+                )
                 return interrupts.exit_code
             merge_predictions(final.run_dir)
     return 0

@@ -1,5 +1,6 @@
 """What every command shares: ``--set`` parsing, checks of paths and checkpoints before Ray starts,
 the run's identity (so a rerun with other options is refused), provenance."""
+
 from __future__ import annotations
 
 import importlib.metadata
@@ -75,7 +76,9 @@ def resolve_checkpoint(variant: EncoderVariant, name: str) -> str:
     if checkpoint_available(name):
         return name
     if os.environ.get("HF_HUB_OFFLINE", "0") not in ("0", "", "false"):
-        raise ConfigError(checkpoint_problem(name, key, "not in the local Hugging Face cache and HF_HUB_OFFLINE is set"))
+        raise ConfigError(
+            checkpoint_problem(name, key, "not in the local Hugging Face cache and HF_HUB_OFFLINE is set")
+        )
     try:
         from huggingface_hub import hf_hub_download
 
@@ -83,14 +86,21 @@ def resolve_checkpoint(variant: EncoderVariant, name: str) -> str:
         os.environ.setdefault("HF_HUB_DOWNLOAD_TIMEOUT", "10")
         hf_hub_download(name, "config.json")
     except Exception as err:
-        raise ConfigError(checkpoint_problem(name, key, f"not cached and not downloadable ({type(err).__name__})"))
+        raise ConfigError(
+            checkpoint_problem(name, key, f"not cached and not downloadable ({type(err).__name__})")
+        ) from None
     return name
 
 
 def git_hash() -> str:
     try:
-        return subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True,
-                              cwd=Path(__file__).parent, check=True).stdout.strip()
+        return subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"],
+            capture_output=True,
+            text=True,
+            cwd=Path(__file__).parent,
+            check=True,
+        ).stdout.strip()
     except (OSError, subprocess.CalledProcessError):
         return "unknown"
 
@@ -134,10 +144,14 @@ class RunIdentity:
         detail = "; ".join(f"{k}: stored {_short(stored.get(k))}, now {_short(mine[k])}" for k in differ)
         hint = "run with --name NEW for a new run"
         if differ == ["num_samples"]:
-            hint += " (a Ray Tune experiment cannot be extended with more trials honestly: its search state " \
-                    "and ASHA rungs were built for the stored number)"
-        raise UserError(f"{path.parent}: this run was started with other options ({detail}); {hint}, or delete "
-                        f"{path.parent} to start it again")
+            hint += (
+                " (a Ray Tune experiment cannot be extended with more trials honestly: its search state "
+                "and ASHA rungs were built for the stored number)"
+            )
+        raise UserError(
+            f"{path.parent}: this run was started with other options ({detail}); {hint}, or delete "
+            f"{path.parent} to start it again"
+        )
 
 
 def _short(value: Any) -> str:

@@ -1,9 +1,10 @@
 """``python -m harness.data``: inspect a corpus, write its manifest, build the demo corpus.
 
-    python -m harness.data inspect --data /path/to/IEMOCAP_full_release --out manifest.csv
-    python -m harness.data inspect                # the built-in demo corpus
-    python -m harness.data demo --out DIR         # write the demo corpus to DIR
+python -m harness.data inspect --data /path/to/IEMOCAP_full_release --out manifest.csv
+python -m harness.data inspect                # the built-in demo corpus
+python -m harness.data demo --out DIR         # write the demo corpus to DIR
 """
+
 from __future__ import annotations
 
 import argparse
@@ -26,15 +27,19 @@ def _print_list(what: str, items: list[str]) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m harness.data", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        prog="python -m harness.data", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     commands = parser.add_subparsers(dest="command", required=True)
     inspect = commands.add_parser("inspect", help="print per-session/per-label counts and write the manifest")
     inspect.add_argument("--data", help="IEMOCAP_full_release directory (default: the built-in demo corpus)")
     inspect.add_argument("--out", help="write the six-class manifest CSV here")
-    inspect.add_argument("--skip-bad", action="store_true",
-                         help="skip and list bad label lines (malformed or duplicated lines, missing or empty "
-                              "transcripts, missing, unreadable or mis-sized wavs) instead of failing")
+    inspect.add_argument(
+        "--skip-bad",
+        action="store_true",
+        help="skip and list bad label lines (malformed or duplicated lines, missing or empty "
+        "transcripts, missing, unreadable or mis-sized wavs) instead of failing",
+    )
     demo = commands.add_parser("demo", help="write the demo corpus (IEMOCAP layout) to a directory")
     demo.add_argument("--out", required=True)
     args = parser.parse_args(argv)
@@ -51,8 +56,10 @@ def main(argv: list[str] | None = None) -> int:
     demo_note = f", marked by {DEMO_MARKER}" if source == "demo" and corpus.demo is not None else ""
     print(f"corpus: {source} ({corpus.root}{demo_note})")
     print(counts_table(corpus).to_string())
-    print(f"{len(corpus.utterances)} utterances in the six classes, {corpus.n_labelled} labelled in all; "
-          f"{corpus.unnamed_transcript_lines} transcription lines without an id ignored")
+    print(
+        f"{len(corpus.utterances)} utterances in the six classes, {corpus.n_labelled} labelled in all; "
+        f"{corpus.unnamed_transcript_lines} transcription lines without an id ignored"
+    )
     print(f"{corpus.n_skipped_label_lines} label lines skipped (--skip-bad, counted in the table's skipped column)")
     print(f"{corpus.xx_wavs} wavs of unlabelled XX turns (expected, not used)")
     _print_list("wavs without a label line (orphans, not used)", corpus.orphan_wavs)

@@ -1,4 +1,5 @@
 """``python -m harness.report [--results DIR]``: tables and plots from stored runs (never reruns anything)."""
+
 from __future__ import annotations
 
 import argparse

@@ -1,5 +1,6 @@
 """One code path for ``harness.search`` (one pair) and ``harness.benchmark`` (every pair, then the final
 stage): check everything before Ray starts, extract features, run Ray Tune, keep the run's books."""
+
 from __future__ import annotations
 
 import argparse
@@ -32,20 +33,37 @@ log = logging.getLogger(__name__)
 def add_run_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--data", help="IEMOCAP_full_release directory (default: the built-in demo corpus)")
     parser.add_argument("--num-samples", type=int, default=8, help="number of trials (configs) to try per pair")
-    parser.add_argument("--gpus-per-trial", type=float, default=None,
-                        help="GPU share per trial, e.g. 0.25 runs four trials per GPU (default: 0.25 if a GPU)")
+    parser.add_argument(
+        "--gpus-per-trial",
+        type=float,
+        default=None,
+        help="GPU share per trial, e.g. 0.25 runs four trials per GPU (default: 0.25 if a GPU)",
+    )
     parser.add_argument("--cpus-per-trial", type=float, default=1.0)
-    parser.add_argument("--max-concurrent", type=int, default=None,
-                        help="trials at once (default: what the resources hold, e.g. 4 per GPU at 0.25)")
+    parser.add_argument(
+        "--max-concurrent",
+        type=int,
+        default=None,
+        help="trials at once (default: what the resources hold, e.g. 4 per GPU at 0.25)",
+    )
     parser.add_argument("--storage", help="Ray experiment storage (path or URI; default: RESULTS/ray)")
     parser.add_argument("--results", default="results", help="results folder (tables, trial records)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--folds", type=int, nargs="+", default=list(SESSIONS), help="test sessions to run")
-    parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
-                        help="fix a config value, e.g. --set audio.model=/models/wav2vec2-base")
-    parser.add_argument("--address", default=None,
-                        help="Ray cluster to join ('auto' for one started with `ray start`; default: $RAY_ADDRESS, "
-                             "which `ray job submit` sets, else a new local Ray instance)")
+    parser.add_argument(
+        "--set",
+        dest="overrides",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="fix a config value, e.g. --set audio.model=/models/wav2vec2-base",
+    )
+    parser.add_argument(
+        "--address",
+        default=None,
+        help="Ray cluster to join ('auto' for one started with `ray start`; default: $RAY_ADDRESS, "
+        "which `ray job submit` sets, else a new local Ray instance)",
+    )
     parser.add_argument("--skip-bad", action="store_true", help="skip and list malformed corpus entries")
     parser.add_argument("--smoke-test", action="store_true", help="1 fold, 2 trials, 1 epoch, tiny models")
     parser.add_argument("--no-report", action="store_true", help="do not rebuild the reports at the end")
@@ -77,8 +95,11 @@ def load_data(args: argparse.Namespace) -> RunData:
 
 
 def check_arguments(args: argparse.Namespace) -> None:
-    for name, value in (("--num-samples", args.num_samples), ("--cpus-per-trial", args.cpus_per_trial),
-                        ("--max-concurrent", args.max_concurrent)):
+    for name, value in (
+        ("--num-samples", args.num_samples),
+        ("--cpus-per-trial", args.cpus_per_trial),
+        ("--max-concurrent", args.max_concurrent),
+    ):
         if value is not None and value <= 0:
             raise ConfigError(f"{name} must be > 0, got {value}")
     if args.gpus_per_trial is not None and args.gpus_per_trial < 0:
@@ -89,8 +110,9 @@ def check_arguments(args: argparse.Namespace) -> None:
         args.num_samples, args.folds = min(args.num_samples, 2), args.folds[-1:]
 
 
-def checkpoints_for(pair: PairSpec, overrides: dict[str, Any], smoke_test: bool,
-                    stand_ins: bool = False) -> tuple[dict[str, str], bool]:
+def checkpoints_for(
+    pair: PairSpec, overrides: dict[str, Any], smoke_test: bool, stand_ins: bool = False
+) -> tuple[dict[str, str], bool]:
     """Config overrides naming the checkpoint each pretrained encoder loads, checked before Ray.
 
     Smoke tests use tiny random-init checkpoints. With ``stand_ins`` (the benchmark), an encoder whose
@@ -111,15 +133,27 @@ def checkpoints_for(pair: PairSpec, overrides: dict[str, Any], smoke_test: bool,
         except ConfigError:
             if not stand_ins:
                 raise
-            log.warning("%s: %s is not available offline; using a real-size RANDOM-INIT stand-in (sizes, memory "
-                        "and latency are real; scores mean nothing)", pair.name, variant.checkpoint)
+            log.warning(
+                "%s: %s is not available offline; using a real-size RANDOM-INIT stand-in (sizes, memory "
+                "and latency are real; scores mean nothing)",
+                pair.name,
+                variant.checkpoint,
+            )
             out[key] = str(ensure_checkpoint(variant, "real"))
             stand_in = True
     return out, stand_in
 
 
-def plan_pair(args: argparse.Namespace, pair_name: str, data: RunData, results: Path, name: str, stage: str,
-              space_path: str | None = None, stand_ins: bool = False) -> PairPlan:
+def plan_pair(
+    args: argparse.Namespace,
+    pair_name: str,
+    data: RunData,
+    results: Path,
+    name: str,
+    stage: str,
+    space_path: str | None = None,
+    stand_ins: bool = False,
+) -> PairPlan:
     pair = get_pair(pair_name)
     space = load_space(space_path or pair.space_path)
     overrides = {"seed": args.seed} | parse_overrides(args.overrides)
@@ -128,13 +162,31 @@ def plan_pair(args: argparse.Namespace, pair_name: str, data: RunData, results: 
         overrides = {"epochs": 1, "explain_samples": 4, "explain_steps": 4} | overrides
     space = space.with_fixed(overrides | checkpoints)
     run_dir = results / pair.name / name
-    meta = RunMeta(pair.name, name, data.source, git_hash(), versions(), tuple(args.folds), args.seed,
-                   args.smoke_test, checkpoints={k.split(".")[0]: v for k, v in checkpoints.items()},
-                   stand_in=stand_in or args.smoke_test,
-                   skipped=tuple(str(p) for p in data.corpus.skipped))
-    identity = RunIdentity(pair.name, data.source, data.fingerprint, {"fixed": space.fixed,
-                           "params": [p.__dict__ for p in space.params]}, tuple(args.folds), meta.protocol,
-                           meta.classes, args.num_samples, args.seed, stage)
+    meta = RunMeta(
+        pair.name,
+        name,
+        data.source,
+        git_hash(),
+        versions(),
+        tuple(args.folds),
+        args.seed,
+        args.smoke_test,
+        checkpoints={k.split(".")[0]: v for k, v in checkpoints.items()},
+        stand_in=stand_in or args.smoke_test,
+        skipped=tuple(str(p) for p in data.corpus.skipped),
+    )
+    identity = RunIdentity(
+        pair.name,
+        data.source,
+        data.fingerprint,
+        {"fixed": space.fixed, "params": [p.__dict__ for p in space.params]},
+        tuple(args.folds),
+        meta.protocol,
+        meta.classes,
+        args.num_samples,
+        args.seed,
+        stage,
+    )
     run_dir.mkdir(parents=True, exist_ok=True)
     identity.check_against(run_dir / "run.json")
     return PairPlan(pair, space, meta, run_dir, identity)
@@ -173,8 +225,13 @@ class Interrupts:
         return 128 + (self.signal or signal.SIGINT)
 
 
-def execute(plan: PairPlan, data: RunData, args: argparse.Namespace, interrupts: Interrupts,
-            final_configs: list[dict] | None = None) -> dict[str, Any]:
+def execute(
+    plan: PairPlan,
+    data: RunData,
+    args: argparse.Namespace,
+    interrupts: Interrupts,
+    final_configs: list[dict] | None = None,
+) -> dict[str, Any]:
     """Extract features, run the Ray Tune experiment of ``plan``; returns its summary (also in search.json)."""
     from harness.tune.prebuild import prebuild_features
     from harness.tune.ray_search import (
@@ -194,13 +251,25 @@ def execute(plan: PairPlan, data: RunData, args: argparse.Namespace, interrupts:
     gpus = args.gpus_per_trial
     if gpus is None:
         gpus = 0.25 if available_gpus() else 0.0
-    settings = SearchSettings(num_samples=args.num_samples if final_configs is None else len(final_configs),
-                              cpus_per_trial=args.cpus_per_trial, gpus_per_trial=gpus,
-                              max_concurrent=args.max_concurrent or resource_concurrency(args.cpus_per_trial, gpus),
-                              storage=args.storage or str(Path(args.results).resolve() / "ray"),
-                              name=plan.meta.run, seed=args.seed)
-    inputs = TrialInputs(plan.meta, plan.space, data.manifest, data.fingerprint, str(cache.root), str(plan.run_dir),
-                         args.cpus_per_trial, final=final_configs is not None)
+    settings = SearchSettings(
+        num_samples=args.num_samples if final_configs is None else len(final_configs),
+        cpus_per_trial=args.cpus_per_trial,
+        gpus_per_trial=gpus,
+        max_concurrent=args.max_concurrent or resource_concurrency(args.cpus_per_trial, gpus),
+        storage=args.storage or str(Path(args.results).resolve() / "ray"),
+        name=plan.meta.run,
+        seed=args.seed,
+    )
+    inputs = TrialInputs(
+        plan.meta,
+        plan.space,
+        data.manifest,
+        data.fingerprint,
+        str(cache.root),
+        str(plan.run_dir),
+        args.cpus_per_trial,
+        final=final_configs is not None,
+    )
     summary_path = plan.run_dir / "search.json"
     previous = json.loads(summary_path.read_text()) if summary_path.exists() else {}
     clock = WallClock(summary_path, previous, started)
@@ -210,12 +279,23 @@ def execute(plan: PairPlan, data: RunData, args: argparse.Namespace, interrupts:
     except KeyboardInterrupt:  # a second Ctrl-C, or one before Ray's handler was in place
         outcome = None
     interrupted = outcome is None or outcome.interrupted or interrupts.signal is not None
-    summary = clock.finish({
-        "pair": plan.pair.name, "run": plan.meta.run, "data_source": data.source, "stage": plan.identity.stage,
-        "gpus_per_trial": gpus, "cpus_per_trial": args.cpus_per_trial, "max_concurrent": settings.max_concurrent,
-        "num_samples": settings.num_samples, "trials": outcome.trials if outcome else None,
-        "errors": outcome.failed if outcome else None, "interrupted": interrupted,
-        "extraction": list(extraction.values()), "skipped": list(plan.meta.skipped)})
+    summary = clock.finish(
+        {
+            "pair": plan.pair.name,
+            "run": plan.meta.run,
+            "data_source": data.source,
+            "stage": plan.identity.stage,
+            "gpus_per_trial": gpus,
+            "cpus_per_trial": args.cpus_per_trial,
+            "max_concurrent": settings.max_concurrent,
+            "num_samples": settings.num_samples,
+            "trials": outcome.trials if outcome else None,
+            "errors": outcome.failed if outcome else None,
+            "interrupted": interrupted,
+            "extraction": list(extraction.values()),
+            "skipped": list(plan.meta.skipped),
+        }
+    )
     return summary
 
 
@@ -257,4 +337,3 @@ def report_results(results: Path) -> None:
         write_reports(results)
     except FileNotFoundError as err:  # e.g. every trial failed: the trial records say why
         log.warning("no report: %s", err)
-

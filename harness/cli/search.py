@@ -4,6 +4,7 @@ With no ``--data`` it runs on the built-in demo corpus. Running the same command
 Ctrl-C resumes the experiment; a rerun with different options is refused (use ``--name``).
 ``--smoke-test``: one fold, two trials, one epoch, tiny random-init pretrained models (CI runs this).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -30,8 +31,9 @@ log = logging.getLogger(__name__)
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m harness.search", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        prog="python -m harness.search", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--pair", required=True, help="model pair, e.g. wav2vec_bilstm")
     parser.add_argument("--name", help="run name (default: PAIR_demo or PAIR_iemocap); the same name resumes")
     parser.add_argument("--space", help="search space YAML (default: search_spaces/PAIR.yaml)")
@@ -42,17 +44,25 @@ def build_parser() -> argparse.ArgumentParser:
 def finish_message(summary: dict, run_dir: Path, results: Path, interrupts: Interrupts) -> int:
     """The last line a user reads, and the exit code: 130/143 interrupted, 1 all failed, 0 otherwise."""
     if summary["interrupted"]:
-        print(f"interrupted: {summary['trials'] or 0} trials started, records in {run_dir}; run the same "
-              f"command again to resume", file=sys.stderr)
+        print(
+            f"interrupted: {summary['trials'] or 0} trials started, records in {run_dir}; run the same "
+            f"command again to resume",
+            file=sys.stderr,
+        )
         return interrupts.exit_code
     trials, failed = summary["trials"], summary["errors"]
     if trials and failed == trials:
-        print(f"error: all {trials} trials failed; their reasons are in {run_dir}/trial_*.json "
-              f"(\"reason\") and {summary.get('storage', 'results/ray')}/*/error.txt", file=sys.stderr)
+        print(
+            f"error: all {trials} trials failed; their reasons are in {run_dir}/trial_*.json "
+            f'("reason") and {summary.get("storage", "results/ray")}/*/error.txt',
+            file=sys.stderr,
+        )
         return 1
     note = f", {failed} failed (reasons in {run_dir}/trial_*.json)" if failed else ""
-    print(f"done: {trials} trials{note} in {summary['wall_s']:.0f}s. Trial records: {run_dir}; "
-          f"report: {results / 'comparison.md'}")
+    print(
+        f"done: {trials} trials{note} in {summary['wall_s']:.0f}s. Trial records: {run_dir}; "
+        f"report: {results / 'comparison.md'}"
+    )
     return 0
 
 

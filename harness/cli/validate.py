@@ -2,6 +2,7 @@
 (one forward pass on demo utterances), without training. ``--checkpoints`` also checks that the real
 checkpoints a search would load are available (local folder, or cached / downloadable hub name).
 Exit code 1 names what is broken."""
+
 from __future__ import annotations
 
 import argparse
@@ -27,10 +28,17 @@ from harness.tune.space import load_space
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m harness.validate", description=__doc__)
     parser.add_argument("--spaces-only", action="store_true", help="check the YAML files only")
-    parser.add_argument("--checkpoints", action="store_true",
-                        help="check the real checkpoints a search would load (no tiny stand-ins)")
-    parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
-                        help="as for search, e.g. --set audio.model=/models/wav2vec2-base")
+    parser.add_argument(
+        "--checkpoints", action="store_true", help="check the real checkpoints a search would load (no tiny stand-ins)"
+    )
+    parser.add_argument(
+        "--set",
+        dest="overrides",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="as for search, e.g. --set audio.model=/models/wav2vec2-base",
+    )
     parser.add_argument("--pairs", nargs="+", default=list(PAIRS))
     args = parser.parse_args(argv)
     setup_logging()

@@ -10,6 +10,7 @@ every class is a distinct (audio style, word group) pair, and each audio style a
 shared by two classes. Audio alone or text alone can separate at most two of six classes per cue, fusion
 all six. 20% of cues are replaced by a random one so that nothing is perfectly separable.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -34,7 +35,12 @@ DEMO_VERSION = 1
 
 # class -> (audio style, word group); each style and each group covers exactly two classes.
 CUES: dict[str, tuple[int, int]] = {
-    "neu": (0, 0), "sad": (0, 1), "ang": (1, 1), "exc": (1, 2), "hap": (2, 2), "fru": (2, 0),
+    "neu": (0, 0),
+    "sad": (0, 1),
+    "ang": (1, 1),
+    "exc": (1, 2),
+    "hap": (2, 2),
+    "fru": (2, 0),
 }
 WORD_GROUPS: tuple[tuple[str, ...], ...] = (
     ("okay", "schedule", "office", "form", "line", "paper", "number", "address"),
@@ -45,9 +51,19 @@ FILLERS = ("i", "you", "the", "it", "was", "just", "really", "that", "we", "so",
 NOISE_TOKENS = ("[LAUGHTER]", "[BREATHING]", "[GARBAGE]")
 EXCLUDED_PER_SESSION = {"xxx": 6, "oth": 1, "sur": 1, "fea": 1}
 SIX_CLASS_PER_SESSION = {"neu": 10, "ang": 6, "hap": 5, "sad": 7, "fru": 10, "exc": 7}
-CATEGORY_NAMES = {"neu": "Neutral", "ang": "Anger", "hap": "Happiness", "sad": "Sadness",
-                  "fru": "Frustration", "exc": "Excited", "xxx": "Other", "oth": "Other",
-                  "sur": "Surprise", "fea": "Fear", "dis": "Disgust"}
+CATEGORY_NAMES = {
+    "neu": "Neutral",
+    "ang": "Anger",
+    "hap": "Happiness",
+    "sad": "Sadness",
+    "fru": "Frustration",
+    "exc": "Excited",
+    "xxx": "Other",
+    "oth": "Other",
+    "sur": "Surprise",
+    "fea": "Fear",
+    "dis": "Disgust",
+}
 
 
 @dataclass(frozen=True)
@@ -84,7 +100,8 @@ def _synth_audio(rng: np.random.Generator, style: int, base_pitch: float, second
     t = np.arange(int(seconds * SAMPLE_RATE)) / SAMPLE_RATE
     if style == 0:  # soft, low and slow: low arousal
         pitch = base_pitch * 0.8 * (1 - 0.05 * t / seconds)
-        harmonics, amplitude = (1.0, 0.3), 0.12
+        harmonics: tuple[float, ...] = (1.0, 0.3)
+        amplitude = 0.12
         envelope = 0.6 + 0.4 * np.sin(2 * np.pi * 2.0 * t) ** 2
     elif style == 1:  # loud and harsh: rich harmonics and noise bursts
         pitch = base_pitch * 1.25 * np.ones_like(t)
@@ -139,11 +156,11 @@ def _write_session(root: Path, session: int, config: DemoConfig) -> None:
     session_dir = root / f"Session{session}"
     emo_dir = session_dir / "dialog" / "EmoEvaluation"
     for d, dialog in enumerate(dialogs):
-        chunk = labels[d::len(dialogs)]
+        chunk = labels[d :: len(dialogs)]
         summary = ["% [START_TIME - END_TIME] TURN_NAME EMOTION [V, A, D]", ""]
         transcript: list[str] = []
         clock = 2.0 + rng.uniform(0, 3)
-        turns = Counter()
+        turns: Counter[str] = Counter()
         prefix = f"{dialog}_"
         for i, label in enumerate(chunk):
             gender = "FM"[i % 2]
@@ -160,8 +177,10 @@ def _write_session(root: Path, session: int, config: DemoConfig) -> None:
             text = _synth_text(rng, _cue(rng, text_cue, config.cue_noise))
             summary += [f"[{start:.4f} - {end:.4f}]\t{utt}\t{label}\t[{_vad(rng)}]"]
             summary += [f"C-E{k}:\t{CATEGORY_NAMES[label]};\t()" for k in (1, 2, 3)]
-            summary += [f"A-E{k}:\tval {rng.integers(1, 6)}; act {rng.integers(1, 6)}; dom  {rng.integers(1, 6)};\t()"
-                        for k in (1, 2)]
+            summary += [
+                f"A-E{k}:\tval {rng.integers(1, 6)}; act {rng.integers(1, 6)}; dom  {rng.integers(1, 6)};\t()"
+                for k in (1, 2)
+            ]
             summary += [""]
             transcript.append(f"{utt} [{start:08.4f}-{end:08.4f}]: {text}")
             if i == 2:  # transcribers left some turns without an id

@@ -14,6 +14,7 @@ A problem (malformed or duplicated line, missing or empty transcript, unreadable
 does not match its label interval) is an error naming file and line; ``skip_bad=True`` drops the affected
 label lines instead and lists each problem in ``Corpus.skipped``. The data is never changed silently.
 """
+
 from __future__ import annotations
 
 import codecs
@@ -34,14 +35,27 @@ log = logging.getLogger(__name__)
 
 EMOTIONS: tuple[str, ...] = ("neu", "ang", "hap", "sad", "fru", "exc")
 EMOTION_NAMES: dict[str, str] = {
-    "neu": "Neutral", "ang": "Anger", "hap": "Happiness",
-    "sad": "Sadness", "fru": "Frustration", "exc": "Excited",
+    "neu": "Neutral",
+    "ang": "Anger",
+    "hap": "Happiness",
+    "sad": "Sadness",
+    "fru": "Frustration",
+    "exc": "Excited",
 }
 # Every summary label IEMOCAP uses; the ones outside EMOTIONS are counted and excluded from the benchmark.
 KNOWN_LABELS: frozenset[str] = frozenset(EMOTIONS + ("xxx", "oth", "sur", "fea", "dis"))
 SESSIONS: tuple[int, ...] = (1, 2, 3, 4, 5)
 MANIFEST_COLUMNS: tuple[str, ...] = (
-    "utterance_id", "session", "speaker", "dialog", "label", "text", "wav_path", "duration", "start", "end",
+    "utterance_id",
+    "session",
+    "speaker",
+    "dialog",
+    "label",
+    "text",
+    "wav_path",
+    "duration",
+    "start",
+    "end",
 )
 # Written by harness.corpus.demo at the release root: a corpus carrying it is the demo, wherever it lies.
 DEMO_MARKER = "HARNESS_DEMO_CORPUS"
@@ -210,8 +224,12 @@ class _Reader:
                 # Replacement rather than latin-1: it guesses no encoding, leaves the line's valid UTF-8
                 # untouched, and the U+FFFD stays visible in the manifest.
                 lines.append(chunk.decode("utf-8", errors="replace"))
-                warning = Problem(str(path), number, f"bytes that are not UTF-8 ({chunk[err.start:err.end]!r} "
-                                                     f"at byte {err.start + 1}) replaced by U+FFFD")
+                warning = Problem(
+                    str(path),
+                    number,
+                    f"bytes that are not UTF-8 ({chunk[err.start : err.end]!r} "
+                    f"at byte {err.start + 1}) replaced by U+FFFD",
+                )
                 log.warning("%s", warning)
                 self.decode_warnings.append(warning)
         return lines
@@ -230,12 +248,13 @@ class _Reader:
                 reason = f"unknown emotion label {match['label']!r}"
             elif not _UTTERANCE_ID.match(match["utt"]):
                 reason = f"malformed utterance id {match['utt']!r}"
-            if reason:
-                self.problem(path, number, reason)
+            if reason or match is None:
+                self.problem(path, number, reason or "malformed EmoEvaluation line")
                 self.skipped_lines[session] += 1
                 continue
-            label = _Label(session, dialog, path, number, match["utt"], match["label"],
-                           float(match["start"]), float(match["end"]))
+            label = _Label(
+                session, dialog, path, number, match["utt"], match["label"], float(match["start"]), float(match["end"])
+            )
             self.labels_seen.add(label.label)
             self.expected_wavs.add(self.wav_of(label))
             found.append(label)
@@ -294,8 +313,12 @@ class _Reader:
             self.drop(label, label.path, label.line, f"{utt} has no line in {transcript_file}")
             return None
         if not text.text:
-            self.drop(label, transcript_file, text.line,
-                      f"empty transcription for {utt} (labelled {label.label} at {label.path}:{label.line})")
+            self.drop(
+                label,
+                transcript_file,
+                text.line,
+                f"empty transcription for {utt} (labelled {label.label} at {label.path}:{label.line})",
+            )
             return None
         wav = self.wav_of(label)
         if not wav.is_file():
@@ -306,14 +329,25 @@ class _Reader:
             return None
         interval = label.end - label.start
         if abs(duration - interval) > duration_tolerance(interval):
-            self.drop(label, label.path, label.line,
-                      f"{wav} lasts {duration:.3f} s but its label interval [{label.start:.4f} - {label.end:.4f}] "
-                      f"lasts {interval:.3f} s (tolerance {duration_tolerance(interval):.3f} s)")
+            self.drop(
+                label,
+                label.path,
+                label.line,
+                f"{wav} lasts {duration:.3f} s but its label interval [{label.start:.4f} - {label.end:.4f}] "
+                f"lasts {interval:.3f} s (tolerance {duration_tolerance(interval):.3f} s)",
+            )
             return None
         return Utterance(
-            utterance_id=utt, session=label.session, speaker=speaker_of(utt), dialog=label.dialog,
-            label=label.label, text=text.text, wav_path=str(wav), duration=round(duration, 4),
-            start=label.start, end=label.end,
+            utterance_id=utt,
+            session=label.session,
+            speaker=speaker_of(utt),
+            dialog=label.dialog,
+            label=label.label,
+            text=text.text,
+            wav_path=str(wav),
+            duration=round(duration, 4),
+            start=label.start,
+            end=label.end,
         )
 
     def session(self, session: int) -> None:
@@ -353,14 +387,19 @@ class _Reader:
             if again is None:
                 kept.append(k)
             else:
-                self.drop(k.label, k.label.path, k.label.line,
-                          f"{k.label.utt} labelled twice: here and at {again.path}:{again.line}")
+                self.drop(
+                    k.label,
+                    k.label.path,
+                    k.label.line,
+                    f"{k.label.utt} labelled twice: here and at {again.path}:{again.line}",
+                )
         return kept
 
     def scan_wavs(self, session: int) -> tuple[list[str], int]:
         """Wavs no label line points to: (orphans, relative to root; the number of unlabelled XX turns)."""
         wav_root = self.root / f"Session{session}" / "sentences" / "wav"
-        orphans, xx = [], 0
+        orphans: list[str] = []
+        xx = 0
         if not wav_root.is_dir():
             return orphans, xx
         for folder in sorted(p for p in wav_root.iterdir() if p.is_dir() and not _is_hidden(p)):
@@ -376,8 +415,11 @@ class _Reader:
 
 def _unknown_entries(root: Path) -> list[str]:
     known = KNOWN_ROOT_ENTRIES | {f"Session{s}" for s in SESSIONS}
-    return sorted(p.name for p in root.iterdir()
-                  if p.name not in known and not _is_hidden(p) and not p.name.upper().startswith("README"))
+    return sorted(
+        p.name
+        for p in root.iterdir()
+        if p.name not in known and not _is_hidden(p) and not p.name.upper().startswith("README")
+    )
 
 
 def _demo_marker(root: Path) -> dict[str, Any] | None:
@@ -413,26 +455,44 @@ def load_corpus(root: str | Path, skip_bad: bool = False, sessions: tuple[int, .
     per_session: dict[int, Counter[str]] = {s: Counter() for s in sessions}
     for k in kept:
         per_session[k.label.session][k.label.label] += 1
-    labels = sorted(reader.labels_seen,
-                    key=lambda x: (x not in EMOTIONS, EMOTIONS.index(x) if x in EMOTIONS else 0, x))
+    labels = sorted(reader.labels_seen, key=lambda x: (x not in EMOTIONS, EMOTIONS.index(x) if x in EMOTIONS else 0, x))
     table = pd.DataFrame(
         [[per_session[s].get(label, 0) for label in labels] for s in sessions],
-        index=pd.Index(sessions, name="session"), columns=labels,
+        index=pd.Index(sessions, name="session"),
+        columns=labels,
     )
     orphans, xx = [], 0
     for session in sessions:
         found, n_xx = reader.scan_wavs(session)
         orphans += found
         xx += n_xx
-    corpus = Corpus(root, utterances, table, reader.skipped, reader.unnamed,
-                    skipped_label_lines={s: reader.skipped_lines[s] for s in sessions},
-                    decode_warnings=reader.decode_warnings, orphan_wavs=orphans, xx_wavs=xx,
-                    unknown_entries=_unknown_entries(root), demo=_demo_marker(root))
-    log.info("read %d utterances in six classes out of %d labelled (%d label lines skipped) from %s",
-             len(utterances), corpus.n_labelled, corpus.n_skipped_label_lines, root)
+    corpus = Corpus(
+        root,
+        utterances,
+        table,
+        reader.skipped,
+        reader.unnamed,
+        skipped_label_lines={s: reader.skipped_lines[s] for s in sessions},
+        decode_warnings=reader.decode_warnings,
+        orphan_wavs=orphans,
+        xx_wavs=xx,
+        unknown_entries=_unknown_entries(root),
+        demo=_demo_marker(root),
+    )
+    log.info(
+        "read %d utterances in six classes out of %d labelled (%d label lines skipped) from %s",
+        len(utterances),
+        corpus.n_labelled,
+        corpus.n_skipped_label_lines,
+        root,
+    )
     if orphans or corpus.unknown_entries:
-        log.warning("%d wavs without a label line and %d unknown entries at %s (listed by `harness.data inspect`)",
-                    len(orphans), len(corpus.unknown_entries), root)
+        log.warning(
+            "%d wavs without a label line and %d unknown entries at %s (listed by `harness.data inspect`)",
+            len(orphans),
+            len(corpus.unknown_entries),
+            root,
+        )
     return corpus
 
 

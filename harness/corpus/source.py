@@ -1,4 +1,5 @@
 """Which corpus a command reads: the one at ``--data``, or the built-in demo corpus."""
+
 from __future__ import annotations
 
 import logging

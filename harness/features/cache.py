@@ -8,6 +8,7 @@ Arrays are stored ragged: all rows concatenated in ``values.npy`` plus ``offsets
 load, so every trial and fold on a node shares one copy through the page cache. Lists of words are
 stored as JSON. A folder appears only complete (built in a temp folder, then renamed).
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -51,7 +52,7 @@ class Features:
         if self.tokens is not None:
             return self.tokens[row]
         assert self.values is not None and self.offsets is not None
-        return self.values[self.offsets[row]:self.offsets[row + 1]]
+        return self.values[self.offsets[row] : self.offsets[row + 1]]
 
     def lengths(self) -> np.ndarray:
         if self.tokens is not None:
@@ -86,8 +87,14 @@ class FeatureCache:
     def has(self, spec: FeatureSpec, fingerprint: str) -> bool:
         return (self.folder(spec, fingerprint) / "ids.json").exists()
 
-    def get(self, spec: FeatureSpec, manifest: pd.DataFrame, compute: Compute, fingerprint: str | None = None,
-            progress: bool = True) -> Features:
+    def get(
+        self,
+        spec: FeatureSpec,
+        manifest: pd.DataFrame,
+        compute: Compute,
+        fingerprint: str | None = None,
+        progress: bool = True,
+    ) -> Features:
         """Load the features for every manifest row, storing what ``compute(manifest)`` yields first if needed."""
         fingerprint = fingerprint or corpus_fingerprint(manifest)
         folder = self.folder(spec, fingerprint)
@@ -103,8 +110,7 @@ class FeatureCache:
             raise RuntimeError(f"{folder}: cached ids do not match the manifest; delete the folder to rebuild")
         return features
 
-    def _build(self, spec: FeatureSpec, manifest: pd.DataFrame, compute: Compute, folder: Path,
-               progress: bool) -> None:
+    def _build(self, spec: FeatureSpec, manifest: pd.DataFrame, compute: Compute, folder: Path, progress: bool) -> None:
         log.info("extracting %s features for %d utterances -> %s", spec.kind, len(manifest), folder)
         bar = tqdm(total=len(manifest), desc=f"features:{spec.kind}", disable=not progress, leave=False)
         rows: list[Any] = []
@@ -131,8 +137,11 @@ class FeatureCache:
             offsets[1:] = np.cumsum([len(r) for r in rows])
             np.save(tmp / "values.npy", np.concatenate(rows, axis=0))
             np.save(tmp / "offsets.npy", offsets)
-        meta = {"extract_seconds": round(seconds, 3), "audio_seconds": audio_seconds,
-                "audio_seconds_per_second": round(audio_seconds / seconds, 2) if audio_seconds and seconds else None}
+        meta = {
+            "extract_seconds": round(seconds, 3),
+            "audio_seconds": audio_seconds,
+            "audio_seconds_per_second": round(audio_seconds / seconds, 2) if audio_seconds and seconds else None,
+        }
         (tmp / "spec.json").write_text(json.dumps(spec.describe() | {"built": meta}, indent=1))
         # ids.json last: its presence marks a complete folder.
         (tmp / "ids.json").write_text(json.dumps(manifest["utterance_id"].tolist()))
@@ -145,5 +154,10 @@ class FeatureCache:
         meta = json.loads((folder / "spec.json").read_text()).get("built", {})
         if (folder / "tokens.json").exists():
             return Features(spec, ids, tokens=json.loads((folder / "tokens.json").read_text()), meta=meta)
-        return Features(spec, ids, values=np.load(folder / "values.npy", mmap_mode="r"),
-                        offsets=np.load(folder / "offsets.npy"), meta=meta)
+        return Features(
+            spec,
+            ids,
+            values=np.load(folder / "values.npy", mmap_mode="r"),
+            offsets=np.load(folder / "offsets.npy"),
+            meta=meta,
+        )

@@ -3,6 +3,7 @@
 ``frontend(spec)`` returns the function the cache calls to compute a feature for every manifest row.
 Pretrained encoders' layer means are not here: each such encoder says how they are computed.
 """
+
 from __future__ import annotations
 
 import logging
@@ -54,8 +55,9 @@ def spectral(spec: FeatureSpec, path: str) -> np.ndarray:
     audio = load_audio(path, rate)
     n_fft = int(round(spec["win_ms"] * rate / 1000))
     hop = int(round(spec["hop_ms"] * rate / 1000))
-    mel = librosa.feature.melspectrogram(y=audio, sr=rate, n_fft=n_fft, hop_length=hop, n_mels=spec["n_mels"],
-                                         center=True)
+    mel = librosa.feature.melspectrogram(
+        y=audio, sr=rate, n_fft=n_fft, hop_length=hop, n_mels=spec["n_mels"], center=True
+    )
     log_mel = librosa.power_to_db(mel, ref=1.0, top_db=None)
     if spec.kind == "mfcc":
         return librosa.feature.mfcc(S=log_mel, n_mfcc=spec["n_mfcc"]).T.astype(np.float32)
@@ -71,8 +73,9 @@ def subword_tokenizer(model: str, max_tokens: int) -> Callable[[str], np.ndarray
     from transformers import AutoTokenizer
 
     tokenizer = AutoTokenizer.from_pretrained(model)
-    return lambda text: np.asarray(tokenizer(clean_text(text), truncation=True, max_length=max_tokens)["input_ids"],
-                                   dtype=np.int32)
+    return lambda text: np.asarray(
+        tokenizer(clean_text(text), truncation=True, max_length=max_tokens)["input_ids"], dtype=np.int32
+    )
 
 
 def per_utterance(spec: FeatureSpec) -> Callable[[Any], Any]:
@@ -91,8 +94,10 @@ def per_utterance(spec: FeatureSpec) -> Callable[[Any], Any]:
 
 def frontend(spec: FeatureSpec) -> Compute:
     """A compute function for the cache: yields one feature per manifest row, in order."""
+
     def compute(manifest: pd.DataFrame) -> Iterator[Any]:
         extract = per_utterance(spec)
         for row in manifest.itertuples(index=False):
             yield extract(row)
+
     return compute

@@ -5,6 +5,7 @@ log-mel spec never changes when, say, ``text.max_tokens`` does. ``None`` as a de
 is optional and left out of the key unless given (a pretrained audio encoder's layer means depend on
 ``max_seconds``, a text encoder's on ``max_tokens``).
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass

@@ -1,4 +1,5 @@
 """Everything a pair trains on: the manifest, integer labels and its encoders' cached features."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -23,11 +24,21 @@ def feature_specs(pair: PairSpec, cfg: TrialConfig) -> dict[str, dict[str, Featu
     return {m: variant.feature_specs(cfg) for m, variant in pair.variants.items()}
 
 
-def load_pair_data(pair: PairSpec, cfg: TrialConfig, manifest: pd.DataFrame, cache: FeatureCache,
-                   fingerprint: str | None = None, progress: bool = True) -> PairData:
+def load_pair_data(
+    pair: PairSpec,
+    cfg: TrialConfig,
+    manifest: pd.DataFrame,
+    cache: FeatureCache,
+    fingerprint: str | None = None,
+    progress: bool = True,
+) -> PairData:
     fingerprint = fingerprint or corpus_fingerprint(manifest)
-    features = {m: {role: cache.get(spec, manifest, variant.compute(spec), fingerprint, progress)
-                    for role, spec in variant.feature_specs(cfg).items()}
-                for m, variant in pair.variants.items()}
+    features = {
+        m: {
+            role: cache.get(spec, manifest, variant.compute(spec), fingerprint, progress)
+            for role, spec in variant.feature_specs(cfg).items()
+        }
+        for m, variant in pair.variants.items()
+    }
     labels = manifest["label"].map({e: i for i, e in enumerate(EMOTIONS)}).to_numpy()
     return PairData(manifest.reset_index(drop=True), labels.astype(np.int64), features)

@@ -1,5 +1,8 @@
 """A pair's model: one or two upstream encoders, a fusion, and a six-class head."""
+
 from __future__ import annotations
+
+from typing import cast
 
 import numpy as np
 import torch
@@ -28,26 +31,36 @@ class EmotionModel(nn.Module):
             heads = 4 if dim % 4 == 0 else 1
             self.attend = nn.ModuleDict({m: nn.MultiheadAttention(dim, heads, batch_first=True) for m in MODALITIES})
         width = {"single": dim, "concat": 2 * dim, "gated": dim, "attention": 4 * dim}[self.fusion]
-        self.head = nn.Sequential(nn.Dropout(cfg.dropout), nn.Linear(width, dim), nn.GELU(),
-                                  nn.Dropout(cfg.dropout), nn.Linear(dim, len(EMOTIONS)))
+        self.head = nn.Sequential(
+            nn.Dropout(cfg.dropout),
+            nn.Linear(width, dim),
+            nn.GELU(),
+            nn.Dropout(cfg.dropout),
+            nn.Linear(dim, len(EMOTIONS)),
+        )
 
     @property
     def modalities(self) -> list[str]:
         return list(self.encoders)
 
+    @property
+    def branches(self) -> dict[str, Encoder]:
+        """The encoders by modality, typed (``nn.ModuleDict`` hands back plain modules)."""
+        return {m: cast(Encoder, e) for m, e in self.branches.items()}
+
     def collate(self, features: dict[str, dict[str, Features]], rows: np.ndarray, live: bool = False) -> dict:
-        return {m: e.collate(features[m], rows, live) for m, e in self.encoders.items()}
+        return {m: e.collate(features[m], rows, live) for m, e in self.branches.items()}
 
     def input_lengths(self, features: dict[str, dict[str, Features]]) -> np.ndarray:
         """Per manifest row, the summed length of every input this model reads: what padding cost grows with."""
-        return sum(f.lengths() for m in self.encoders for f in features[m].values())
+        return np.sum([f.lengths() for m in self.encoders for f in features[m].values()], axis=0)
 
     def embed(self, batch: dict) -> dict[str, Embedded]:
-        return {m: e.embed(batch[m]) for m, e in self.encoders.items()}
+        return {m: e.embed(batch[m]) for m, e in self.branches.items()}
 
     def forward_embedded(self, embedded: dict[str, Embedded], drop: str | None = None) -> torch.Tensor:
         seqs, masks, pooled = {}, {}, {}
-        for m, encoder in self.encoders.items():
+        for m, encoder in self.branches.items():
             encoded = encoder.encode(embedded[m])
             seq = self.project[m](encoded.seq) * encoded.mask.unsqueeze(-1)
             if m == drop:  # modality ablation: the branch contributes nothing
@@ -63,8 +76,9 @@ class EmotionModel(nn.Module):
         else:  # cross-modal attention: each modality's pooled vector queries the other's sequence
             crossed = []
             for query, key in (("audio", "text"), ("text", "audio")):
-                out, _ = self.attend[query](pooled[query][:, None], seqs[key], seqs[key],
-                                            key_padding_mask=~masks[key], need_weights=False)
+                out, _ = self.attend[query](
+                    pooled[query][:, None], seqs[key], seqs[key], key_padding_mask=~masks[key], need_weights=False
+                )
                 crossed.append(out[:, 0])
             fused = torch.cat([pooled["audio"], pooled["text"], *crossed], -1)
         return self.head(fused)
@@ -73,10 +87,11 @@ class EmotionModel(nn.Module):
         return self.forward_embedded(self.embed(batch), drop)
 
     def pretrained_parameters(self) -> list[nn.Parameter]:
-        return [p for e in self.encoders.values() for p in e.pretrained_parameters()]
+        return [p for e in self.branches.values() for p in e.pretrained_parameters()]
 
 
-def build_model(pair: PairSpec, cfg: TrialConfig, features: dict[str, dict[str, Features]],
-                train_rows: np.ndarray) -> EmotionModel:
+def build_model(
+    pair: PairSpec, cfg: TrialConfig, features: dict[str, dict[str, Features]], train_rows: np.ndarray
+) -> EmotionModel:
     encoders = {m: variant.build(cfg, features[m], train_rows) for m, variant in pair.variants.items()}
     return EmotionModel(encoders, cfg)

@@ -2,6 +2,7 @@
 
 Adding a pair is one line here plus one YAML file in ``search_spaces/``.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -28,8 +29,9 @@ class PairSpec:
         for modality in ("audio", "text"):
             name = getattr(self, modality)
             if name is not None and get_encoder(name).modality != modality:
-                raise ValueError(f"pair {self.name!r}: {name!r} is a {get_encoder(name).modality} encoder, "
-                                 f"not a {modality} one")
+                raise ValueError(
+                    f"pair {self.name!r}: {name!r} is a {get_encoder(name).modality} encoder, not a {modality} one"
+                )
 
     @property
     def encoders(self) -> dict[str, str]:
@@ -81,8 +83,9 @@ class UnknownPairError(UserError):
 
 def get_pair(name: str) -> PairSpec:
     if name not in PAIRS:
-        raise UnknownPairError(f"unknown pair {name!r}{did_you_mean(name, list(PAIRS))}; known pairs: "
-                               f"{', '.join(PAIRS)}")
+        raise UnknownPairError(
+            f"unknown pair {name!r}{did_you_mean(name, list(PAIRS))}; known pairs: {', '.join(PAIRS)}"
+        )
     return PAIRS[name]
 
 

@@ -8,6 +8,7 @@
 
 Text checkpoints get a small WordPiece tokenizer trained on the demo corpus's vocabulary.
 """
+
 from __future__ import annotations
 
 import logging
@@ -21,11 +22,24 @@ from harness.paths import default_cache_dir
 
 log = logging.getLogger(__name__)
 # Config keys a tiny recipe may change: sizes only.
-SIZE_KEYS = frozenset({
-    "hidden_size", "num_hidden_layers", "num_attention_heads", "intermediate_size", "embedding_size",
-    "conv_dim", "conv_stride", "conv_kernel", "num_conv_pos_embeddings", "num_conv_pos_embedding_groups",
-    "conv_pos_kernel_size", "position_buckets", "vocab_size", "max_position_embeddings",
-})
+SIZE_KEYS = frozenset(
+    {
+        "hidden_size",
+        "num_hidden_layers",
+        "num_attention_heads",
+        "intermediate_size",
+        "embedding_size",
+        "conv_dim",
+        "conv_stride",
+        "conv_kernel",
+        "num_conv_pos_embeddings",
+        "num_conv_pos_embedding_groups",
+        "conv_pos_kernel_size",
+        "position_buckets",
+        "vocab_size",
+        "max_position_embeddings",
+    }
+)
 
 
 def _config(variant: EncoderVariant, size: str, vocab_size: int | None = None, pad_id: int | None = None):
@@ -53,10 +67,12 @@ def _tokenizer(pad_id: int):
     texts = [" ".join(group) for group in WORD_GROUPS] + [" ".join(FILLERS)]
     tokenizer.train_from_iterator(texts, trainers.WordPieceTrainer(vocab_size=300, special_tokens=specials))
     cls, sep = tokenizer.token_to_id("[CLS]"), tokenizer.token_to_id("[SEP]")
-    tokenizer.post_processor = processors.TemplateProcessing(single="[CLS] $A [SEP]",
-                                                             special_tokens=[("[CLS]", cls), ("[SEP]", sep)])
-    return PreTrainedTokenizerFast(tokenizer_object=tokenizer, pad_token="[PAD]", unk_token="[UNK]",
-                                   cls_token="[CLS]", sep_token="[SEP]")
+    tokenizer.post_processor = processors.TemplateProcessing(
+        single="[CLS] $A [SEP]", special_tokens=[("[CLS]", cls), ("[SEP]", sep)]
+    )
+    return PreTrainedTokenizerFast(
+        tokenizer_object=tokenizer, pad_token="[PAD]", unk_token="[UNK]", cls_token="[CLS]", sep_token="[SEP]"
+    )
 
 
 def write_checkpoint(variant: EncoderVariant, out: Path, size: str) -> Path:

@@ -1,5 +1,6 @@
 """``EncoderVariant``: the data that names one upstream encoder (torch-free, so that the registries, the
 report and the CLI's checks can read it without importing a model)."""
+
 from __future__ import annotations
 
 import importlib

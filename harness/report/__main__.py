@@ -1,4 +1,5 @@
 """``python -m harness.report``: see ``harness.cli.report``."""
+
 import sys
 
 from harness.cli.report import main

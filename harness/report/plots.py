@@ -1,5 +1,6 @@
 """PNG plots for the report (matplotlib, Agg backend): per-emotion bars, F1 vs size and memory with the
 Pareto front, confusion matrices of each best config, Optuna parameter importances."""
+
 from __future__ import annotations
 
 import logging
@@ -43,11 +44,15 @@ def write_plots(out: Path, grouped: list, comparison: list[tuple], runs: list) -
         suffix = "" if len(comparison) == 1 else f"_group{index + 1}"
         _group_plots(out, group, table, suffix)
     for pair in sorted({r.meta.pair for r in runs if r.stage == "search" and not r.meta.smoke_test}):
-        records = [t for r in runs if r.meta.pair == pair and r.stage == "search" and not r.meta.smoke_test
-                   for t in r.records]
-        frame = pd.DataFrame({"config": [t.config for t in records],
-                              "mean_val_weighted_f1": [t.mean_val_weighted_f1 if t.complete else None
-                                                       for t in records]})
+        records = [
+            t for r in runs if r.meta.pair == pair and r.stage == "search" and not r.meta.smoke_test for t in r.records
+        ]
+        frame = pd.DataFrame(
+            {
+                "config": [t.config for t in records],
+                "mean_val_weighted_f1": [t.mean_val_weighted_f1 if t.complete else None for t in records],
+            }
+        )
         importances = parameter_importances(pair, frame)
         if importances is None:
             continue
@@ -61,8 +66,15 @@ def write_plots(out: Path, grouped: list, comparison: list[tuple], runs: list) -
 
 def _group_plots(out: Path, group, table: pd.DataFrame, suffix: str) -> None:
     labels = [f"{p}{' (stand-in)' if 'STAND-IN' in c else ''}" for p, c in zip(table.pair, table.checkpoints)]
-    per_emotion = np.array([[np.mean([f.test.per_emotion_f1.get(e, np.nan) for t in run.records if t.complete
-                                      for f in t.folds]) for e in EMOTIONS] for run in group.rows])
+    per_emotion = np.array(
+        [
+            [
+                np.mean([f.test.per_emotion_f1.get(e, np.nan) for t in run.records if t.complete for f in t.folds])
+                for e in EMOTIONS
+            ]
+            for run in group.rows
+        ]
+    )
     fig, ax = plt.subplots(figsize=(9, 4))
     width = 0.8 / len(labels)
     for i, label in enumerate(labels):
@@ -73,8 +85,10 @@ def _group_plots(out: Path, group, table: pd.DataFrame, suffix: str) -> None:
     _save(fig, out / f"per_emotion_f1{suffix}.png")
 
     f1 = table.test_weighted_f1.to_numpy(dtype=float)
-    for column, xlabel, name in (("params_total_M", "parameters (M)", "f1_vs_params"),
-                                 ("model_memory_gb", "model training memory (GB)", "f1_vs_memory")):
+    for column, xlabel, name in (
+        ("params_total_M", "parameters (M)", "f1_vs_params"),
+        ("model_memory_gb", "model training memory (GB)", "f1_vs_memory"),
+    ):
         x = table[column].to_numpy(dtype=float)
         fig, ax = plt.subplots(figsize=(6, 4))
         ax.scatter(x, f1)
@@ -120,12 +134,17 @@ def parameter_importances(pair: str, trials: pd.DataFrame) -> dict[str, float] |
     study = optuna.create_study(direction="maximize", sampler=optuna.samplers.RandomSampler(seed=0))
     for config, value in zip(done.config, done.mean_val_weighted_f1):
         searched = [p for p in space.params if p.name in config]
-        study.add_trial(optuna.trial.create_trial(params={p.name: config[p.name] for p in searched},
-                                                  distributions={p.name: p.distribution() for p in searched},
-                                                  value=float(value)))
+        study.add_trial(
+            optuna.trial.create_trial(
+                params={p.name: config[p.name] for p in searched},
+                distributions={p.name: p.distribution() for p in searched},
+                value=float(value),
+            )
+        )
     try:
         importances = optuna.importance.get_param_importances(
-            study, evaluator=optuna.importance.FanovaImportanceEvaluator(seed=0))
+            study, evaluator=optuna.importance.FanovaImportanceEvaluator(seed=0)
+        )
     except (RuntimeError, ValueError) as err:
         log.info("no parameter importances for %s: %s", pair, err)
         return None

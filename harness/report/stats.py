@@ -31,6 +31,7 @@ What is here:
 * :func:`compare`: a table of the above for a list of (a, b) comparisons, Holm-adjusted across its rows.
 * :func:`t_interval`: a Student t interval for a handful of numbers (per-fold scores, say).
 """
+
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
@@ -71,8 +72,18 @@ REQUIRED_COLUMNS: tuple[str, ...] = ("pair", "seed", "fold", "utterance_id", "di
 :func:`paired_bootstrap` and :func:`mcnemar_exact`)."""
 
 COMPARE_COLUMNS: tuple[str, ...] = (
-    "pair_a", "pair_b", "diff_weighted_f1", "ci_low", "ci_high", "mcnemar_p", "holm_p",
-    "n_utterances", "n_dialogs", "n_seeds", "b01", "b10",
+    "pair_a",
+    "pair_b",
+    "diff_weighted_f1",
+    "ci_low",
+    "ci_high",
+    "mcnemar_p",
+    "holm_p",
+    "n_utterances",
+    "n_dialogs",
+    "n_seeds",
+    "b01",
+    "b10",
 )
 """Columns of the table :func:`compare` returns, in order."""
 
@@ -203,8 +214,10 @@ def _check_predictions(frame: pd.DataFrame, name: str, need_pair: bool = True) -
     for column in ("label", "pred"):
         bad = (out[column] < 0) | (out[column] >= _N_CLASSES)
         if bad.any():
-            raise ValueError(f"{name}: column {column!r} has {int(bad.sum())} value(s) outside 0..{_N_CLASSES - 1} "
-                             f"(the classes are {EMOTIONS})")
+            raise ValueError(
+                f"{name}: column {column!r} has {int(bad.sum())} value(s) outside 0..{_N_CLASSES - 1} "
+                f"(the classes are {EMOTIONS})"
+            )
     key = np.zeros(len(frame), dtype=np.int64)  # one code per (pair, seed, fold, utterance_id), kept < rows
     for column in ("pair", "seed", "fold", "utterance_id"):
         if column in out:
@@ -215,8 +228,10 @@ def _check_predictions(frame: pd.DataFrame, name: str, need_pair: bool = True) -
         table = pd.DataFrame({c: out[c] for c in keys})
         repeated = table.duplicated(keys)
         example = table[repeated].iloc[0].to_dict()
-        raise ValueError(f"{name}: {int(repeated.sum())} repeated {tuple(keys)} row(s), e.g. {example}; "
-                         f"each run must hold each test utterance once")
+        raise ValueError(
+            f"{name}: {int(repeated.sum())} repeated {tuple(keys)} row(s), e.g. {example}; "
+            f"each run must hold each test utterance once"
+        )
     return out
 
 
@@ -224,8 +239,9 @@ def _single_model(frame: pd.DataFrame, name: str) -> dict[str, np.ndarray]:
     """Validate the predictions of one model (a ``pair`` column, if present, must hold one value)."""
     out = _check_predictions(frame, name, need_pair=False)
     if "pair" in out and len(pd.unique(out["pair"])) > 1:
-        raise ValueError(f"{name}: holds predictions of several pairs {sorted(pd.unique(out['pair']))}; "
-                         f"pass one model's rows")
+        raise ValueError(
+            f"{name}: holds predictions of several pairs {sorted(pd.unique(out['pair']))}; pass one model's rows"
+        )
     return out
 
 
@@ -255,11 +271,15 @@ def _align(a: pd.DataFrame, b: pd.DataFrame) -> _Aligned:
     b = _single_model(b, "b")
     seeds = np.intersect1d(a["seed"], b["seed"])
     if len(seeds) == 0:
-        raise ValueError(f"a and b have no seed in common (a: {np.unique(a['seed']).tolist()}, "
-                         f"b: {np.unique(b['seed']).tolist()}); seeds are paired by value")
+        raise ValueError(
+            f"a and b have no seed in common (a: {np.unique(a['seed']).tolist()}, "
+            f"b: {np.unique(b['seed']).tolist()}); seeds are paired by value"
+        )
     used = [np.isin(a["seed"], seeds), np.isin(b["seed"], seeds)]
-    both = {c: np.concatenate([a[c][used[0]], b[c][used[1]]]) for c in ("seed", "fold", "utterance_id", "dialog",
-                                                                       "label", "pred")}
+    both = {
+        c: np.concatenate([a[c][used[0]], b[c][used[1]]])
+        for c in ("seed", "fold", "utterance_id", "dialog", "label", "pred")
+    }
     model = np.repeat([0, 1], [int(used[0].sum()), int(used[1].sum())])
     fold, _ = _codes(both["fold"], sort=True)
     utterance, n_utterance_ids = _codes(both["utterance_id"])
@@ -272,9 +292,11 @@ def _align(a: pd.DataFrame, b: pd.DataFrame) -> _Aligned:
     np.add.at(count, (model, position), 1)
     common = (count == len(seeds)).all(axis=0)
     if not common.any():
-        raise ValueError("a and b have no utterances in common: no (fold, utterance_id) was predicted by both "
-                         f"under every shared seed {seeds.tolist()} (a has {int((count[0] > 0).sum())} "
-                         f"utterance(s), b has {int((count[1] > 0).sum())})")
+        raise ValueError(
+            "a and b have no utterances in common: no (fold, utterance_id) was predicted by both "
+            f"under every shared seed {seeds.tolist()} (a has {int((count[0] > 0).sum())} "
+            f"utterance(s), b has {int((count[1] > 0).sum())})"
+        )
     index = np.cumsum(common) - 1  # unique key -> column of the common utterances
     keep = common[position]
     column = index[position[keep]]
@@ -287,14 +309,22 @@ def _align(a: pd.DataFrame, b: pd.DataFrame) -> _Aligned:
     disagree = (labels[column] != labels_in) | (dialog_of[column] != dialog_key)
     if disagree.any():
         row = np.flatnonzero(keep)[np.argmax(disagree)]
-        raise ValueError("a and b (or two seeds) disagree on the label or dialog of utterance "
-                         f"(fold={both['fold'][row]!r}, utterance_id={both['utterance_id'][row]!r})")
+        raise ValueError(
+            "a and b (or two seeds) disagree on the label or dialog of utterance "
+            f"(fold={both['fold'][row]!r}, utterance_id={both['utterance_id'][row]!r})"
+        )
     seed_row = np.searchsorted(seeds, both["seed"][keep])
     preds = np.empty((2, len(seeds), n), dtype=np.int64)
     preds[model[keep], seed_row, column] = both["pred"][keep]
     dialogs, dialog_names = pd.factorize(dialog_of, sort=True)
-    return _Aligned(labels=labels, dialogs=dialogs.astype(np.int64), n_dialogs=len(dialog_names),
-                    preds_a=preds[0], preds_b=preds[1], seeds=tuple(int(s) for s in seeds))
+    return _Aligned(
+        labels=labels,
+        dialogs=dialogs.astype(np.int64),
+        n_dialogs=len(dialog_names),
+        preds_a=preds[0],
+        preds_b=preds[1],
+        seeds=tuple(int(s) for s in seeds),
+    )
 
 
 # --------------------------------------------------------------------------------------------------------
@@ -351,10 +381,15 @@ def summarize(predictions: pd.DataFrame) -> pd.DataFrame:
     frame = pd.DataFrame(_check_predictions(predictions, "predictions"))
     rows = []
     for pair, group in frame.groupby("pair", sort=True):
-        pooled = pd.DataFrame([_scores(g["label"].to_numpy(), g["pred"].to_numpy())
-                               for _, g in group.groupby("seed", sort=True)])
-        runs = pd.DataFrame([_scores(g["label"].to_numpy(), g["pred"].to_numpy())
-                             for _, g in group.groupby(["seed", "fold"], sort=True)])
+        pooled = pd.DataFrame(
+            [_scores(g["label"].to_numpy(), g["pred"].to_numpy()) for _, g in group.groupby("seed", sort=True)]
+        )
+        runs = pd.DataFrame(
+            [
+                _scores(g["label"].to_numpy(), g["pred"].to_numpy())
+                for _, g in group.groupby(["seed", "fold"], sort=True)
+            ]
+        )
         row: dict[str, object] = {
             "pair": pair,
             "n_runs": len(runs),
@@ -382,17 +417,21 @@ def _weighted_f1_from_counts(support: np.ndarray, tp: np.ndarray, predicted: np.
     ``sklearn.metrics.f1_score(average="weighted", labels=range(6), zero_division=0)`` computes.
     """
     denominator = support + predicted
-    f1 = np.divide(2.0 * tp, denominator, out=np.zeros(np.broadcast_shapes(tp.shape, denominator.shape)),
-                   where=denominator > 0)
+    f1 = np.divide(
+        2.0 * tp, denominator, out=np.zeros(np.broadcast_shapes(tp.shape, denominator.shape)), where=denominator > 0
+    )
     return (support * f1).sum(-1) / support.sum(-1)
 
 
-def _unit_counts(unit: np.ndarray, n_units: int, labels: np.ndarray,
-                 preds: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def _unit_counts(
+    unit: np.ndarray, n_units: int, labels: np.ndarray, preds: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Per-unit class counts: support (units, 6) and, per prediction row, tp and predicted (units, rows, 6)."""
+
     def count(codes: np.ndarray, weights: np.ndarray | None = None) -> np.ndarray:
-        return np.bincount(unit * _N_CLASSES + codes, weights=weights,
-                           minlength=n_units * _N_CLASSES).reshape(n_units, _N_CLASSES)
+        return np.bincount(unit * _N_CLASSES + codes, weights=weights, minlength=n_units * _N_CLASSES).reshape(
+            n_units, _N_CLASSES
+        )
 
     support = count(labels).astype(float)
     tp = np.stack([count(labels, (row == labels).astype(float)) for row in preds], axis=1)
@@ -400,9 +439,14 @@ def _unit_counts(unit: np.ndarray, n_units: int, labels: np.ndarray,
     return support, tp, predicted
 
 
-def paired_bootstrap(a: pd.DataFrame, b: pd.DataFrame, n_boot: int = 1000,
-                     seed: int | np.random.Generator | None = 0, confidence: float = 0.95,
-                     cluster: str | None = "dialog") -> BootstrapResult:
+def paired_bootstrap(
+    a: pd.DataFrame,
+    b: pd.DataFrame,
+    n_boot: int = 1000,
+    seed: int | np.random.Generator | None = 0,
+    confidence: float = 0.95,
+    cluster: str | None = "dialog",
+) -> BootstrapResult:
     """Paired bootstrap of the difference in weighted F1, model a minus model b.
 
     The two models are compared on the utterances both predicted (matched on (fold, utterance_id)); seeds
@@ -469,8 +513,9 @@ def paired_bootstrap(a: pd.DataFrame, b: pd.DataFrame, n_boot: int = 1000,
     support, tp, predicted = _unit_counts(unit, n_units, data.labels, preds)
     if cluster is None:  # a draw of a pattern contributes one utterance, not the whole pattern count
         multiplicity = np.bincount(unit, minlength=n_units).astype(float)
-        support, tp, predicted = (x / multiplicity.reshape((-1,) + (1,) * (x.ndim - 1))
-                                  for x in (support, tp, predicted))
+        support, tp, predicted = (
+            x / multiplicity.reshape((-1,) + (1,) * (x.ndim - 1)) for x in (support, tp, predicted)
+        )
     n_rows = preds.shape[0]
     per_unit = np.concatenate([support, tp.reshape(n_units, -1), predicted.reshape(n_units, -1)], axis=1)
 
@@ -483,8 +528,8 @@ def paired_bootstrap(a: pd.DataFrame, b: pd.DataFrame, n_boot: int = 1000,
         else:
             totals = weights @ per_unit
         s = totals[:, None, :_N_CLASSES]
-        t = totals[:, _N_CLASSES:_N_CLASSES * (1 + n_rows)].reshape(-1, n_rows, _N_CLASSES)
-        p = totals[:, _N_CLASSES * (1 + n_rows):].reshape(-1, n_rows, _N_CLASSES)
+        t = totals[:, _N_CLASSES : _N_CLASSES * (1 + n_rows)].reshape(-1, n_rows, _N_CLASSES)
+        p = totals[:, _N_CLASSES * (1 + n_rows) :].reshape(-1, n_rows, _N_CLASSES)
         f1 = _weighted_f1_from_counts(s, t, p)  # (resamples, 2 * n_seeds)
         return (f1[:, :n_seeds] - f1[:, n_seeds:]).mean(axis=1)
 
@@ -504,13 +549,20 @@ def paired_bootstrap(a: pd.DataFrame, b: pd.DataFrame, n_boot: int = 1000,
             drawn = draw_to_unit[rng.integers(0, n_draws, size=(size, n_draws))]
             offsets = (np.arange(size) * n_units)[:, None]
             weights = np.bincount((drawn + offsets).ravel(), minlength=size * n_units).reshape(size, n_units)
-            replicates[start:start + size] = statistic(weights.astype(float))
+            replicates[start : start + size] = statistic(weights.astype(float))
 
     alpha = 1.0 - confidence
     low, high = np.quantile(replicates, [alpha / 2.0, 1.0 - alpha / 2.0])
     return BootstrapResult(
-        estimate=estimate, ci_low=float(low), ci_high=float(high), confidence=float(confidence), n_boot=n_boot,
-        cluster=cluster, n_utterances=len(data.labels), n_dialogs=data.n_dialogs, seeds=data.seeds,
+        estimate=estimate,
+        ci_low=float(low),
+        ci_high=float(high),
+        confidence=float(confidence),
+        n_boot=n_boot,
+        cluster=cluster,
+        n_utterances=len(data.labels),
+        n_dialogs=data.n_dialogs,
+        seeds=data.seeds,
         replicates=replicates,
     )
 
@@ -613,8 +665,9 @@ def t_interval(values: Sequence[float] | np.ndarray, confidence: float = 0.95) -
 # comparison table
 
 
-def compare(predictions: pd.DataFrame, comparisons: list[tuple[str, str]], n_boot: int = 1000,
-            seed: int = 0) -> pd.DataFrame:
+def compare(
+    predictions: pd.DataFrame, comparisons: list[tuple[str, str]], n_boot: int = 1000, seed: int = 0
+) -> pd.DataFrame:
     """Pairwise comparisons of models: difference in weighted F1 with a dialog bootstrap CI, and McNemar.
 
     For each ``(pair_a, pair_b)``: :func:`paired_bootstrap` (dialog clusters, percentile 95% interval,
@@ -650,17 +703,28 @@ def compare(predictions: pd.DataFrame, comparisons: list[tuple[str, str]], n_boo
     rows = []
     for (pair_a, pair_b), stream in zip(comparisons, streams, strict=True):
         try:
-            boot = paired_bootstrap(groups[pair_a], groups[pair_b], n_boot=n_boot,
-                                    seed=np.random.default_rng(stream), cluster="dialog")
+            boot = paired_bootstrap(
+                groups[pair_a], groups[pair_b], n_boot=n_boot, seed=np.random.default_rng(stream), cluster="dialog"
+            )
             test = mcnemar_exact(groups[pair_a], groups[pair_b])
         except ValueError as error:
             raise ValueError(f"comparing {pair_a!r} with {pair_b!r}: {error}") from error
-        rows.append({
-            "pair_a": pair_a, "pair_b": pair_b, "diff_weighted_f1": boot.estimate, "ci_low": boot.ci_low,
-            "ci_high": boot.ci_high, "mcnemar_p": test.p_value, "holm_p": np.nan,
-            "n_utterances": boot.n_utterances, "n_dialogs": boot.n_dialogs, "n_seeds": boot.n_seeds,
-            "b01": test.b01, "b10": test.b10,
-        })
+        rows.append(
+            {
+                "pair_a": pair_a,
+                "pair_b": pair_b,
+                "diff_weighted_f1": boot.estimate,
+                "ci_low": boot.ci_low,
+                "ci_high": boot.ci_high,
+                "mcnemar_p": test.p_value,
+                "holm_p": np.nan,
+                "n_utterances": boot.n_utterances,
+                "n_dialogs": boot.n_dialogs,
+                "n_seeds": boot.n_seeds,
+                "b01": test.b01,
+                "b10": test.b10,
+            }
+        )
     table = pd.DataFrame(rows, columns=list(COMPARE_COLUMNS))
     if len(table):
         table["holm_p"] = holm(table["mcnemar_p"].to_numpy())

@@ -16,6 +16,7 @@ folds, then averaged over seeds; ``ci_*`` over folds are t intervals with n-1 de
 Pairwise differences use a paired bootstrap over dialogues, McNemar's exact test and Holm's correction
 (``harness.report.stats``).
 """
+
 from __future__ import annotations
 
 import json
@@ -35,13 +36,15 @@ from harness.report import stats
 log = logging.getLogger(__name__)
 PROTOCOLS = {
     "loso": "Speaker-independent leave-one-session-out: fold k tests on Session k; early stopping and model "
-            "selection use one held-out speaker of the training sessions; configs are ranked by mean validation "
-            "weighted F1, test sessions are scored only for this report.",
+    "selection use one held-out speaker of the training sessions; configs are ranked by mean validation "
+    "weighted F1, test sessions are scored only for this report.",
     "session5": "Train on Sessions 1-4, validate on held-out dialogues of the training sessions, test on Session 5 "
-                "(the ERC benchmark split).",
+    "(the ERC benchmark split).",
 }
-AGGREGATION = ("mean/std over seed x fold runs (sample std, ddof=1); pooled_* on each seed's predictions pooled "
-               "over folds, averaged over seeds; ci over folds: t interval, n-1 df")
+AGGREGATION = (
+    "mean/std over seed x fold runs (sample std, ddof=1); pooled_* on each seed's predictions pooled "
+    "over folds, averaged over seeds; ci over folds: t interval, n-1 df"
+)
 
 
 @dataclass
@@ -70,8 +73,9 @@ def load_runs(results: Path) -> list[Run]:
     for folder in sorted({p.parent for p in results.glob("*/*/trial_*.json")}):
         records = [read_record(p) for p in sorted(folder.glob("trial_*.json"))]
         summary = json.loads((folder / "search.json").read_text()) if (folder / "search.json").exists() else {}
-        predictions = pd.read_parquet(folder / "predictions.parquet") if (folder / "predictions.parquet").exists() \
-            else None
+        predictions = (
+            pd.read_parquet(folder / "predictions.parquet") if (folder / "predictions.parquet").exists() else None
+        )
         final = folder / "final_configs.json"
         budget = json.loads(final.read_text()).get("budget", "") if final.exists() else ""
         runs.append(Run(folder, records[0].meta, records, summary, predictions, budget))
@@ -105,19 +109,25 @@ def comparison_row(run: Run, search: Run | None) -> dict:
     searched = search or run
     resources = [f.resources for f in folds]
     explanations = [f.explanation for f in folds if f.explanation is not None]
-    fold_f1 = pd.DataFrame([(f.fold, f.test.weighted_f1) for f in folds], columns=["fold", "f1"]).groupby("fold").f1.mean()
+    fold_f1 = (
+        pd.DataFrame([(f.fold, f.test.weighted_f1) for f in folds], columns=["fold", "f1"]).groupby("fold").f1.mean()
+    )
     interval = stats.t_interval(fold_f1.to_numpy())
     gpus = searched.summary.get("gpus_per_trial", 0.0) or 0.0
     train_s = sum(f.resources.train_wall_s for r in searched.records for f in r.folds)
     row = {
-        "pair": run.meta.pair, "stage": run.stage, "run": run.meta.run, "checkpoints": _checkpoints(run.meta),
+        "pair": run.meta.pair,
+        "stage": run.stage,
+        "run": run.meta.run,
+        "checkpoints": _checkpoints(run.meta),
         "seeds": len({r.config.get("seed") for r in run.records if r.complete}) if run.stage == "final" else 1,
         "search_trials": len(searched.records),
         "search_failed": sum(r.status == "failed" for r in searched.records),
         "search_stopped_early": sum(r.status == "stopped_early" for r in searched.records),
         "val_weighted_f1": round(float(best.mean_val_weighted_f1 or float("nan")), 4) if best else float("nan"),
         **_stat("test_weighted_f1", [f.test.weighted_f1 for f in folds]),
-        "folds_n": len(fold_f1), "test_weighted_f1_ci_low": round(interval.low, 4),
+        "folds_n": len(fold_f1),
+        "test_weighted_f1_ci_low": round(interval.low, 4),
         "test_weighted_f1_ci_high": round(interval.high, 4),
         **_stat("test_macro_f1", [f.test.macro_f1 for f in folds]),
         **_stat("test_unweighted_acc", [f.test.unweighted_accuracy for f in folds]),
@@ -135,19 +145,27 @@ def comparison_row(run: Run, search: Run | None) -> dict:
         "rss_above_idle_gb": round(max((r.rss_above_idle_gb for r in resources), default=float("nan")), 3),
         "peak_rss_gb": round(max((r.peak_rss_gb for r in resources), default=float("nan")), 3),
         "train_utt_per_s": round(float(np.mean([r.train_utterances_per_s for r in resources])), 1)
-        if resources else float("nan"),
+        if resources
+        else float("nan"),
         "latency_ms": round(float(np.mean([r.latency_ms for r in resources])), 2) if resources else float("nan"),
         "search_wall_s": round(float(searched.summary.get("wall_s", float("nan"))), 1),
         "gpu_hours": round(train_s * gpus / 3600, 4),
         "energy_kj": round(sum(r.energy_j for r in resources if r.energy_j) / 1000, 2)
-        if any(r.energy_j for r in resources) else float("nan"),
+        if any(r.energy_j for r in resources)
+        else float("nan"),
         **_stat("faithfulness", [e.faithfulness for e in explanations]),
-        **_stat("audio_ablation_f1_drop", [e.ablation_f1_drop["audio"] for e in explanations
-                                           if "audio" in e.ablation_f1_drop]),
-        **_stat("text_ablation_f1_drop", [e.ablation_f1_drop["text"] for e in explanations
-                                          if "text" in e.ablation_f1_drop]),
-        "explain_share": round(sum(f.seconds.get("explain", 0.0) for f in folds)
-                               / max(sum(sum(f.seconds.values()) for f in folds), 1e-9), 3) if explanations
+        **_stat(
+            "audio_ablation_f1_drop",
+            [e.ablation_f1_drop["audio"] for e in explanations if "audio" in e.ablation_f1_drop],
+        ),
+        **_stat(
+            "text_ablation_f1_drop", [e.ablation_f1_drop["text"] for e in explanations if "text" in e.ablation_f1_drop]
+        ),
+        "explain_share": round(
+            sum(f.seconds.get("explain", 0.0) for f in folds) / max(sum(sum(f.seconds.values()) for f in folds), 1e-9),
+            3,
+        )
+        if explanations
         else float("nan"),
         "device": best.device_name if best else "",
     }
@@ -188,8 +206,11 @@ def groups(runs: list[Run]) -> list[Group]:
         for pair in sorted({r.meta.pair for r in members}):
             mine = [r for r in members if r.meta.pair == pair]
             finals = [r for r in mine if r.stage == "final" and any(t.complete for t in r.records)]
-            scored = [(best.mean_val_weighted_f1 or 0.0, r) for r in mine
-                      if r.stage == "search" and (best := r.best()) is not None]
+            scored = [
+                (best.mean_val_weighted_f1 or 0.0, r)
+                for r in mine
+                if r.stage == "search" and (best := r.best()) is not None
+            ]
             best_search = max(scored, key=lambda item: item[0])[1] if scored else None
             if best_search is not None:
                 searches[pair] = best_search
@@ -202,14 +223,13 @@ def groups(runs: list[Run]) -> list[Group]:
 
 def _group_columns(key: tuple) -> dict:
     source, protocol, classes, folds = key
-    return {"data_source": source, "protocol": protocol, "classes": classes,
-            "folds": " ".join(str(f) for f in folds)}
+    return {"data_source": source, "protocol": protocol, "classes": classes, "folds": " ".join(str(f) for f in folds)}
 
 
 def pairwise_table(group: Group) -> pd.DataFrame:
     finals = {r.meta.pair: r.predictions for r in group.rows if r.predictions is not None}
     names = sorted(finals)
-    comparisons = [(a, b) for i, a in enumerate(names) for b in names[i + 1:]]
+    comparisons = [(a, b) for i, a in enumerate(names) for b in names[i + 1 :]]
     if not comparisons:
         return pd.DataFrame()
     table = stats.compare(pd.concat(finals.values(), ignore_index=True), comparisons)
@@ -239,11 +259,21 @@ def fusion_gain_table(group: Group) -> pd.DataFrame:
 def per_fold_table(group: Group) -> pd.DataFrame:
     rows = []
     for run in group.rows:
-        for fold, items in pd.DataFrame([(f.fold, f.test.weighted_f1, f.validation.weighted_f1) for f in _folds(run)],
-                                        columns=["fold", "test", "val"]).groupby("fold"):
-            rows.append(_group_columns(group.key) | {"pair": run.meta.pair, "stage": run.stage, "test_session": fold,
-                                                     "runs": len(items), **_stat("test_weighted_f1", list(items.test)),
-                                                     **_stat("val_weighted_f1", list(items.val))})
+        for fold, items in pd.DataFrame(
+            [(f.fold, f.test.weighted_f1, f.validation.weighted_f1) for f in _folds(run)],
+            columns=["fold", "test", "val"],
+        ).groupby("fold"):
+            rows.append(
+                _group_columns(group.key)
+                | {
+                    "pair": run.meta.pair,
+                    "stage": run.stage,
+                    "test_session": fold,
+                    "runs": len(items),
+                    **_stat("test_weighted_f1", list(items.test)),
+                    **_stat("val_weighted_f1", list(items.val)),
+                }
+            )
     return pd.DataFrame(rows)
 
 
@@ -257,8 +287,10 @@ def markdown_table(frame: pd.DataFrame) -> str:
         values = frame[column]
         numeric = values.dtype.kind in "iuf"
         if f"{column}_std" in frame.columns:
-            values = ["n/a" if pd.isna(m) else f"{m:.3f}" if pd.isna(s) else f"{m:.3f} ± {s:.3f}"
-                      for m, s in zip(values, frame[f"{column}_std"])]
+            values = [
+                "n/a" if pd.isna(m) else f"{m:.3f}" if pd.isna(s) else f"{m:.3f} ± {s:.3f}"
+                for m, s in zip(values, frame[f"{column}_std"])
+            ]
         elif numeric:
             values = ["n/a" if pd.isna(v) else f"{v:g}" for v in values]
         shown[column] = values
@@ -272,26 +304,34 @@ def _header(title: str, group_runs: list[Run], key: tuple | None) -> list[str]:
         return lines
     source, protocol, classes, folds = key
     if source == "demo":
-        lines += ["> **DEMO CORPUS, NOT IEMOCAP.** These rows come from the synthetic corpus the harness generates; "
-                  "they test the pipeline and say nothing about emotion recognition.", ""]
+        lines += [
+            "> **DEMO CORPUS, NOT IEMOCAP.** These rows come from the synthetic corpus the harness generates; "
+            "they test the pipeline and say nothing about emotion recognition.",
+            "",
+        ]
     if any(r.meta.stand_in for r in group_runs):
-        lines += ["> **RANDOM-INIT STAND-INS.** Rows marked as such used randomly initialised checkpoints with the "
-                  "real architectures (the published weights were not available offline): parameters, memory and "
-                  "latency are real; their scores mean nothing.", ""]
+        lines += [
+            "> **RANDOM-INIT STAND-INS.** Rows marked as such used randomly initialised checkpoints with the "
+            "real architectures (the published weights were not available offline): parameters, memory and "
+            "latency are real; their scores mean nothing.",
+            "",
+        ]
     skipped = sorted({s for r in group_runs for s in r.meta.skipped})
     devices = sorted({t.device_name for r in group_runs for t in r.records})
     dates = sorted(t.written_at for r in group_runs for t in r.records if t.written_at)
     budgets = sorted({r.budget for r in group_runs if r.budget})
-    lines += [f"- Data source: {source}; classes: {classes}; test folds: {' '.join(map(str, folds))}",
-              f"- Protocol: {PROTOCOLS.get(protocol, protocol)}",
-              "- Checkpoints: " + "; ".join(f"{r.meta.pair}: {_checkpoints(r.meta)}" for r in group_runs),
-              f"- Budget: {'; '.join(budgets) or 'per search run (see search_trials)'}",
-              f"- Aggregation: {AGGREGATION}",
-              f"- Hardware: {', '.join(devices)}",
-              f"- Corpus entries skipped (--skip-bad): {len(skipped)}" + (f" ({', '.join(skipped[:5])}"
-                                                                           f"{' ...' if len(skipped) > 5 else ''})"
-                                                                           if skipped else ""),
-              f"- Results dated: {dates[-1] if dates else 'n/a'} (latest trial record)", ""]
+    lines += [
+        f"- Data source: {source}; classes: {classes}; test folds: {' '.join(map(str, folds))}",
+        f"- Protocol: {PROTOCOLS.get(protocol, protocol)}",
+        "- Checkpoints: " + "; ".join(f"{r.meta.pair}: {_checkpoints(r.meta)}" for r in group_runs),
+        f"- Budget: {'; '.join(budgets) or 'per search run (see search_trials)'}",
+        f"- Aggregation: {AGGREGATION}",
+        f"- Hardware: {', '.join(devices)}",
+        f"- Corpus entries skipped (--skip-bad): {len(skipped)}"
+        + (f" ({', '.join(skipped[:5])}{' ...' if len(skipped) > 5 else ''})" if skipped else ""),
+        f"- Results dated: {dates[-1] if dates else 'n/a'} (latest trial record)",
+        "",
+    ]
     return lines
 
 
@@ -318,29 +358,54 @@ def write_reports(results: str | Path) -> Path:
     grouped = groups(runs)
     if not any(g.rows for g in grouped) and not any(r.meta.smoke_test for r in runs):
         raise FileNotFoundError(f"{results}: no trial finished all its folds yet")
-    comparison = [(g, pd.DataFrame([_group_columns(g.key) | comparison_row(r, g.searches.get(r.meta.pair))
-                                    for r in g.rows])) for g in grouped]
+    comparison = [
+        (g, pd.DataFrame([_group_columns(g.key) | comparison_row(r, g.searches.get(r.meta.pair)) for r in g.rows]))
+        for g in grouped
+    ]
     _write(results, "comparison", "Pair comparison", comparison, "No complete run yet.")
-    _write(results, "per_emotion", "Test F1 per emotion",
-           [(g, pd.DataFrame([_group_columns(g.key) | per_emotion_row(r) for r in g.rows])) for g in grouped],
-           "No complete run yet.")
-    _write(results, "per_fold", "Per-fold test weighted F1", [(g, per_fold_table(g)) for g in grouped],
-           "No complete run yet.")
-    _write(results, "pairwise", "Pairwise comparison (a minus b, test weighted F1, final stage)",
-           [(g, pairwise_table(g)) for g in grouped],
-           "No rows: needs two pairs with a final stage in the same group (python -m harness.benchmark).")
-    _write(results, "fusion_gain", "Gain from fusion: fused pair minus its unimodal baseline (final stage)",
-           [(g, fusion_gain_table(g)) for g in grouped],
-           "No rows: needs a fused pair and one of its unimodal baselines with a final stage "
-           "(python -m harness.benchmark).")
+    _write(
+        results,
+        "per_emotion",
+        "Test F1 per emotion",
+        [(g, pd.DataFrame([_group_columns(g.key) | per_emotion_row(r) for r in g.rows])) for g in grouped],
+        "No complete run yet.",
+    )
+    _write(
+        results,
+        "per_fold",
+        "Per-fold test weighted F1",
+        [(g, per_fold_table(g)) for g in grouped],
+        "No complete run yet.",
+    )
+    _write(
+        results,
+        "pairwise",
+        "Pairwise comparison (a minus b, test weighted F1, final stage)",
+        [(g, pairwise_table(g)) for g in grouped],
+        "No rows: needs two pairs with a final stage in the same group (python -m harness.benchmark).",
+    )
+    _write(
+        results,
+        "fusion_gain",
+        "Gain from fusion: fused pair minus its unimodal baseline (final stage)",
+        [(g, fusion_gain_table(g)) for g in grouped],
+        "No rows: needs a fused pair and one of its unimodal baselines with a final stage "
+        "(python -m harness.benchmark).",
+    )
     smoke = [r for r in runs if r.meta.smoke_test]
-    smoke_rows = pd.DataFrame([_group_columns(r.meta.group) | comparison_row(r, None) for r in smoke
-                               if r.best() is not None])
+    smoke_rows = pd.DataFrame(
+        [_group_columns(r.meta.group) | comparison_row(r, None) for r in smoke if r.best() is not None]
+    )
     write_atomic(results / "smoke_runs.csv", lambda p: smoke_rows.to_csv(p, index=False))
-    write_atomic(results / "smoke_runs.md", lambda p: p.write_text(
-        "# Smoke tests (not results)\n\nTiny random-init checkpoints and one epoch: these runs check the plumbing "
-        "and are never part of the comparison tables.\n\n" + (markdown_table(smoke_rows) if not smoke_rows.empty
-                                                                 else "_None._") + "\n"))
+    write_atomic(
+        results / "smoke_runs.md",
+        lambda p: p.write_text(
+            "# Smoke tests (not results)\n\nTiny random-init checkpoints and one epoch: these runs check the plumbing "
+            "and are never part of the comparison tables.\n\n"
+            + (markdown_table(smoke_rows) if not smoke_rows.empty else "_None._")
+            + "\n"
+        ),
+    )
     from harness.report.plots import write_plots
 
     write_plots(results, grouped, comparison, runs)

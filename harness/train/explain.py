@@ -25,6 +25,7 @@ Cost is bounded three ways: explained inputs are cut to ``explain_max_positions`
 in batches of ``explain_batch`` (memory); and ``budget_s`` stops explaining further utterances once the
 time spent would pass it (at least one is explained), so ``Explanation.n_samples`` says how many were.
 """
+
 from __future__ import annotations
 
 import time
@@ -49,8 +50,9 @@ from harness.train.metrics import compute_metrics
 TOP_FRACTION = 0.2
 
 
-def modality_ablation(model: EmotionModel, data: PairData, rows: np.ndarray, device: torch.device,
-                      batch_size: int) -> tuple[dict[str, float], dict[str, float]]:
+def modality_ablation(
+    model: EmotionModel, data: PairData, rows: np.ndarray, device: torch.device, batch_size: int
+) -> tuple[dict[str, float], dict[str, float]]:
     labels = data.labels[rows]
     full = compute_metrics(labels, predict(model, data, rows, device, batch_size).argmax(1))
     overall, per_emotion = {}, {}
@@ -103,17 +105,25 @@ def explained_input(encoder: Encoder, embedded: Embedded, max_positions: int) ->
         def pooled(means: torch.Tensor) -> Embedded:
             ones = torch.ones(means.shape[:2], dtype=torch.bool, device=means.device)
             return Embedded(means, ones, pooled_layers=True)
+
         return Explained(stacked.flatten(2), mask, pool, pooled)
 
     def live(x: torch.Tensor) -> Embedded:
         n = x.shape[0]
         lengths = None if embedded.lengths is None else embedded.lengths.expand(n)
         return Embedded(x, embedded.mask.expand(n, -1), lengths=lengths)
+
     return Explained(embedded.x.detach().float(), embedded.mask, lambda x: x, live)
 
 
-def explain_fold(model: EmotionModel, data: PairData, rows: np.ndarray, cfg: TrialConfig, device: torch.device,
-                 budget_s: float | None = None) -> Explanation:
+def explain_fold(
+    model: EmotionModel,
+    data: PairData,
+    rows: np.ndarray,
+    cfg: TrialConfig,
+    device: torch.device,
+    budget_s: float | None = None,
+) -> Explanation:
     """Ablation on every row; attributions and faithfulness on up to ``cfg.explain_samples`` random rows,
     fewer when ``budget_s`` (seconds for the whole explanation) would otherwise be passed."""
     started = time.perf_counter()
@@ -122,20 +132,37 @@ def explain_fold(model: EmotionModel, data: PairData, rows: np.ndarray, cfg: Tri
     mean = {kind: {m: float(np.mean(v)) for m, v in per.items()} for kind, per in drops.items()}
     faithfulness = float(np.mean([mean["comprehensive"][m] - mean["random"][m] for m in model.modalities]))
     peak = (monitor.peak_gpu_bytes if monitor.peak_gpu_bytes is not None else monitor.peak_rss_bytes) / 1024**3
-    return Explanation(ablation, ablation_emotion, mean["comprehensive"], mean["sufficient"], mean["random"],
-                       faithfulness, n, round(time.perf_counter() - started, 3), round(peak, 3),
-                       cfg.explain_max_positions)
+    return Explanation(
+        ablation,
+        ablation_emotion,
+        mean["comprehensive"],
+        mean["sufficient"],
+        mean["random"],
+        faithfulness,
+        n,
+        round(time.perf_counter() - started, 3),
+        round(peak, 3),
+        cfg.explain_max_positions,
+    )
 
 
-def _explain(model: EmotionModel, data: PairData, rows: np.ndarray, cfg: TrialConfig, device: torch.device,
-             started: float, budget_s: float | None) -> tuple[dict, dict, dict[str, dict[str, list[float]]], int]:
+def _explain(
+    model: EmotionModel,
+    data: PairData,
+    rows: np.ndarray,
+    cfg: TrialConfig,
+    device: torch.device,
+    started: float,
+    budget_s: float | None,
+) -> tuple[dict, dict, dict[str, dict[str, list[float]]], int]:
     model.eval()
     ablation, ablation_emotion = modality_ablation(model, data, rows, device, cfg.batch_size)
     modalities = model.modalities
     rng = np.random.default_rng(cfg.seed)
     picked = rng.choice(rows, size=min(cfg.explain_samples, len(rows)), replace=False)
-    drops: dict[str, dict[str, list[float]]] = {k: {m: [] for m in modalities}
-                                                 for k in ("comprehensive", "sufficient", "random")}
+    drops: dict[str, dict[str, list[float]]] = {
+        k: {m: [] for m in modalities} for k in ("comprehensive", "sufficient", "random")
+    }
     done, per_utterance = 0, 0.0
     # cuDNN's RNN backward refuses eval mode; the native kernels give the same gradients.
     with torch.backends.cudnn.flags(enabled=False):
@@ -150,11 +177,19 @@ def _explain(model: EmotionModel, data: PairData, rows: np.ndarray, cfg: TrialCo
     return ablation, ablation_emotion, drops, done
 
 
-def _explain_one(model: EmotionModel, data: PairData, row: int, modalities: list[str], cfg: TrialConfig,
-                 device: torch.device, rng: np.random.Generator, drops: dict[str, dict[str, list[float]]]) -> None:
+def _explain_one(
+    model: EmotionModel,
+    data: PairData,
+    row: int,
+    modalities: list[str],
+    cfg: TrialConfig,
+    device: torch.device,
+    rng: np.random.Generator,
+    drops: dict[str, dict[str, list[float]]],
+) -> None:
     batch = to_device(model.collate(data.features, np.array([row]), live=True), device)
     embedded = model.embed(batch)
-    branches = [explained_input(model.encoders[m], embedded[m], cfg.explain_max_positions) for m in modalities]
+    branches = [explained_input(model.branches[m], embedded[m], cfg.explain_max_positions) for m in modalities]
     pooled = tuple(b.pool(b.x).detach() for b in branches)
 
     def forward(*xs: torch.Tensor) -> torch.Tensor:
@@ -168,16 +203,23 @@ def _explain_one(model: EmotionModel, data: PairData, row: int, modalities: list
     # multiply_by_inputs=False: the path-averaged gradients, turned into per-position attributions by each
     # branch (x * gradient for live inputs, spread over positions for pooled frozen ones)
     gradients = IntegratedGradients(forward, multiply_by_inputs=False).attribute(
-        pooled, baselines=tuple(torch.zeros_like(x) for x in pooled), target=target,
-        n_steps=cfg.explain_steps, internal_batch_size=cfg.explain_batch)
+        pooled,
+        baselines=tuple(torch.zeros_like(x) for x in pooled),
+        target=target,
+        n_steps=cfg.explain_steps,
+        internal_batch_size=cfg.explain_batch,
+    )
     for i, m in enumerate(modalities):
         branch = branches[i]
         scores = branch.scores(gradients[i])
         positions = np.flatnonzero(branch.mask[0].cpu().numpy())
         k = max(1, round(TOP_FRACTION * len(positions)))
         top = positions[np.argsort(-scores[positions])[:k]]
-        chosen = {"comprehensive": top, "sufficient": np.setdiff1d(positions, top),
-                  "random": rng.choice(positions, k, replace=False)}
+        chosen = {
+            "comprehensive": top,
+            "sufficient": np.setdiff1d(positions, top),
+            "random": rng.choice(positions, k, replace=False),
+        }
         removed = branch.x.expand(len(chosen), *branch.x.shape[1:]).clone()  # one batch: the three removals
         for j, rows in enumerate(chosen.values()):
             removed[j, torch.as_tensor(rows, dtype=torch.long)] = 0.0

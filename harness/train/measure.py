@@ -1,11 +1,12 @@
 """Resource figures: parameters, peak memory (CUDA + NVML, or RSS on CPU), energy, latency."""
+
 from __future__ import annotations
 
 import logging
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 import psutil
 import torch

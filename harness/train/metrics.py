@@ -1,4 +1,5 @@
 """Classification metrics on the six benchmark classes (scikit-learn does the arithmetic)."""
+
 from __future__ import annotations
 
 import numpy as np

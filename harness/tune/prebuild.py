@@ -1,4 +1,5 @@
 """Extract every feature the trials of a search space can ask for, once, before Ray starts."""
+
 from __future__ import annotations
 
 import logging
@@ -13,8 +14,9 @@ from harness.tune.space import SearchSpace
 log = logging.getLogger(__name__)
 
 
-def prebuild_features(pair: PairSpec, space: SearchSpace, manifest: pd.DataFrame, cache: FeatureCache,
-                      fingerprint: str) -> dict[str, dict]:
+def prebuild_features(
+    pair: PairSpec, space: SearchSpace, manifest: pd.DataFrame, cache: FeatureCache, fingerprint: str
+) -> dict[str, dict]:
     """Build the features of every config the space can produce; returns what each extraction cost.
 
     Each modality's features depend on single keys (front end, mel bins, checkpoint, fine-tuning or

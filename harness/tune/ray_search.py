@@ -11,6 +11,7 @@ After each fold the trial's ``TrialRecord`` is written to ``results/<pair>/<run>
 checkpointed, so a restored or retried trial continues at the next fold instead of starting over. A
 final-stage trial (``TrialInputs.final``) also explains each fold and stores per-utterance predictions.
 """
+
 from __future__ import annotations
 
 import json
@@ -96,8 +97,13 @@ def init_ray(address: str | None) -> None:
     if ray.is_initialized():
         return
     address = address or os.environ.get("RAY_ADDRESS") or "local"
-    ray.init(address=address, ignore_reinit_error=True, include_dashboard=False, log_to_driver=True,
-             logging_level=logging.WARNING)
+    ray.init(
+        address=address,
+        ignore_reinit_error=True,
+        include_dashboard=False,
+        log_to_driver=True,
+        logging_level=logging.WARNING,
+    )
 
 
 def available_gpus() -> float:
@@ -117,28 +123,52 @@ def shutdown_ray() -> None:
     ray.shutdown()
 
 
-def trial_record(inputs: TrialInputs, trial_id: str, config: dict, folds: list[FoldRecord], status: str,
-                 reason: str = "", retryable: bool = True) -> TrialRecord:
+def trial_record(
+    inputs: TrialInputs,
+    trial_id: str,
+    config: dict,
+    folds: list[FoldRecord],
+    status: str,
+    reason: str = "",
+    retryable: bool = True,
+) -> TrialRecord:
     import torch
 
     device = default_device()
     return TrialRecord(
-        meta=inputs.meta, trial_id=trial_id, config=config, status=status, folds=folds, reason=reason,
-        retryable=retryable, device_name=torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu",
-        hostname=os.uname().nodename, written_at=time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime()),
-        stage="final" if inputs.final else "search")
+        meta=inputs.meta,
+        trial_id=trial_id,
+        config=config,
+        status=status,
+        folds=folds,
+        reason=reason,
+        retryable=retryable,
+        device_name=torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu",
+        hostname=os.uname().nodename,
+        written_at=time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime()),
+        stage="final" if inputs.final else "search",
+    )
 
 
 def write_record(path: Path, record: TrialRecord) -> None:
     write_json_atomic(path, record.to_dict())
 
 
-def _predictions(inputs: TrialInputs, cfg_seed: int, fold: int, rows: np.ndarray, probabilities: np.ndarray,
-                 labels: np.ndarray) -> pd.DataFrame:
+def _predictions(
+    inputs: TrialInputs, cfg_seed: int, fold: int, rows: np.ndarray, probabilities: np.ndarray, labels: np.ndarray
+) -> pd.DataFrame:
     manifest = inputs.manifest.iloc[rows]
-    frame = pd.DataFrame({"pair": inputs.meta.pair, "seed": cfg_seed, "fold": fold,
-                          "utterance_id": manifest.utterance_id.to_numpy(), "dialog": manifest.dialog.to_numpy(),
-                          "label": labels, "pred": probabilities.argmax(1)})
+    frame = pd.DataFrame(
+        {
+            "pair": inputs.meta.pair,
+            "seed": cfg_seed,
+            "fold": fold,
+            "utterance_id": manifest.utterance_id.to_numpy(),
+            "dialog": manifest.dialog.to_numpy(),
+            "label": labels,
+            "pred": probabilities.argmax(1),
+        }
+    )
     for i, emotion in enumerate(EMOTIONS):
         frame[f"p_{emotion}"] = probabilities[:, i]
     return frame
@@ -167,38 +197,58 @@ def run_trial(config: dict[str, Any], inputs: TrialInputs) -> None:
         with checkpoint.as_directory() as folder:
             folds_done = [from_dict(FoldRecord, f) for f in json.loads((Path(folder) / "folds.json").read_text())]
     try:
-        data = load_pair_data(pair, cfg, inputs.manifest, FeatureCache(inputs.cache_dir), inputs.fingerprint,
-                              progress=False)
+        data = load_pair_data(
+            pair, cfg, inputs.manifest, FeatureCache(inputs.cache_dir), inputs.fingerprint, progress=False
+        )
         folds = make_folds(inputs.manifest, inputs.meta.test_sessions)
-        for fold in folds[len(folds_done):]:
+        for fold in folds[len(folds_done) :]:
             finished = [f.validation.weighted_f1 for f in folds_done]
 
-            def report_epoch(metrics: dict) -> None:
+            def report_epoch(metrics: dict, finished: list[float] = finished) -> None:
                 running = float(np.mean(finished + [metrics["val_weighted_f1"]]))
                 tune.report(metrics | {"folds_done": len(finished), METRIC: running, "fold_end": False})
 
             outcome = fit_fold(cfg, pair, data, fold, report_epoch, explain=inputs.final)
             folds_done.append(outcome.record)
             if inputs.final:
-                predictions = _predictions(inputs, cfg.seed, fold.test_session, fold.test,
-                                           outcome.test_probabilities, data.labels[fold.test])
-                write_atomic(Path(inputs.results_dir) / f"pred_{trial_id}_fold{fold.test_session}.parquet",
-                             partial(_to_parquet, predictions))
+                predictions = _predictions(
+                    inputs, cfg.seed, fold.test_session, fold.test, outcome.test_probabilities, data.labels[fold.test]
+                )
+                write_atomic(
+                    Path(inputs.results_dir) / f"pred_{trial_id}_fold{fold.test_session}.parquet",
+                    partial(_to_parquet, predictions),
+                )
             # Written before reporting: ASHA may stop the trial at this report (its last rung or max_t).
             status = "finished" if len(folds_done) == len(folds) else "running"
             write_record(out, trial_record(inputs, trial_id, config, folds_done, status))
             with tempfile.TemporaryDirectory() as folder:
                 (Path(folder) / "folds.json").write_text(json.dumps([asdict(f) for f in folds_done], default=str))
                 val = [f.validation.weighted_f1 for f in folds_done]
-                tune.report({"fold": fold.test_session, "epoch": outcome.record.epochs_run,
-                             "folds_done": len(folds_done), "fold_end": True,
-                             "val_weighted_f1": outcome.record.validation.weighted_f1, METRIC: float(np.mean(val)),
-                             "params": outcome.record.resources.params_total},
-                            checkpoint=tune.Checkpoint.from_directory(folder))
+                tune.report(
+                    {
+                        "fold": fold.test_session,
+                        "epoch": outcome.record.epochs_run,
+                        "folds_done": len(folds_done),
+                        "fold_end": True,
+                        "val_weighted_f1": outcome.record.validation.weighted_f1,
+                        METRIC: float(np.mean(val)),
+                        "params": outcome.record.resources.params_total,
+                    },
+                    checkpoint=tune.Checkpoint.from_directory(folder),
+                )
     except Exception as err:
-        write_record(out, trial_record(inputs, trial_id, config, folds_done, "failed",
-                                       f"{type(err).__name__}: {err}",
-                                       retryable=not isinstance(err, DETERMINISTIC_FAILURES)))
+        write_record(
+            out,
+            trial_record(
+                inputs,
+                trial_id,
+                config,
+                folds_done,
+                "failed",
+                f"{type(err).__name__}: {err}",
+                retryable=not isinstance(err, DETERMINISTIC_FAILURES),
+            ),
+        )
         raise
 
 
@@ -256,8 +306,14 @@ class TrialLog(tune.Callback):
             record = replace(record, status="stopped_early")
             write_record(path, record)
         mean = record.mean_val_weighted_f1
-        log.info("trial %s %s: %d/%d folds, mean val wF1 %s", trial.trial_id, record.status.replace("_", " "),
-                 len(record.folds), self.n_folds, f"{mean:.3f}" if mean is not None else "n/a")
+        log.info(
+            "trial %s %s: %d/%d folds, mean val wF1 %s",
+            trial.trial_id,
+            record.status.replace("_", " "),
+            len(record.folds),
+            self.n_folds,
+            f"{mean:.3f}" if mean is not None else "n/a",
+        )
 
     def on_trial_error(self, iteration: int, trials: list[Trial], trial: Trial, **info: Any) -> None:
         path = self.results_dir / f"trial_{trial.trial_id}.json"
@@ -266,18 +322,31 @@ class TrialLog(tune.Callback):
 
 
 def _trainable(inputs: TrialInputs, settings: SearchSettings) -> Any:
-    return tune.with_resources(tune.with_parameters(run_trial, inputs=inputs),
-                               {"cpu": settings.cpus_per_trial, "gpu": settings.gpus_per_trial})
+    return tune.with_resources(
+        tune.with_parameters(run_trial, inputs=inputs), {"cpu": settings.cpus_per_trial, "gpu": settings.gpus_per_trial}
+    )
 
 
 def _reporter(final: bool) -> tune.CLIReporter:
-    columns = {"fold": "fold", "epoch": "epoch", "val_weighted_f1": "val F1", METRIC: "mean val F1",
-               "folds_done": "folds"}
+    columns = {
+        "fold": "fold",
+        "epoch": "epoch",
+        "val_weighted_f1": "val F1",
+        METRIC: "mean val F1",
+        "folds_done": "folds",
+    }
     # A table every minute at most (not one per result), with the validation scores; one log line per
     # finished trial comes from TrialLog.
-    return tune.CLIReporter(metric_columns=columns, max_report_frequency=60, print_intermediate_tables=True,
-                            parameter_columns=["seed"] if final else [], max_progress_rows=10, sort_by_metric=True,
-                            metric=METRIC, mode="max")
+    return tune.CLIReporter(
+        metric_columns=columns,
+        max_report_frequency=60,
+        print_intermediate_tables=True,
+        parameter_columns=["seed"] if final else [],
+        max_progress_rows=10,
+        sort_by_metric=True,
+        metric=METRIC,
+        mode="max",
+    )
 
 
 def make_tuner(inputs: TrialInputs, settings: SearchSettings, final_configs: list[dict] | None = None) -> tune.Tuner:
@@ -286,28 +355,46 @@ def make_tuner(inputs: TrialInputs, settings: SearchSettings, final_configs: lis
 
     n_folds = len(inputs.meta.test_sessions)
     if final_configs is not None:
-        tune_config = tune.TuneConfig(num_samples=1, scheduler=FIFOScheduler(), reuse_actors=True,
-                                      max_concurrent_trials=settings.max_concurrent)
+        tune_config = tune.TuneConfig(
+            num_samples=1, scheduler=FIFOScheduler(), reuse_actors=True, max_concurrent_trials=settings.max_concurrent
+        )
         param_space: dict[str, Any] = {"__config": tune.grid_search(final_configs)}
-        trainable = tune.with_resources(tune.with_parameters(_run_final, inputs=inputs),
-                                        {"cpu": settings.cpus_per_trial, "gpu": settings.gpus_per_trial})
+        trainable = tune.with_resources(
+            tune.with_parameters(_run_final, inputs=inputs),
+            {"cpu": settings.cpus_per_trial, "gpu": settings.gpus_per_trial},
+        )
     else:
-        searcher = FoldOptunaSearch(space=inputs.space.sample, metric=METRIC, mode="max", n_folds=n_folds,
-                                    sampler=TPESampler(seed=settings.seed,
-                                                       n_startup_trials=min(10, max(2, settings.num_samples // 3))))
-        scheduler = ASHAScheduler(time_attr="folds_done", metric=METRIC, mode="max", max_t=max(n_folds, 1),
-                                  grace_period=1, reduction_factor=2)
-        tune_config = tune.TuneConfig(search_alg=ConcurrencyLimiter(searcher, max_concurrent=settings.max_concurrent),
-                                      scheduler=scheduler, num_samples=settings.num_samples, reuse_actors=True)
+        searcher = FoldOptunaSearch(
+            space=inputs.space.sample,
+            metric=METRIC,
+            mode="max",
+            n_folds=n_folds,
+            sampler=TPESampler(seed=settings.seed, n_startup_trials=min(10, max(2, settings.num_samples // 3))),
+        )
+        scheduler = ASHAScheduler(
+            time_attr="folds_done", metric=METRIC, mode="max", max_t=max(n_folds, 1), grace_period=1, reduction_factor=2
+        )
+        tune_config = tune.TuneConfig(
+            search_alg=ConcurrencyLimiter(searcher, max_concurrent=settings.max_concurrent),
+            scheduler=scheduler,
+            num_samples=settings.num_samples,
+            reuse_actors=True,
+        )
         param_space = {}
         trainable = _trainable(inputs, settings)
     return tune.Tuner(
-        trainable, param_space=param_space, tune_config=tune_config,
-        run_config=tune.RunConfig(name=settings.name, storage_path=settings.storage, verbose=1,
-                                  progress_reporter=_reporter(final_configs is not None),
-                                  callbacks=[TrialLog(inputs.results_dir, n_folds)],
-                                  failure_config=tune.FailureConfig(max_failures=settings.max_failures),
-                                  checkpoint_config=tune.CheckpointConfig(num_to_keep=1)),
+        trainable,
+        param_space=param_space,
+        tune_config=tune_config,
+        run_config=tune.RunConfig(
+            name=settings.name,
+            storage_path=settings.storage,
+            verbose=1,
+            progress_reporter=_reporter(final_configs is not None),
+            callbacks=[TrialLog(inputs.results_dir, n_folds)],
+            failure_config=tune.FailureConfig(max_failures=settings.max_failures),
+            checkpoint_config=tune.CheckpointConfig(num_to_keep=1),
+        ),
     )
 
 
@@ -315,15 +402,21 @@ def _run_final(config: dict[str, Any], inputs: TrialInputs) -> None:
     run_trial(config["__config"], inputs)
 
 
-def restore_or_make(inputs: TrialInputs, settings: SearchSettings,
-                    final_configs: list[dict] | None = None) -> tune.Tuner:
+def restore_or_make(
+    inputs: TrialInputs, settings: SearchSettings, final_configs: list[dict] | None = None
+) -> tune.Tuner:
     """Resume the experiment if its folder exists (same command after a kill), else start it."""
     path = str(Path(settings.storage) / settings.name)
     if tune.Tuner.can_restore(path):
         log.info("resuming the experiment at %s (finished trials are kept)", path)
-        trainable = (tune.with_resources(tune.with_parameters(_run_final, inputs=inputs),
-                                         {"cpu": settings.cpus_per_trial, "gpu": settings.gpus_per_trial})
-                     if final_configs is not None else _trainable(inputs, settings))
+        trainable = (
+            tune.with_resources(
+                tune.with_parameters(_run_final, inputs=inputs),
+                {"cpu": settings.cpus_per_trial, "gpu": settings.gpus_per_trial},
+            )
+            if final_configs is not None
+            else _trainable(inputs, settings)
+        )
         return tune.Tuner.restore(path, trainable, resume_unfinished=True, resume_errored=False)
     return make_tuner(inputs, settings, final_configs)
 

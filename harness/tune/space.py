@@ -10,6 +10,7 @@
 
 Keys are ``TrialConfig`` fields. ``when`` makes a parameter conditional on values sampled (or fixed) before it.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -43,8 +44,13 @@ class Param:
             return trial.suggest_categorical(self.name, list(self.choices))
         if self.type == "int":
             return trial.suggest_int(self.name, int(self.low), int(self.high), step=int(self.step or 1))
-        return trial.suggest_float(self.name, self.low, self.high, log=self.type == "loguniform",
-                                   step=self.step if self.type == "float" else None)
+        return trial.suggest_float(
+            self.name,
+            self.low,
+            self.high,
+            log=self.type == "loguniform",
+            step=self.step if self.type == "float" else None,
+        )
 
     def contains(self, value: Any) -> bool:
         if self.type == "categorical":
@@ -59,8 +65,9 @@ class Param:
             return CategoricalDistribution(list(self.choices))
         if self.type == "int":
             return IntDistribution(int(self.low), int(self.high), step=int(self.step or 1))
-        return FloatDistribution(self.low, self.high, log=self.type == "loguniform",
-                                 step=self.step if self.type == "float" else None)
+        return FloatDistribution(
+            self.low, self.high, log=self.type == "loguniform", step=self.step if self.type == "float" else None
+        )
 
 
 @dataclass(frozen=True)
@@ -140,8 +147,12 @@ def _param(path: Path, name: str, spec: Any) -> Param:
             raise ConfigError(f"{where}: categorical needs a non-empty 'choices' list")
         return Param(name, "categorical", choices=tuple(choices), when=when)
     low, high = spec.get("low"), spec.get("high")
-    if not (isinstance(low, (int, float)) and isinstance(high, (int, float))) or isinstance(low, bool) \
-            or isinstance(high, bool) or not low < high:
+    if (
+        not (isinstance(low, (int, float)) and isinstance(high, (int, float)))
+        or isinstance(low, bool)
+        or isinstance(high, bool)
+        or not low < high
+    ):
         raise ConfigError(f"{where}: needs numeric 'low' < 'high', got low={low!r} high={high!r}")
     if spec["type"] == "loguniform" and low <= 0:
         raise ConfigError(f"{where}: loguniform needs low > 0")

@@ -5,6 +5,7 @@ Tiny checkpoints keep every behaviour-changing value of the real config (LayerDr
 dropouts, norm type; ``tests/unit/test_registry.py`` checks it), so what passes here does not crash on the
 real checkpoints (issue 11: a layer skipped by LayerDrop left the layer-weighted sum one hidden state short).
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -44,14 +45,19 @@ def cache(tmp_path_factory):
 def unimodal(name: str) -> PairSpec:
     """An unregistered single-encoder pair over variant ``name`` (no search space needed here)."""
     modality = ENCODERS[name].modality
-    return PairSpec(f"only_{name}", audio=name if modality == "audio" else None,
-                    text=name if modality == "text" else None, space="unused.yaml")
+    return PairSpec(
+        f"only_{name}",
+        audio=name if modality == "audio" else None,
+        text=name if modality == "text" else None,
+        space="unused.yaml",
+    )
 
 
 def config(name: str, models, **values) -> TrialConfig:
     modality = ENCODERS[name].modality
-    return TrialConfig.from_flat({f"{modality}.model": models(name), "batch_size": 4, "fusion_dim": 16,
-                                  "lr": 1e-2, "encoder_lr": 1e-2} | values)
+    return TrialConfig.from_flat(
+        {f"{modality}.model": models(name), "batch_size": 4, "fusion_dim": 16, "lr": 1e-2, "encoder_lr": 1e-2} | values
+    )
 
 
 def build(name: str, cfg: TrialConfig, data: PairData) -> tuple[EmotionModel, PretrainedEncoder]:
@@ -64,8 +70,9 @@ def layer_list(encoder: PretrainedEncoder) -> nn.ModuleList | None:
     return getattr(encoder.backbone.encoder, "layers", getattr(encoder.backbone.encoder, "layer", None))
 
 
-@pytest.mark.parametrize("name, k", [(n, 1) for n in PRETRAINED] + [pytest.param(n, 2, marks=pytest.mark.slow)
-                                                                  for n in PRETRAINED])
+@pytest.mark.parametrize(
+    "name, k", [(n, 1) for n in PRETRAINED] + [pytest.param(n, 2, marks=pytest.mark.slow) for n in PRETRAINED]
+)
 def test_finetuning_trains_the_top_layers_only(name, k, models, cache, demo_manifest):
     cfg = config(name, models, **{f"{ENCODERS[name].modality}.finetune_layers": k})
     data = load_pair_data(unimodal(name), cfg, demo_manifest, cache, progress=False)
@@ -81,7 +88,7 @@ def test_finetuning_trains_the_top_layers_only(name, k, models, cache, demo_mani
     criterion = nn.CrossEntropyLoss()
     rows = np.arange(12)
     for step in range(3):  # a few optimiser steps in training mode: LayerDrop/masking would crash or skip here
-        train_step(model, data, rows[4 * step:4 * step + 4], optimizer, criterion, CPU, autocast_for(cfg, CPU), 1.0)
+        train_step(model, data, rows[4 * step : 4 * step + 4], optimizer, criterion, CPU, autocast_for(cfg, CPU), 1.0)
 
     # every hidden state is there, pass after pass (LayerDrop 0.1 of the real config never skips a layer)
     batch = model.collate(data.features, np.array([0, 5, 9]))[encoder.modality]
@@ -102,8 +109,10 @@ def test_finetuning_trains_the_top_layers_only(name, k, models, cache, demo_mani
 
     changed = {n for n, p in encoder.backbone.named_parameters() if not torch.equal(p.detach(), before[n])}
     expected = {n for n, p in encoder.backbone.named_parameters() if id(p) in tuned}
-    assert changed == expected, (f"{name}: changed but frozen {sorted(changed - expected)[:5]}; "
-                                 f"tuned but unchanged {sorted(expected - changed)[:5]}")
+    assert changed == expected, (
+        f"{name}: changed but frozen {sorted(changed - expected)[:5]}; "
+        f"tuned but unchanged {sorted(expected - changed)[:5]}"
+    )
     assert model.pretrained_parameters() and all(id(p) in tuned for p in model.pretrained_parameters())
 
 
@@ -150,8 +159,12 @@ def test_cached_frozen_features_match_the_live_encoder(name, models, cache, demo
     features = data.features[variant.modality]
     with torch.no_grad():
         cached = encoder.layer_means(encoder.embed(encoder.collate(features, rows, live=False)))
-        live = torch.cat([encoder.layer_means(encoder.embed(encoder.collate(features, rows[i:i + 1], live=True)))
-                          for i in range(len(rows))])
+        live = torch.cat(
+            [
+                encoder.layer_means(encoder.embed(encoder.collate(features, rows[i : i + 1], live=True)))
+                for i in range(len(rows))
+            ]
+        )
     torch.testing.assert_close(cached, live, atol=2e-2, rtol=1e-2)  # the cache stores float16
 
 
@@ -173,8 +186,9 @@ def test_a_frozen_encoder_is_explained_over_its_hidden_states_exactly(name, mode
     with torch.no_grad():
         pooled = explained.pool(explained.x)
         torch.testing.assert_close(pooled, encoder.layer_means(embedded), rtol=1e-5, atol=1e-5)
-        torch.testing.assert_close(model.forward_embedded({encoder.modality: explained.embed(pooled)}), model(batch),
-                                   rtol=1e-4, atol=1e-5)
+        torch.testing.assert_close(
+            model.forward_embedded({encoder.modality: explained.embed(pooled)}), model(batch), rtol=1e-4, atol=1e-5
+        )
 
     def probability(x: torch.Tensor) -> torch.Tensor:
         return torch.softmax(model.forward_embedded({encoder.modality: explained.embed(x)}), -1)
@@ -182,9 +196,11 @@ def test_a_frozen_encoder_is_explained_over_its_hidden_states_exactly(name, mode
     from captum.attr import IntegratedGradients
 
     full = IntegratedGradients(lambda x: probability(explained.pool(x))).attribute(
-        explained.x, baselines=torch.zeros_like(explained.x), target=0, n_steps=8)
+        explained.x, baselines=torch.zeros_like(explained.x), target=0, n_steps=8
+    )
     gradient = IntegratedGradients(probability, multiply_by_inputs=False).attribute(
-        pooled, baselines=torch.zeros_like(pooled), target=0, n_steps=8)
+        pooled, baselines=torch.zeros_like(pooled), target=0, n_steps=8
+    )
     np.testing.assert_allclose(explained.scores(gradient), full.sum(-1)[0].numpy(), rtol=1e-3, atol=1e-7)
 
 

@@ -1,4 +1,5 @@
 """Every registered pair, with tiny encoders: forward, backward, one fold of training, explanation."""
+
 from __future__ import annotations
 
 import math
@@ -31,8 +32,17 @@ def cache(tmp_path_factory):
 
 
 def small_config(tiny: dict[str, str], **values) -> TrialConfig:
-    base = {"epochs": 2, "batch_size": 16, "fusion_dim": 32, "audio.channels": 16, "audio.hidden": 16,
-            "text.embed_dim": 16, "text.hidden": 16, "explain_samples": 3, "explain_steps": 4}
+    base = {
+        "epochs": 2,
+        "batch_size": 16,
+        "fusion_dim": 32,
+        "audio.channels": 16,
+        "audio.hidden": 16,
+        "text.embed_dim": 16,
+        "text.hidden": 16,
+        "explain_samples": 3,
+        "explain_steps": 4,
+    }
     return TrialConfig.from_flat(tiny | base | values)
 
 
@@ -69,11 +79,13 @@ def test_an_utterance_scores_the_same_alone_or_padded_in_a_batch(name, tiny, cac
         padded = model(model.collate(data.features, np.array([short, longest])))[:1]
     torch.testing.assert_close(padded, alone, atol=1e-5, rtol=1e-4)
     rows = np.array([longest, short, 7, 3])  # predict batches by length and hands back rows' order
-    one_by_one = np.concatenate([predict(model, data, rows[i:i + 1], torch.device("cpu"), 1) for i in range(4)])
+    one_by_one = np.concatenate([predict(model, data, rows[i : i + 1], torch.device("cpu"), 1) for i in range(4)])
     np.testing.assert_allclose(predict(model, data, rows, torch.device("cpu"), 2), one_by_one, atol=1e-5)
 
 
-@pytest.mark.parametrize("name", [p for p in PAIRS if not get_pair(p).is_fused and any(v.pretrained for v in get_pair(p).variants.values())])
+@pytest.mark.parametrize(
+    "name", [p for p in PAIRS if not get_pair(p).is_fused and any(v.pretrained for v in get_pair(p).variants.values())]
+)
 def test_cached_frozen_features_match_the_live_encoder(name, tiny, cache, demo_manifest):
     pair = get_pair(name)
     cfg = small_config(tiny(name))
@@ -88,9 +100,19 @@ def test_cached_frozen_features_match_the_live_encoder(name, tiny, cache, demo_m
     torch.testing.assert_close(cached, live, atol=2e-2, rtol=1e-2)  # cache stores float16
 
 
-@pytest.mark.parametrize("name, fusion", [("cnnbilstm_bilstm", "concat"), ("wav2vec_albert", "attention")] + [
-    pytest.param(n, f, marks=pytest.mark.slow) for n, f in (("cnnbilstm_bilstm", "gated"), ("cnnbilstm_bilstm", "attention"),
-                                                            ("wav2vec_albert", "concat"), ("wav2vec_albert", "gated"))])
+@pytest.mark.parametrize(
+    "name, fusion",
+    [("cnnbilstm_bilstm", "concat"), ("wav2vec_albert", "attention")]
+    + [
+        pytest.param(n, f, marks=pytest.mark.slow)
+        for n, f in (
+            ("cnnbilstm_bilstm", "gated"),
+            ("cnnbilstm_bilstm", "attention"),
+            ("wav2vec_albert", "concat"),
+            ("wav2vec_albert", "gated"),
+        )
+    ],
+)
 def test_fit_fold_reports_and_scores(name, fusion, tiny, cache, demo_manifest):
     pair = get_pair(name)
     cfg = small_config(tiny(name), fusion=fusion)
@@ -137,8 +159,9 @@ def test_small_pair_learns_and_fusion_beats_each_modality(cache, demo_manifest, 
     scores = {}
     for name in ("cnnbilstm_bilstm", "cnnbilstm", "bilstm"):
         pair = get_pair(name)
-        cfg = small_config(tiny(name), epochs=25, patience=25, lr=3e-3, **{
-            "audio.channels": 32, "audio.hidden": 32, "text.hidden": 32})
+        cfg = small_config(
+            tiny(name), epochs=25, patience=25, lr=3e-3, **{"audio.channels": 32, "audio.hidden": 32, "text.hidden": 32}
+        )
         data = load_pair_data(pair, cfg, demo_manifest, cache, progress=False)
         scores[name] = fit_fold(cfg, pair, data, make_fold(demo_manifest, 5), lambda r: None).record.test.weighted_f1
     assert scores["cnnbilstm_bilstm"] > max(scores["cnnbilstm"], scores["bilstm"]), scores
@@ -149,11 +172,13 @@ def test_small_pair_learns_and_fusion_beats_each_modality(cache, demo_manifest, 
 @pytest.mark.parametrize("name, finetune", [("cnnbilstm_bilstm", 0), ("wav2vec_albert", 0), ("wav2vec_albert", 1)])
 def test_cuda_fold_with_bf16_autocast_reports_gpu_resources(name, finetune, tiny, cache, demo_manifest):
     pair = get_pair(name)
-    cfg = small_config(tiny(name), mixed_precision=True, **{"audio.finetune_layers": finetune,
-                                                            "text.finetune_layers": finetune})
+    cfg = small_config(
+        tiny(name), mixed_precision=True, **{"audio.finetune_layers": finetune, "text.finetune_layers": finetune}
+    )
     data = load_pair_data(pair, cfg, demo_manifest, cache, progress=False)
-    result = fit_fold(cfg, pair, data, make_fold(demo_manifest, 5), lambda r: None, device=torch.device("cuda"),
-                      explain=True).record
+    result = fit_fold(
+        cfg, pair, data, make_fold(demo_manifest, 5), lambda r: None, device=torch.device("cuda"), explain=True
+    ).record
     assert result.resources.device.startswith("cuda")
     assert result.resources.peak_gpu_gb > 0
     assert result.resources.peak_nvml_gb is None or result.resources.peak_nvml_gb >= result.resources.peak_gpu_gb

@@ -1,6 +1,7 @@
 """Integration tests start and stop only their own Ray instances: each search subprocess gets its own
 Ray temp dir (RAY_TMPDIR), and anything left behind by a killed search is ended by that path alone.
 Never `ray stop`: it kills every Ray instance on the machine."""
+
 from __future__ import annotations
 
 import os
@@ -44,10 +45,19 @@ def end_processes_under(folder: str) -> None:
 
 @pytest.fixture
 def env(tmp_path_factory, ray_tmp):
-    return os.environ | {"HARNESS_CACHE": str(tmp_path_factory.getbasetemp() / "cache"), "PYTHONUNBUFFERED": "1",
-                         "RAY_TMPDIR": ray_tmp}
+    return os.environ | {
+        "HARNESS_CACHE": str(tmp_path_factory.getbasetemp() / "cache"),
+        "PYTHONUNBUFFERED": "1",
+        "RAY_TMPDIR": ray_tmp,
+    }
 
 
 def harness(command: str, *args: str, env: dict, timeout: int = 600) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", f"harness.{command}", *args], capture_output=True, text=True,
-                          env=env, timeout=timeout, cwd=Path(__file__).parents[2])
+    return subprocess.run(
+        [sys.executable, "-m", f"harness.{command}", *args],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=timeout,
+        cwd=Path(__file__).parents[2],
+    )

@@ -1,4 +1,5 @@
 """``python -m harness.benchmark``: same budget per pair, a multi-seed final stage, tables from predictions."""
+
 from __future__ import annotations
 
 import pandas as pd
@@ -14,15 +15,34 @@ pytestmark = pytest.mark.slow
 def test_benchmark_final_stage_predictions_and_tables(tmp_path, env):
     results = tmp_path / "results"
     pairs = ["cnnbilstm_bilstm", "cnnbilstm", "bilstm"]
-    result = harness("benchmark", "--pairs", *pairs, "--num-samples", "2", "--seeds", "2", "--folds", "4", "5",
-                     "--set", "epochs=3", "--set", "explain_samples=2", "--set", "explain_steps=4",
-                     "--results", str(results), env=env, timeout=900)
+    result = harness(
+        "benchmark",
+        "--pairs",
+        *pairs,
+        "--num-samples",
+        "2",
+        "--seeds",
+        "2",
+        "--folds",
+        "4",
+        "5",
+        "--set",
+        "epochs=3",
+        "--set",
+        "explain_samples=2",
+        "--set",
+        "explain_steps=4",
+        "--results",
+        str(results),
+        env=env,
+        timeout=900,
+    )
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     manifest = load_corpus(ensure_demo_corpus(env["HARNESS_CACHE"])).manifest()
     test_ids = {fold: set(manifest[manifest.session == fold].utterance_id) for fold in (4, 5)}
     for pair in pairs:
         predictions = pd.read_parquet(results / pair / f"{pair}_demo_bench_final" / "predictions.parquet")
-        for (seed, fold), group in predictions.groupby(["seed", "fold"]):
+        for (_seed, fold), group in predictions.groupby(["seed", "fold"]):
             assert set(group.utterance_id) == test_ids[fold] and group.utterance_id.is_unique  # each once
         assert sorted(predictions.seed.unique()) == [0, 1] and sorted(predictions.fold.unique()) == [4, 5]
     comparison = pd.read_csv(results / "comparison.csv")

@@ -1,4 +1,5 @@
 """ASHA-stopped configs reach Optuna as PRUNED with per-fold intermediate values, never COMPLETE."""
+
 from __future__ import annotations
 
 import pytest
@@ -31,9 +32,18 @@ def test_stopped_trials_are_pruned_in_the_optuna_study(tmp_path, demo_manifest, 
     inputs = TrialInputs(meta, space, demo_manifest, fingerprint, str(cache.root), str(run_dir))
     ray.init(num_cpus=2, include_dashboard=False)
     try:
-        tuner = make_tuner(inputs, SearchSettings(num_samples=6, cpus_per_trial=1, gpus_per_trial=0,
-                                                  max_concurrent=2, storage=str(tmp_path / "ray"), name="prune",
-                                                  seed=0))
+        tuner = make_tuner(
+            inputs,
+            SearchSettings(
+                num_samples=6,
+                cpus_per_trial=1,
+                gpus_per_trial=0,
+                max_concurrent=2,
+                storage=str(tmp_path / "ray"),
+                name="prune",
+                seed=0,
+            ),
+        )
         outcome = run_tuner(tuner, 6)
         searcher = tuner._local_tuner._tune_config.search_alg.searcher
         assert isinstance(searcher, FoldOptunaSearch)

@@ -1,4 +1,5 @@
 """``python -m harness.search`` as a user runs it: bad input before Ray, records, reruns, interrupts."""
+
 from __future__ import annotations
 
 import json
@@ -16,18 +17,23 @@ from tests.integration.conftest import end_processes_under, harness
 pytestmark = pytest.mark.slow
 
 
-@pytest.mark.parametrize("args, message", [
-    (["--pair", "wav2vec_bilstn"], "did you mean 'wav2vec_bilstm'"),
-    (["--pair", "bilstm", "--num-samples", "0"], "--num-samples must be > 0"),
-    (["--pair", "bilstm", "--gpus-per-trial", "-1"], "--gpus-per-trial must be >= 0"),
-    (["--pair", "bilstm", "--set", "lrr=3"], "did you mean 'lr'"),
-    (["--pair", "bilstm", "--data", "/nonexistent/IEMOCAP"], "corpus directory does not exist"),
-    (["--pair", "wav2vec", "--set", "audio.model=/models/missing"],
-     "'/models/missing' (audio.model): the folder does not exist"),
-    (["--pair", "albert"], "'albert-base-v2' (text.model): not in the local Hugging Face cache"),
-    (["--pair", "bilstm", "--results", "/proc/version"], "--results /proc/version: not a directory"),
-    (["--pair", "bilstm", "--results", "/proc/harness_results"], "--results /proc/harness_results: not writable"),
-])
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["--pair", "wav2vec_bilstn"], "did you mean 'wav2vec_bilstm'"),
+        (["--pair", "bilstm", "--num-samples", "0"], "--num-samples must be > 0"),
+        (["--pair", "bilstm", "--gpus-per-trial", "-1"], "--gpus-per-trial must be >= 0"),
+        (["--pair", "bilstm", "--set", "lrr=3"], "did you mean 'lr'"),
+        (["--pair", "bilstm", "--data", "/nonexistent/IEMOCAP"], "corpus directory does not exist"),
+        (
+            ["--pair", "wav2vec", "--set", "audio.model=/models/missing"],
+            "'/models/missing' (audio.model): the folder does not exist",
+        ),
+        (["--pair", "albert"], "'albert-base-v2' (text.model): not in the local Hugging Face cache"),
+        (["--pair", "bilstm", "--results", "/proc/version"], "--results /proc/version: not a directory"),
+        (["--pair", "bilstm", "--results", "/proc/harness_results"], "--results /proc/harness_results: not writable"),
+    ],
+)
 def test_bad_arguments_fail_before_ray_with_one_line(args, message, env):
     result = harness("search", *args, env=env | {"HF_HUB_OFFLINE": "1"}, timeout=120)
     assert result.returncode == 2, result.stderr[-2000:]
@@ -55,8 +61,19 @@ def test_search_records_rerun_check_and_all_failed(tmp_path, env):
         assert other.returncode == 2 and "this run was started with other options" in other.stderr
         assert "--name NEW" in other.stderr and "Traceback" not in other.stderr
 
-    failing = harness("search", "--pair", "bilstm", "--smoke-test", "--set", "lr=1e30", "--set", "grad_clip=1e30",
-                      "--results", str(tmp_path / "failing"), env=env)
+    failing = harness(
+        "search",
+        "--pair",
+        "bilstm",
+        "--smoke-test",
+        "--set",
+        "lr=1e30",
+        "--set",
+        "grad_clip=1e30",
+        "--results",
+        str(tmp_path / "failing"),
+        env=env,
+    )
     assert failing.returncode == 1, failing.stderr[-3000:]
     assert "all 2 trials failed" in failing.stderr and "done" not in failing.stdout
     failed = [read_record(p) for p in (tmp_path / "failing" / "bilstm").glob("*/trial_*.json")]
@@ -83,10 +100,27 @@ def wait_for_finished_trial(run_dir, timeout: float = 300) -> dict[str, str]:
 @pytest.mark.parametrize("stop, code", [(signal.SIGINT, 130), (signal.SIGKILL, None)])
 def test_interrupted_search_says_so_and_resumes(stop, code, tmp_path, env, ray_tmp):
     results = tmp_path / "results"
-    args = [sys.executable, "-m", "harness.search", "--pair", "bilstm", "--num-samples", "3", "--max-concurrent", "1",
-            "--folds", "5", "--set", "epochs=3", "--results", str(results), "--no-report"]
-    process = subprocess.Popen(args, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                               start_new_session=True)
+    args = [
+        sys.executable,
+        "-m",
+        "harness.search",
+        "--pair",
+        "bilstm",
+        "--num-samples",
+        "3",
+        "--max-concurrent",
+        "1",
+        "--folds",
+        "5",
+        "--set",
+        "epochs=3",
+        "--results",
+        str(results),
+        "--no-report",
+    ]
+    process = subprocess.Popen(
+        args, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True
+    )
     run_dir = results / "bilstm" / "bilstm_demo"
     finished = wait_for_finished_trial(run_dir)
     if stop == signal.SIGINT:

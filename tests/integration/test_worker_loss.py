@@ -1,5 +1,6 @@
 """A trial whose worker node dies mid-trial is retried on another node and continues from its last
 finished fold (FailureConfig(max_failures) + per-fold checkpoints)."""
+
 from __future__ import annotations
 
 import json
@@ -37,8 +38,19 @@ def test_trial_survives_worker_loss(tmp_path, demo_manifest):
     doomed = cluster.add_node(num_cpus=1)
     ray.init(address=cluster.address)
     try:
-        tuner = make_tuner(inputs, SearchSettings(num_samples=1, cpus_per_trial=1, gpus_per_trial=0, max_concurrent=1,
-                                                  storage=str(tmp_path / "ray"), name="loss", seed=0, max_failures=2))
+        tuner = make_tuner(
+            inputs,
+            SearchSettings(
+                num_samples=1,
+                cpus_per_trial=1,
+                gpus_per_trial=0,
+                max_concurrent=1,
+                storage=str(tmp_path / "ray"),
+                name="loss",
+                seed=0,
+                max_failures=2,
+            ),
+        )
         grids = []
         thread = threading.Thread(target=lambda: grids.append(tuner.fit()))
         thread.start()

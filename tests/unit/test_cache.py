@@ -1,4 +1,5 @@
 """harness.features.cache and harness.features.spec"""
+
 from __future__ import annotations
 
 import os
@@ -30,8 +31,13 @@ def test_cache_builds_once_and_rekeys_on_spec_change(demo_manifest, tmp_path):
 
 
 def test_a_spec_key_holds_only_its_kinds_options():
-    assert FeatureSpec.make("logmel").describe() == {"kind": "logmel", "sample_rate": 16000, "win_ms": 25.0,
-                                                     "hop_ms": 10.0, "n_mels": 64}
+    assert FeatureSpec.make("logmel").describe() == {
+        "kind": "logmel",
+        "sample_rate": 16000,
+        "win_ms": 25.0,
+        "hop_ms": 10.0,
+        "n_mels": 64,
+    }
     audio = FeatureSpec.make("layer_means", model="m", encoder="wav2vec2", max_seconds=15.0)
     assert "max_tokens" not in audio.describe()  # changing text.max_tokens never re-extracts audio features
     text = FeatureSpec.make("layer_means", model="m", encoder="albert", max_tokens=128)

@@ -1,4 +1,5 @@
 """harness.config"""
+
 from __future__ import annotations
 
 import pytest

@@ -101,15 +101,23 @@ def test_missing_transcription_and_wrong_root(tmp_path):
 
 def test_inspect_cli_writes_manifest(demo_root, tmp_path):
     out = tmp_path / "manifest.csv"
-    result = subprocess.run([sys.executable, "-m", "harness.data", "inspect", "--data", str(demo_root),
-                             "--out", str(out)], capture_output=True, text=True, check=True)
+    result = subprocess.run(
+        [sys.executable, "-m", "harness.data", "inspect", "--data", str(demo_root), "--out", str(out)],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
     assert "225 utterances in the six classes, 271 labelled" in result.stdout
     manifest = pd.read_csv(out)
     assert len(manifest) == 225 and manifest["label"].value_counts()["neu"] == 50
 
 
 def test_inspect_cli_bad_path_is_a_clear_error(tmp_path):
-    result = subprocess.run([sys.executable, "-m", "harness.data", "inspect", "--data", str(tmp_path / "nope")],
-                            check=False, capture_output=True, text=True)
+    result = subprocess.run(
+        [sys.executable, "-m", "harness.data", "inspect", "--data", str(tmp_path / "nope")],
+        check=False,
+        capture_output=True,
+        text=True,
+    )
     assert result.returncode == 2
     assert "nope: corpus directory does not exist" in result.stderr and "Traceback" not in result.stderr

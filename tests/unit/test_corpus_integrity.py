@@ -1,4 +1,5 @@
 """Corpus integrity (issue 13): the reader never changes, drops or ignores data without saying so."""
+
 from __future__ import annotations
 
 import codecs
@@ -73,14 +74,23 @@ BREAKAGES: dict[str, tuple[Callable[[Path], None], str, int]] = {
     "malformed line": (_malformed, rf"{EMO}:10: malformed EmoEvaluation line", 4),
     "unknown label": (_unknown_label, rf"{EMO}:10: unknown emotion label 'happy'", 4),
     "no transcription line": (_no_transcript_line, rf"{EMO}:10: {M001} has no line in .*{TRANS}$", 4),
-    "empty transcription": (_empty_text, rf"{TRANS}:4: empty transcription for {M001} \(labelled neu at .*{EMO}:10\)", 4),
+    "empty transcription": (
+        _empty_text,
+        rf"{TRANS}:4: empty transcription for {M001} \(labelled neu at .*{EMO}:10\)",
+        4,
+    ),
     "transcribed twice": (_transcribed_twice, rf"{TRANS}:7: {M001} transcribed twice \(first at line 4\)", 4),
     "labelled twice": (_labelled_twice, rf"{EMO}:13: {M001} labelled twice: here and at .*{EMO}:10$", 5),
     "missing wav": (_missing_wav, rf"{M001}\.wav: missing wav for {M001} \(.*{EMO}:10\)", 4),
     "corrupt wav": (_corrupt_wav, rf"{M001}\.wav: unreadable wav", 4),
     "wav shorter than its interval": (
-        _short_wav, (rf"{EMO}:10: .*{M001}\.wav lasts 0\.500 s but its label interval \[5\.0000 - 6\.0000\] "
-                     r"lasts 1\.000 s \(tolerance 0\.250 s\)"), 4),
+        _short_wav,
+        (
+            rf"{EMO}:10: .*{M001}\.wav lasts 0\.500 s but its label interval \[5\.0000 - 6\.0000\] "
+            r"lasts 1\.000 s \(tolerance 0\.250 s\)"
+        ),
+        4,
+    ),
 }
 
 
@@ -155,7 +165,8 @@ def test_a_byte_order_mark_is_accepted(tmp_path):
     # a BOM directly before a summary line (no "%" header)
     summary = QUIRKY_SUMMARY.split("\n", 2)[2]
     (tmp_path / "Session3" / "dialog" / "EmoEvaluation" / f"{DIALOG}.txt").write_bytes(
-        codecs.BOM_UTF8 + summary.encode())
+        codecs.BOM_UTF8 + summary.encode()
+    )
     assert len(load_corpus(tmp_path, sessions=(3,)).utterances) == 2
 
 
@@ -170,8 +181,10 @@ def test_orphan_wavs_and_unknown_root_entries_are_listed_not_errors(tmp_path):
     (tmp_path / ".DS_Store").write_bytes(b"\x00")
     (tmp_path / "notes.txt").write_text("mine\n")
     corpus = load_corpus(tmp_path, sessions=(3,))
-    assert corpus.orphan_wavs == ["Session3/sentences/wav/Ses03F_impro99/Ses03F_impro99_M000.wav",
-                                  "Session3/sentences/wav/Ses03M_impro05a/Ses03M_impro05a_F009.wav"]
+    assert corpus.orphan_wavs == [
+        "Session3/sentences/wav/Ses03F_impro99/Ses03F_impro99_M000.wav",
+        "Session3/sentences/wav/Ses03M_impro05a/Ses03M_impro05a_F009.wav",
+    ]
     assert corpus.xx_wavs == 1  # Ses03M_impro05a_FXX0: an unlabelled turn, expected
     assert corpus.unknown_entries == ["Session6", "notes.txt"]
     assert len(corpus.utterances) == 2 and not corpus.skipped
@@ -197,8 +210,9 @@ def test_a_demo_corpus_passed_with_data_is_reported_as_the_demo(demo_root, tmp_p
 
 
 def _inspect(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "harness.data", "inspect", *args],
-                          check=False, capture_output=True, text=True)
+    return subprocess.run(
+        [sys.executable, "-m", "harness.data", "inspect", *args], check=False, capture_output=True, text=True
+    )
 
 
 def test_inspect_lists_orphans_unknown_entries_and_skips(demo_root, tmp_path):
@@ -211,8 +225,10 @@ def test_inspect_lists_orphans_unknown_entries_and_skips(demo_root, tmp_path):
     assert result.returncode == 0, result.stderr
     assert f"corpus: demo ({root}, marked by {DEMO_MARKER})" in result.stdout
     assert "15 wavs of unlabelled XX turns" in result.stdout
-    assert ("1 wavs without a label line (orphans, not used):\n"
-            "  Session1/sentences/wav/Ses01F_impro01/Ses01F_impro01_F099.wav\n") in result.stdout
+    assert (
+        "1 wavs without a label line (orphans, not used):\n"
+        "  Session1/sentences/wav/Ses01F_impro01/Ses01F_impro01_F099.wav\n"
+    ) in result.stdout
     assert f"1 unknown entries in {root} (not read):\n  Session6\n" in result.stdout
 
     label_file = root / "Session1" / "dialog" / "EmoEvaluation" / "Ses01F_impro01.txt"

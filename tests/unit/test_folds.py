@@ -1,4 +1,5 @@
 """harness.corpus.folds"""
+
 from __future__ import annotations
 
 from harness.corpus.folds import make_folds

@@ -1,4 +1,5 @@
 """The package's import graph: no cycles, and the stage boundaries the README promises."""
+
 from __future__ import annotations
 
 import ast
@@ -20,8 +21,12 @@ def imports_of(path: Path, modules: set[str]) -> set[str]:
     """Every harness module ``path`` imports (function-level imports too; ``if TYPE_CHECKING:`` blocks are
     annotations only and do not run)."""
     tree = ast.parse(path.read_text())
-    skipped = {id(n) for node in ast.walk(tree) if isinstance(node, ast.If)
-               and ast.unparse(node.test) in ("TYPE_CHECKING", "typing.TYPE_CHECKING") for n in ast.walk(node)}
+    skipped = {
+        id(n)
+        for node in ast.walk(tree)
+        if isinstance(node, ast.If) and ast.unparse(node.test) in ("TYPE_CHECKING", "typing.TYPE_CHECKING")
+        for n in ast.walk(node)
+    }
     found = set()
     for node in ast.walk(tree):
         if id(node) in skipped:
@@ -43,8 +48,11 @@ def graph() -> dict[str, set[str]]:
     for name in list(edges):
         parents = {".".join(name.split(".")[:i]) for i in range(1, name.count(".") + 1)}
         for target in list(edges[name]):
-            edges[name] |= {p for p in {".".join(target.split(".")[:i]) for i in range(1, target.count(".") + 1)}
-                            if p in modules and p not in parents and p != name}
+            edges[name] |= {
+                p
+                for p in {".".join(target.split(".")[:i]) for i in range(1, target.count(".") + 1)}
+                if p in modules and p not in parents and p != name
+            }
     return edges
 
 
@@ -57,7 +65,7 @@ def find_cycle(edges: dict[str, set[str]]) -> list[str] | None:
         stack.append(node)
         for nxt in sorted(edges.get(node, ())):
             if state.get(nxt) == 1:
-                return stack[stack.index(nxt):] + [nxt]
+                return stack[stack.index(nxt) :] + [nxt]
             if nxt not in state and (cycle := visit(nxt)):
                 return cycle
         stack.pop()
@@ -80,8 +88,11 @@ def test_the_cycle_finder_finds_a_planted_cycle():
 
 
 def test_only_the_tune_stage_imports_ray():
-    importers = {module_name(p) for p in PACKAGE.rglob("*.py")
-                 if any(n == "ray" or n.startswith("ray.") for n in _external_imports(p))}
+    importers = {
+        module_name(p)
+        for p in PACKAGE.rglob("*.py")
+        if any(n == "ray" or n.startswith("ray.") for n in _external_imports(p))
+    }
     assert importers <= {"harness.tune.ray_search"}, importers
 
 
@@ -95,8 +106,10 @@ def _external_imports(path: Path) -> set[str]:
     return names
 
 
-@pytest.mark.parametrize("module", ["harness.report.tables", "harness.report.plots", "harness.cli.report",
-                                    "harness.records", "harness.models.pairs"])
+@pytest.mark.parametrize(
+    "module",
+    ["harness.report.tables", "harness.report.plots", "harness.cli.report", "harness.records", "harness.models.pairs"],
+)
 def test_the_report_stage_and_the_registries_import_neither_torch_nor_ray(module):
     code = f"import sys, {module}; print(sorted(m for m in ('torch', 'ray') if m in sys.modules))"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout

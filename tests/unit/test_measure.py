@@ -1,4 +1,5 @@
 """harness.train.measure"""
+
 from __future__ import annotations
 
 
@@ -16,7 +17,8 @@ def test_nvml_reads_the_gpu_torch_uses_not_the_one_at_the_same_index(monkeypatch
         nvmlInit=lambda: None,
         nvmlDeviceGetHandleByUUID=lambda uuid: handles[uuid],
         nvmlDeviceGetHandleByIndex=lambda index: f"physical-gpu-{index}",
-        nvmlDeviceGetMemoryInfo=lambda handle: types.SimpleNamespace(used={"physical-gpu-3": 7}[handle]))
+        nvmlDeviceGetMemoryInfo=lambda handle: types.SimpleNamespace(used={"physical-gpu-3": 7}[handle]),
+    )
     monkeypatch.setitem(sys.modules, "pynvml", fake)
     monkeypatch.setattr(torch.cuda, "get_device_properties", lambda device: types.SimpleNamespace(uuid="2222"))
     assert _Nvml(torch.device("cuda", 0)).used_bytes() == 7

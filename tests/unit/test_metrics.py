@@ -1,4 +1,5 @@
 """harness.train.metrics"""
+
 from __future__ import annotations
 
 import numpy as np

@@ -1,4 +1,5 @@
 """Padded batches: a BiLSTM and pooling that never read padding, and length-grouped training batches."""
+
 from __future__ import annotations
 
 import numpy as np

@@ -1,4 +1,5 @@
 """harness.models.pairs and the encoder registry"""
+
 from __future__ import annotations
 
 import pytest

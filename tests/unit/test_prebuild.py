@@ -1,4 +1,5 @@
 """harness.tune.prebuild"""
+
 from __future__ import annotations
 
 from harness.features import FeatureCache, corpus_fingerprint
@@ -9,9 +10,11 @@ from harness.tune.space import load_space
 
 def test_prebuild_extracts_every_feature_config_the_space_can_ask_for(demo_manifest, tmp_path, monkeypatch):
     space_file = tmp_path / "space.yaml"
-    space_file.write_text("search:\n  audio.features: {type: categorical, choices: [logmel, mfcc]}\n"
-                          "  audio.n_mels: {type: categorical, choices: [32, 40]}\n"
-                          "  audio.hidden: {type: int, low: 16, high: 32, step: 16}\n")
+    space_file.write_text(
+        "search:\n  audio.features: {type: categorical, choices: [logmel, mfcc]}\n"
+        "  audio.n_mels: {type: categorical, choices: [32, 40]}\n"
+        "  audio.hidden: {type: int, low: 16, high: 32, step: 16}\n"
+    )
     manifest = demo_manifest.iloc[:6]
     cache = FeatureCache(tmp_path / "features")
     built = []

@@ -1,5 +1,6 @@
 """The encoder registry as data: tiny recipes only shrink sizes, real configs have the published sizes, and
 adding a variant or a pair is one registration that the conformance checks accept."""
+
 from __future__ import annotations
 
 from collections.abc import Iterator
@@ -43,7 +44,9 @@ def tiny_config(name: str) -> transformers.PretrainedConfig:
 def test_tiny_recipe_changes_sizes_only(name):
     variant = get_encoder(name)
     allowed = SIZE_KEYS | (TEXT_VOCAB_KEYS if variant.modality == "text" else frozenset())
-    assert set(variant.arch.tiny) <= allowed, f"{name}: tiny recipe sets non-size keys {set(variant.arch.tiny) - allowed}"
+    assert set(variant.arch.tiny) <= allowed, (
+        f"{name}: tiny recipe sets non-size keys {set(variant.arch.tiny) - allowed}"
+    )
 
 
 @pytest.mark.parametrize("name", PRETRAINED)
@@ -51,8 +54,12 @@ def test_tiny_config_behaves_like_the_real_one(name):
     """Every key of the config (dropouts, LayerDrop, SpecAugment masking, norm type, activation, relative
     attention ...) is the real config's, except sizes: a default added by a future transformers cannot slip."""
     real, tiny = real_config(name).to_dict(), tiny_config(name).to_dict()
-    skip = SIZE_KEYS | DERIVED_SIZE_KEYS | BOOKKEEPING_KEYS | (TEXT_VOCAB_KEYS if get_encoder(name).modality == "text"
-                                                               else frozenset())
+    skip = (
+        SIZE_KEYS
+        | DERIVED_SIZE_KEYS
+        | BOOKKEEPING_KEYS
+        | (TEXT_VOCAB_KEYS if get_encoder(name).modality == "text" else frozenset())
+    )
     differ = {k: (real.get(k), tiny.get(k)) for k in (set(real) | set(tiny)) - skip if real.get(k) != tiny.get(k)}
     assert not differ, f"{name}: tiny config differs from the real one in (real, tiny) {differ}"
     # derived sizes follow the size they derive from, in both
@@ -63,10 +70,24 @@ def test_tiny_config_behaves_like_the_real_one(name):
         if "num_feat_extract_layers" in config:
             assert config["num_feat_extract_layers"] == len(config["conv_dim"])
     # the keys the issue names, spelled out so that a reader sees them checked
-    for key in ("layerdrop", "mask_time_prob", "mask_feature_prob", "apply_spec_augment", "feat_extract_norm",
-                "do_stable_layer_norm", "hidden_dropout", "attention_dropout", "activation_dropout",
-                "feat_proj_dropout", "hidden_dropout_prob", "attention_probs_dropout_prob", "hidden_act",
-                "relative_attention", "position_biased_input", "pos_att_type"):
+    for key in (
+        "layerdrop",
+        "mask_time_prob",
+        "mask_feature_prob",
+        "apply_spec_augment",
+        "feat_extract_norm",
+        "do_stable_layer_norm",
+        "hidden_dropout",
+        "attention_dropout",
+        "activation_dropout",
+        "feat_proj_dropout",
+        "hidden_dropout_prob",
+        "attention_probs_dropout_prob",
+        "hidden_act",
+        "relative_attention",
+        "position_biased_input",
+        "pos_att_type",
+    ):
         assert real.get(key) == tiny.get(key), (name, key)
 
 
@@ -87,12 +108,23 @@ def test_a_pair_refuses_an_audio_encoder_in_the_text_slot():
 @contextmanager
 def throwaway_pair(folder: Path) -> Iterator[PairSpec]:
     """A new text variant and a text-only pair over it, registered inside the block and removed after it."""
-    variant = register(EncoderVariant("tiny_bert_test", "text", "harness.models.encoders.pretrained:TextEncoder", "bert-base-uncased",
-                                      Arch("BertConfig", tiny={"hidden_size": 16, "num_hidden_layers": 2,
-                                                                   "num_attention_heads": 2, "intermediate_size": 32})))
+    variant = register(
+        EncoderVariant(
+            "tiny_bert_test",
+            "text",
+            "harness.models.encoders.pretrained:TextEncoder",
+            "bert-base-uncased",
+            Arch(
+                "BertConfig",
+                tiny={"hidden_size": 16, "num_hidden_layers": 2, "num_attention_heads": 2, "intermediate_size": 32},
+            ),
+        )
+    )
     space = folder / "tiny_bert_test.yaml"
-    space.write_text("# a throwaway pair's space, at an absolute path\n"
-                     "fixed: {epochs: 2}\nsearch:\n  lr: {type: loguniform, low: 1.0e-4, high: 1.0e-2}\n")
+    space.write_text(
+        "# a throwaway pair's space, at an absolute path\n"
+        "fixed: {epochs: 2}\nsearch:\n  lr: {type: loguniform, low: 1.0e-4, high: 1.0e-2}\n"
+    )
     pair = register_pair(PairSpec("tiny_bert_test", audio=None, text=variant.name, space=str(space)))
     try:
         yield pair

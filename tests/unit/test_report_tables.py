@@ -1,4 +1,5 @@
 """harness.report.tables: numbers in the CSVs, groups that never mix, smoke runs kept out, final-stage stats."""
+
 from __future__ import annotations
 
 import json
@@ -21,8 +22,12 @@ def test_stat_columns_are_numbers_with_sample_std_and_one_value_has_no_spread():
 
 
 def test_markdown_view_merges_mean_and_std_and_writes_missing_as_na():
-    frame = pd.DataFrame([{"pair": "a", "f1": 0.6, "f1_std": 0.1, "energy_kj": float("nan"), "trials": 3},
-                          {"pair": "b", "f1": 0.25, "f1_std": float("nan"), "energy_kj": 1.5, "trials": 2}])
+    frame = pd.DataFrame(
+        [
+            {"pair": "a", "f1": 0.6, "f1_std": 0.1, "energy_kj": float("nan"), "trials": 3},
+            {"pair": "b", "f1": 0.25, "f1_std": float("nan"), "energy_kj": 1.5, "trials": 2},
+        ]
+    )
     lines = markdown_table(frame).splitlines()
     assert [c.strip() for c in lines[0].strip("|").split("|")] == ["pair", "f1", "energy_kj", "trials"]
     assert [c.strip() for c in lines[2].strip("|").split("|")] == ["a", "0.600 ± 0.100", "n/a", "3"]
@@ -37,15 +42,25 @@ def metrics(f1: float) -> Metrics:
 RESOURCES = Resources(1000, 1000, None, None, 0.5, 0.1, 0.01, 100.0, 1.0, 1.0, None, "cpu")
 
 
-def write_run(results: Path, pair: str, run: str, folds: tuple[int, ...], val: list[float], test: float = 0.5,
-              smoke: bool = False, source: str = "demo", stage: str = "search") -> None:
+def write_run(
+    results: Path,
+    pair: str,
+    run: str,
+    folds: tuple[int, ...],
+    val: list[float],
+    test: float = 0.5,
+    smoke: bool = False,
+    source: str = "demo",
+    stage: str = "search",
+) -> None:
     """A run folder with one trial per validation score (all complete)."""
     meta = RunMeta(pair, run, source, "x", {}, folds, 0, smoke)
     folder = results / pair / run
     folder.mkdir(parents=True, exist_ok=True)
     for i, v in enumerate(val):
-        fold_records = [FoldRecord(f, "Ses01F", 1, 1, "max_epochs", metrics(v), metrics(test), RESOURCES)
-                        for f in folds]
+        fold_records = [
+            FoldRecord(f, "Ses01F", 1, 1, "max_epochs", metrics(v), metrics(test), RESOURCES) for f in folds
+        ]
         record = TrialRecord(meta, f"t{i}", {"seed": i}, "finished", fold_records, stage=stage)
         (folder / f"trial_t{i}.json").write_text(json.dumps(record.to_dict(), default=str))
 
@@ -77,8 +92,17 @@ def predictions(pair: str, accuracy: float, seeds: int = 2, dialogs: int = 30, p
             for u in range(per_dialog):
                 label = int(labels[d, u])
                 pred = label if rng.random() < accuracy else int((label + 1) % 6)
-                rows.append({"pair": pair, "seed": seed, "fold": fold, "utterance_id": f"d{d}_u{u}",
-                             "dialog": f"d{d}", "label": label, "pred": pred})
+                rows.append(
+                    {
+                        "pair": pair,
+                        "seed": seed,
+                        "fold": fold,
+                        "utterance_id": f"d{d}_u{u}",
+                        "dialog": f"d{d}",
+                        "label": label,
+                        "pred": pred,
+                    }
+                )
     return pd.DataFrame(rows)
 
 
@@ -89,15 +113,24 @@ def test_final_stage_tables_compare_pairs_and_fusion_against_its_own_baselines(t
         predictions(pair, acc).to_parquet(tmp_path / pair / f"{pair}_final" / "predictions.parquet")
     write_reports(tmp_path)
     pairwise = pd.read_csv(tmp_path / "pairwise.csv")
-    assert list(pairwise.columns[4:11]) == ["pair_a", "pair_b", "diff_weighted_f1", "ci_low", "ci_high", "mcnemar_p",
-                                           "holm_p"]
+    assert list(pairwise.columns[4:11]) == [
+        "pair_a",
+        "pair_b",
+        "diff_weighted_f1",
+        "ci_low",
+        "ci_high",
+        "mcnemar_p",
+        "holm_p",
+    ]
     assert len(pairwise) == 6  # every pair of the four models once
     row = pairwise.set_index(["pair_a", "pair_b"]).loc[("cnnbilstm", "cnnbilstm_bilstm")]
     assert row.diff_weighted_f1 < 0 and row.ci_high < 0  # a minus b: the fused pair is better
     assert (pairwise.holm_p >= pairwise.mcnemar_p - 1e-12).all()
     gain = pd.read_csv(tmp_path / "fusion_gain.csv")
     assert sorted(zip(gain.pair, gain.baseline, gain.baseline_modality)) == [
-        ("cnnbilstm_bilstm", "bilstm", "text"), ("cnnbilstm_bilstm", "cnnbilstm", "audio")]
+        ("cnnbilstm_bilstm", "bilstm", "text"),
+        ("cnnbilstm_bilstm", "cnnbilstm", "audio"),
+    ]
     assert (gain.gain_weighted_f1 > 0).all()
     comparison = pd.read_csv(tmp_path / "comparison.csv").set_index("pair")
     assert comparison.loc["cnnbilstm_bilstm", "stage"] == "final" and comparison.loc["cnnbilstm_bilstm", "seeds"] == 2
@@ -107,8 +140,10 @@ def test_final_stage_tables_compare_pairs_and_fusion_against_its_own_baselines(t
 def test_report_is_reproducible(tmp_path):
     write_run(tmp_path, "bilstm", "five_folds", (1, 2, 3, 4, 5), [0.4, 0.6], test=0.7)
     write_reports(tmp_path)
-    before = {p.name: p.read_bytes() for p in tmp_path.glob("*.csv")} | {p.name: p.read_bytes()
-                                                                         for p in tmp_path.glob("*.md")}
+    before = {p.name: p.read_bytes() for p in tmp_path.glob("*.csv")} | {
+        p.name: p.read_bytes() for p in tmp_path.glob("*.md")
+    }
     write_reports(tmp_path)
     assert before == {p.name: p.read_bytes() for p in tmp_path.glob("*.csv")} | {
-        p.name: p.read_bytes() for p in tmp_path.glob("*.md")}
+        p.name: p.read_bytes() for p in tmp_path.glob("*.md")
+    }

@@ -1,4 +1,5 @@
 """harness.tune.space"""
+
 from __future__ import annotations
 
 import pytest
@@ -32,14 +33,17 @@ def test_conditional_parameter_only_when_active():
     assert seen == {0, 2, 4}
 
 
-@pytest.mark.parametrize("text, message", [
-    ("search:\n  lr: {type: loguniform, low: 0, high: 1}\n", "loguniform needs low > 0"),
-    ("search:\n  lrr: {type: float, low: 0, high: 1}\n", "did you mean 'lr'"),
-    ("search:\n  lr: {type: float, low: 1, high: 0}\n", "numeric 'low' < 'high'"),
-    ("fixed: {epochs: 3}\nsearch:\n  lr: [1, 2\n", r"bad\.yaml:\d+: invalid YAML"),
-    ("fixd: {}\n", "unknown top-level key"),
-    ("fixed: {fusion: sum}\n", "fusion must be one of"),
-])
+@pytest.mark.parametrize(
+    "text, message",
+    [
+        ("search:\n  lr: {type: loguniform, low: 0, high: 1}\n", "loguniform needs low > 0"),
+        ("search:\n  lrr: {type: float, low: 0, high: 1}\n", "did you mean 'lr'"),
+        ("search:\n  lr: {type: float, low: 1, high: 0}\n", "numeric 'low' < 'high'"),
+        ("fixed: {epochs: 3}\nsearch:\n  lr: [1, 2\n", r"bad\.yaml:\d+: invalid YAML"),
+        ("fixd: {}\n", "unknown top-level key"),
+        ("fixed: {fusion: sum}\n", "fusion must be one of"),
+    ],
+)
 def test_bad_search_space_is_a_clear_error(tmp_path, text, message):
     path = tmp_path / "bad.yaml"
     path.write_text(text)

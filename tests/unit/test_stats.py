@@ -1,4 +1,5 @@
 """harness.report.stats: summary metrics, dialog bootstrap, McNemar, Holm, t intervals, and the bootstrap's coverage."""
+
 from __future__ import annotations
 
 import time
@@ -23,13 +24,29 @@ from harness.report.stats import (
 )
 
 
-def predictions(pair: str, seed: int, fold: int, labels: list[int], preds: list[int],
-                dialogs: list[str] | None = None, ids: list[str] | None = None) -> pd.DataFrame:
+def predictions(
+    pair: str,
+    seed: int,
+    fold: int,
+    labels: list[int],
+    preds: list[int],
+    dialogs: list[str] | None = None,
+    ids: list[str] | None = None,
+) -> pd.DataFrame:
     """One (pair, seed, fold) run as a predictions table."""
     ids = ids or [f"f{fold}_u{i}" for i in range(len(labels))]
     dialogs = dialogs or [f"f{fold}_d0"] * len(labels)
-    return pd.DataFrame({"pair": pair, "seed": seed, "fold": fold, "utterance_id": ids, "dialog": dialogs,
-                         "label": labels, "pred": preds})
+    return pd.DataFrame(
+        {
+            "pair": pair,
+            "seed": seed,
+            "fold": fold,
+            "utterance_id": ids,
+            "dialog": dialogs,
+            "label": labels,
+            "pred": preds,
+        }
+    )
 
 
 # --------------------------------------------------------------------------------------------------------
@@ -39,12 +56,15 @@ def predictions(pair: str, seed: int, fold: int, labels: list[int], preds: list[
 @pytest.fixture
 def tiny() -> pd.DataFrame:
     """One pair, two seeds x two folds. Seed 0 makes two mistakes, seed 1 none."""
-    return pd.concat([
-        predictions("m", 0, 1, [0, 0, 1, 1], [0, 1, 1, 1]),
-        predictions("m", 0, 2, [2, 3], [2, 0]),
-        predictions("m", 1, 1, [0, 0, 1, 1], [0, 0, 1, 1]),
-        predictions("m", 1, 2, [2, 3], [2, 3]),
-    ], ignore_index=True)
+    return pd.concat(
+        [
+            predictions("m", 0, 1, [0, 0, 1, 1], [0, 1, 1, 1]),
+            predictions("m", 0, 2, [2, 3], [2, 0]),
+            predictions("m", 1, 1, [0, 0, 1, 1], [0, 0, 1, 1]),
+            predictions("m", 1, 2, [2, 3], [2, 3]),
+        ],
+        ignore_index=True,
+    )
 
 
 def test_emotions_are_the_six_classes_in_benchmark_order():
@@ -127,8 +147,13 @@ def test_mcnemar_counts_discordant_utterances_and_uses_the_exact_binomial():
 def test_mcnemar_uses_a_majority_vote_over_seeds_with_ties_counted_wrong():
     labels = [0, 1, 2]
     # Model a over three seeds: utterance 0 right 2/3 (-> right), 1 right 1/3 (-> wrong), 2 right 3/3.
-    a = pd.concat([predictions("a", 0, 1, labels, [0, 1, 2]), predictions("a", 1, 1, labels, [0, 0, 2]),
-                   predictions("a", 2, 1, labels, [5, 0, 2])])
+    a = pd.concat(
+        [
+            predictions("a", 0, 1, labels, [0, 1, 2]),
+            predictions("a", 1, 1, labels, [0, 0, 2]),
+            predictions("a", 2, 1, labels, [5, 0, 2]),
+        ]
+    )
     b = pd.concat([predictions("b", s, 1, labels, [5, 1, 5]) for s in range(3)])  # wrong, right, wrong
     result = mcnemar_exact(a, b)
     assert (result.b01, result.b10, result.n_seeds, result.n_utterances) == (1, 2, 3, 3)
@@ -171,8 +196,15 @@ def test_t_interval_small_and_degenerate_samples():
 # paired bootstrap: exactness and mechanics
 
 
-def random_runs(rng: np.random.Generator, pair: str, accuracy: float, seeds: list[int], n_dialogs: int = 40,
-                sizes: tuple[int, int] = (10, 60), folds: int = 5) -> pd.DataFrame:
+def random_runs(
+    rng: np.random.Generator,
+    pair: str,
+    accuracy: float,
+    seeds: list[int],
+    n_dialogs: int = 40,
+    sizes: tuple[int, int] = (10, 60),
+    folds: int = 5,
+) -> pd.DataFrame:
     """Predictions of one model: i.i.d. correctness at the given accuracy over a fixed layout of dialogs,
     utterances and labels (the same in every call with the same ``n_dialogs`` and ``sizes``, so that models
     made by separate calls predict the same utterances)."""
@@ -184,9 +216,19 @@ def random_runs(rng: np.random.Generator, pair: str, accuracy: float, seeds: lis
     for seed in seeds:
         right = rng.random(len(dialog)) < accuracy
         pred = np.where(right, labels, (labels + rng.integers(1, 6, len(dialog))) % 6)
-        frames.append(pd.DataFrame({"pair": pair, "seed": seed, "fold": dialog % folds + 1,
-                                    "utterance_id": [f"u{i}" for i in range(len(dialog))],
-                                    "dialog": [f"d{d}" for d in dialog], "label": labels, "pred": pred}))
+        frames.append(
+            pd.DataFrame(
+                {
+                    "pair": pair,
+                    "seed": seed,
+                    "fold": dialog % folds + 1,
+                    "utterance_id": [f"u{i}" for i in range(len(dialog))],
+                    "dialog": [f"d{d}" for d in dialog],
+                    "label": labels,
+                    "pred": pred,
+                }
+            )
+        )
     return pd.concat(frames, ignore_index=True)
 
 
@@ -268,14 +310,24 @@ def test_bootstrap_is_fast_at_iemocap_scale():
 
 BASE = np.array([0.23, 0.15, 0.08, 0.15, 0.25, 0.14])
 MU = {"a": np.array([0.45, 0.65, 0.10, 0.75, 0.30, 0.40]), "b": np.array([0.40, 0.55, 0.05, 0.70, 0.15, 0.25])}
-ERRORS = np.array([[0, 1, 1, 3, 4, 1], [2, 0, 1, 1, 5, 1], [3, 1, 0, 1, 1, 5],
-                   [5, 1, 1, 0, 2, 1], [4, 3, 1, 2, 0, 1], [2, 1, 5, 1, 1, 0]], float)
+ERRORS = np.array(
+    [
+        [0, 1, 1, 3, 4, 1],
+        [2, 0, 1, 1, 5, 1],
+        [3, 1, 0, 1, 1, 5],
+        [5, 1, 1, 0, 2, 1],
+        [4, 3, 1, 2, 0, 1],
+        [2, 1, 5, 1, 1, 0],
+    ],
+    float,
+)
 CONFUSION = ERRORS / ERRORS.sum(axis=1, keepdims=True)  # where an error on class k goes
 SD_SHARED, SD_MODEL, RHO, CONCENTRATION = 0.5, 0.4, 0.5, 3.0
 
 
-def simulate(rng: np.random.Generator, n_dialogs: int, n_seeds: int = 1,
-             sizes: tuple[int, int] = (10, 60)) -> tuple[np.ndarray, np.ndarray, dict[str, np.ndarray]]:
+def simulate(
+    rng: np.random.Generator, n_dialogs: int, n_seeds: int = 1, sizes: tuple[int, int] = (10, 60)
+) -> tuple[np.ndarray, np.ndarray, dict[str, np.ndarray]]:
     """labels (n,), dialog (n,), predictions {model: (n_seeds, n)} from the generative model above."""
     n = rng.integers(sizes[0], sizes[1] + 1, n_dialogs)
     dialog = np.repeat(np.arange(n_dialogs), n)
@@ -305,10 +357,19 @@ def as_frames(labels: np.ndarray, dialog: np.ndarray, preds: dict[str, np.ndarra
     # Object-dtype strings, made once: building pandas' default (Arrow) strings would dominate the runtime.
     ids, names = UTTERANCE_IDS[:n], DIALOG_NAMES[dialog]
     folds = dialog % 5 + 1
-    return [pd.DataFrame({"seed": np.repeat(np.arange(n_seeds), n), "fold": np.tile(folds, n_seeds),
-                          "utterance_id": pd.Series(np.tile(ids, n_seeds), dtype=object),
-                          "dialog": pd.Series(np.tile(names, n_seeds), dtype=object),
-                          "label": np.tile(labels, n_seeds), "pred": preds[model].ravel()}) for model in ("a", "b")]
+    return [
+        pd.DataFrame(
+            {
+                "seed": np.repeat(np.arange(n_seeds), n),
+                "fold": np.tile(folds, n_seeds),
+                "utterance_id": pd.Series(np.tile(ids, n_seeds), dtype=object),
+                "dialog": pd.Series(np.tile(names, n_seeds), dtype=object),
+                "label": np.tile(labels, n_seeds),
+                "pred": preds[model].ravel(),
+            }
+        )
+        for model in ("a", "b")
+    ]
 
 
 def f1_from_confusion(confusion: np.ndarray) -> float:
@@ -384,12 +445,24 @@ def test_dialog_bootstrap_covers_with_several_seeds():
 
 def test_compare_table_columns_sign_and_holm():
     rng = np.random.default_rng(5)
-    table = pd.concat([random_runs(rng, "good", 0.7, [0, 1]), random_runs(rng, "mid", 0.6, [0, 1]),
-                       random_runs(rng, "bad", 0.5, [0, 1])])
+    table = pd.concat(
+        [
+            random_runs(rng, "good", 0.7, [0, 1]),
+            random_runs(rng, "mid", 0.6, [0, 1]),
+            random_runs(rng, "bad", 0.5, [0, 1]),
+        ]
+    )
     result = compare(table, [("good", "bad"), ("bad", "good"), ("mid", "good")], n_boot=1000, seed=0)
     assert list(result.columns) == list(COMPARE_COLUMNS)
-    assert list(result.columns[:7]) == ["pair_a", "pair_b", "diff_weighted_f1", "ci_low", "ci_high", "mcnemar_p",
-                                        "holm_p"]
+    assert list(result.columns[:7]) == [
+        "pair_a",
+        "pair_b",
+        "diff_weighted_f1",
+        "ci_low",
+        "ci_high",
+        "mcnemar_p",
+        "holm_p",
+    ]
     assert result["diff_weighted_f1"].iloc[0] > 0 and result["ci_low"].iloc[0] > 0  # a better than b: positive
     assert result["diff_weighted_f1"].iloc[1] == pytest.approx(-result["diff_weighted_f1"].iloc[0])
     assert result["diff_weighted_f1"].iloc[2] < 0

@@ -1,4 +1,5 @@
 """Upstream encoders: the interface, the small models, the generic pretrained ones and their registry."""
+
 from harness.models.encoders.registry import ENCODERS, get_encoder, register
 from harness.models.variants import Arch, EncoderVariant
 

@@ -10,6 +10,7 @@ Frozen pretrained encoders may instead embed to cached per-layer means (``Embedd
 Each encoder class also says which features it reads (``feature_specs``) and how they are computed
 (``compute``): the cache only stores them.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -59,8 +60,9 @@ class Encoder(nn.Module):
         return frontend(spec)
 
     @classmethod
-    def build(cls, variant: EncoderVariant, cfg: TrialConfig, features: dict[str, Features],
-              train_rows: np.ndarray) -> Encoder:
+    def build(
+        cls, variant: EncoderVariant, cfg: TrialConfig, features: dict[str, Features], train_rows: np.ndarray
+    ) -> Encoder:
         """Build the encoder for one fold; fold statistics (vocabulary, normalisation) come from train_rows only."""
         raise NotImplementedError
 

@@ -1,5 +1,6 @@
 """BiLSTM over learned word embeddings: the small text model. The vocabulary comes from each fold's
 training sessions only, so test words never shape the model."""
+
 from __future__ import annotations
 
 from collections import Counter
@@ -32,14 +33,18 @@ class WordBiLstm(Encoder):
         return {"words": FeatureSpec.make("words")}
 
     @classmethod
-    def build(cls, variant: EncoderVariant, cfg: TrialConfig, features: dict[str, Features], train_rows: np.ndarray) -> WordBiLstm:
+    def build(
+        cls, variant: EncoderVariant, cfg: TrialConfig, features: dict[str, Features], train_rows: np.ndarray
+    ) -> WordBiLstm:
         counts = Counter(word for row in train_rows for word in features["words"][row])
         kept = sorted(w for w, c in counts.items() if c >= cfg.text.min_count)
         return cls(cfg, {word: i + 2 for i, word in enumerate(kept)})
 
     def collate(self, features: dict[str, Features], rows: np.ndarray, live: bool) -> dict[str, torch.Tensor]:
-        ids = [np.array([self.vocabulary.get(w, UNK) for w in features["words"][r][: self.max_tokens]], dtype=np.int64)
-               for r in rows]
+        ids = [
+            np.array([self.vocabulary.get(w, UNK) for w in features["words"][r][: self.max_tokens]], dtype=np.int64)
+            for r in rows
+        ]
         tokens, mask = pad(ids, torch.long)
         return {"tokens": tokens, "mask": mask}
 

@@ -1,4 +1,5 @@
 """CNN-BiLSTM over log-mel (or MFCC) frames: the small audio model of the original study."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -26,7 +27,8 @@ class CnnBiLstm(Encoder):
         self.register_buffer("std", torch.as_tensor(std, dtype=torch.float32))
         self.conv_blocks = nn.ModuleList(
             nn.Sequential(nn.Conv1d(size, channels, kernel_size=5, padding=2), nn.GELU(), nn.MaxPool1d(POOL))
-            for size in (n_features, channels))
+            for size in (n_features, channels)
+        )
         self.dropout = nn.Dropout(cfg.dropout)
         self.lstm = MaskedBiLstm(channels, hidden)
         self.out_dim = 2 * hidden
@@ -36,7 +38,9 @@ class CnnBiLstm(Encoder):
         return {"frames": FeatureSpec.make(cfg.audio.features, n_mels=cfg.audio.n_mels)}
 
     @classmethod
-    def build(cls, variant: EncoderVariant, cfg: TrialConfig, features: dict[str, Features], train_rows: np.ndarray) -> CnnBiLstm:
+    def build(
+        cls, variant: EncoderVariant, cfg: TrialConfig, features: dict[str, Features], train_rows: np.ndarray
+    ) -> CnnBiLstm:
         frames = features["frames"]
         s, ss, n = np.zeros(frames[0].shape[1]), np.zeros(frames[0].shape[1]), 0
         for row in train_rows:  # normalisation statistics from the fold's training utterances only

@@ -8,6 +8,7 @@ train on them. Fine-tuned: the top k layers train on raw inputs while everything
 mode (no dropout, no SpecAugment masking, no LayerDrop). Either way the backbone is loaded, so
 parameter counts, latency and attributions describe the model one would deploy.
 """
+
 from __future__ import annotations
 
 from collections.abc import Iterator
@@ -51,8 +52,10 @@ def checkpoint_problem(name: str, key: str, detail: str) -> str:
     if looks_local and not Path(name).expanduser().exists():
         detail = "the folder does not exist"
     setting = f" --set {key}=/path/to/checkpoint" if key else " a local checkpoint folder"
-    return (f"cannot load pretrained checkpoint {name!r}{f' ({key})' if key else ''}: {detail}. Without network "
-            f"access, download it once (huggingface-cli download {name}) or pass{setting}.")
+    return (
+        f"cannot load pretrained checkpoint {name!r}{f' ({key})' if key else ''}: {detail}. Without network "
+        f"access, download it once (huggingface-cli download {name}) or pass{setting}."
+    )
 
 
 class PretrainedEncoder(Encoder):
@@ -122,6 +125,7 @@ class PretrainedEncoder(Encoder):
             encoder = cls.from_spec(variant, spec)
             live = frontend(cls.live_spec_of(spec))
             yield from LayerMeanExtractor(encoder).run(list(live(manifest)))
+
         return compute
 
     @classmethod
@@ -190,7 +194,7 @@ class LayerMeanExtractor:
         done: dict[int, np.ndarray] = {}
         next_out = 0
         for start in range(0, len(items), self.batch_size):
-            rows = order[start:start + self.batch_size]
+            rows = order[start : start + self.batch_size]
             for row, value in zip(rows, self.means([items[r] for r in rows])):
                 done[int(row)] = value
             while next_out in done:  # yield in manifest order as soon as possible (progress bar)
@@ -218,8 +222,9 @@ class AudioEncoder(PretrainedEncoder):
 
     @classmethod
     def layer_spec(cls, variant: EncoderVariant, cfg: TrialConfig) -> FeatureSpec:
-        return FeatureSpec.make("layer_means", model=variant.checkpoint_for(cfg), encoder=variant.name,
-                                max_seconds=cfg.audio.max_seconds)
+        return FeatureSpec.make(
+            "layer_means", model=variant.checkpoint_for(cfg), encoder=variant.name, max_seconds=cfg.audio.max_seconds
+        )
 
     @classmethod
     def live_spec_of(cls, layer_spec: FeatureSpec) -> FeatureSpec:
@@ -230,8 +235,9 @@ class AudioEncoder(PretrainedEncoder):
         return cls(variant, spec["model"], 0, spec["max_seconds"])
 
     @classmethod
-    def build(cls, variant: EncoderVariant, cfg: TrialConfig, features: dict[str, Features],
-              train_rows: np.ndarray) -> AudioEncoder:
+    def build(
+        cls, variant: EncoderVariant, cfg: TrialConfig, features: dict[str, Features], train_rows: np.ndarray
+    ) -> AudioEncoder:
         return cls(variant, variant.checkpoint_for(cfg), cfg.audio.finetune_layers, cfg.audio.max_seconds)
 
     @classmethod
@@ -268,8 +274,9 @@ class AudioEncoder(PretrainedEncoder):
         wave = embedded.x.reshape(embedded.x.shape[0], -1)
         lengths = (embedded.lengths if embedded.lengths is not None else embedded.mask.sum(1) * CHUNK).to(wave.device)
         sample_mask = torch.arange(wave.shape[1], device=wave.device)[None, :] < lengths[:, None]
-        out = self.backbone(wave, attention_mask=sample_mask.long() if self.use_attention_mask else None,
-                            output_hidden_states=True)
+        out = self.backbone(
+            wave, attention_mask=sample_mask.long() if self.use_attention_mask else None, output_hidden_states=True
+        )
         frames = self.backbone._get_feat_extract_output_lengths(lengths)
         n_frames = out.hidden_states[0].shape[1]
         frame_mask = torch.arange(n_frames, device=wave.device)[None, :] < frames[:, None].clamp(min=1)
@@ -301,8 +308,9 @@ class TextEncoder(PretrainedEncoder):
 
     @classmethod
     def layer_spec(cls, variant: EncoderVariant, cfg: TrialConfig) -> FeatureSpec:
-        return FeatureSpec.make("layer_means", model=variant.checkpoint_for(cfg), encoder=variant.name,
-                                max_tokens=cfg.text.max_tokens)
+        return FeatureSpec.make(
+            "layer_means", model=variant.checkpoint_for(cfg), encoder=variant.name, max_tokens=cfg.text.max_tokens
+        )
 
     @classmethod
     def live_spec_of(cls, layer_spec: FeatureSpec) -> FeatureSpec:
@@ -313,8 +321,9 @@ class TextEncoder(PretrainedEncoder):
         return cls(variant, spec["model"], 0)
 
     @classmethod
-    def build(cls, variant: EncoderVariant, cfg: TrialConfig, features: dict[str, Features],
-              train_rows: np.ndarray) -> TextEncoder:
+    def build(
+        cls, variant: EncoderVariant, cfg: TrialConfig, features: dict[str, Features], train_rows: np.ndarray
+    ) -> TextEncoder:
         return cls(variant, variant.checkpoint_for(cfg), cfg.text.finetune_layers)
 
     @classmethod
@@ -339,4 +348,3 @@ class TextEncoder(PretrainedEncoder):
     def hidden_states(self, embedded: Embedded) -> tuple[tuple[torch.Tensor, ...], torch.Tensor]:
         out = self.backbone(inputs_embeds=embedded.x, attention_mask=embedded.mask.long(), output_hidden_states=True)
         return out.hidden_states, embedded.mask
-
