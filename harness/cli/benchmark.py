@@ -39,7 +39,7 @@ from harness.cli.run import (
 )
 from harness.errors import UserError
 from harness.logs import setup_logging
-from harness.models.pairs import PAIRS, get_pair
+from harness.models.pairs import GRID, PAIRS, get_pair
 from harness.records import read_record
 
 log = logging.getLogger(__name__)
@@ -60,7 +60,12 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m harness.benchmark", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--pairs", nargs="+", default=None, help="pairs to compare (default: every registered pair)")
+    parser.add_argument(
+        "--pairs",
+        nargs="+",
+        default=None,
+        help="pairs to compare (default: every registered pair; with the demo budget, the 2x2 grid)",
+    )
     parser.add_argument("--seeds", type=int, default=None, help="seeds per final config (default 5; demo 2)")
     parser.add_argument("--top-k", type=int, default=1, help="configs per pair re-trained in the final stage")
     parser.add_argument("--name", default="bench", help="benchmark name: runs are PAIR_SOURCE_NAME and _NAME_final")
@@ -105,8 +110,9 @@ def main(argv: list[str] | None = None) -> int:
     setup_logging()
     interrupts = Interrupts()
     try:
-        pairs = [get_pair(p).name for p in (args.pairs or list(PAIRS))]
         data: RunData = load_data(args)
+        demo_default = data.source == "demo" and args.pairs is None and args.num_samples is None and args.seeds is None
+        pairs = [get_pair(p).name for p in (args.pairs or (list(GRID) if demo_default else list(PAIRS)))]
         budget = apply_budget(args, data.source == "demo")
         check_arguments(args)
         if args.seeds <= 0 or args.top_k <= 0:

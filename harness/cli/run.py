@@ -204,9 +204,13 @@ class Interrupts:
 
     def __enter__(self) -> Interrupts:
         self._old = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM)}
+        self.install()
+        return self
+
+    def install(self) -> None:
+        """(Re)install the handlers: ``ray.init`` replaces the SIGTERM handler with its own."""
         signal.signal(signal.SIGTERM, self._term)
         signal.signal(signal.SIGINT, self._int)
-        return self
 
     def _term(self, sig: int, frame: FrameType | None) -> None:
         self.signal = signal.SIGTERM
@@ -246,8 +250,12 @@ def execute(
 
     started = time.time()
     cache = FeatureCache(default_cache_dir() / "features")
-    extraction = prebuild_features(plan.pair, plan.space, data.manifest, cache, data.fingerprint)
+    try:
+        extraction = prebuild_features(plan.pair, plan.space, data.manifest, cache, data.fingerprint)
+    except KeyboardInterrupt:  # Ctrl-C or SIGTERM while extracting: the cache keeps only complete folders
+        return {"pair": plan.pair.name, "run": plan.meta.run, "trials": 0, "errors": 0, "interrupted": True}
     init_ray(args.address)
+    interrupts.install()
     gpus = args.gpus_per_trial
     if gpus is None:
         gpus = 0.25 if available_gpus() else 0.0

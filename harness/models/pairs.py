@@ -77,6 +77,19 @@ for _pair in [
     register_pair(_pair)
 
 
+# The original study's 2x2 small/large grid and its unimodal baselines (the demo benchmark's default).
+GRID = (
+    "cnnbilstm_bilstm",
+    "cnnbilstm_albert",
+    "wav2vec_bilstm",
+    "wav2vec_albert",
+    "cnnbilstm",
+    "wav2vec",
+    "bilstm",
+    "albert",
+)
+
+
 class UnknownPairError(UserError):
     pass
 
