@@ -86,13 +86,18 @@ class Corpus:
     label_counts: pd.DataFrame  # rows = session, columns = every label seen (six classes and excluded ones)
     skipped: list[Problem] = field(default_factory=list)
     unnamed_transcript_lines: int = 0
+    # Rated utterances outside the six classes (xxx, oth, ...) whose transcript and wav are readable: never
+    # benchmark data as read, but a label policy (``labels="erc"``) may relabel some of them.
+    excluded: list[Utterance] = field(default_factory=list)
 
     @property
     def n_labelled(self) -> int:
         return int(self.label_counts.to_numpy().sum())
 
-    def manifest(self) -> pd.DataFrame:
-        rows = [u.__dict__ for u in self.utterances]
+    def manifest(self, excluded: bool = False) -> pd.DataFrame:
+        """The six-class utterances; ``excluded=True`` appends the rows labelled outside them, for
+        ``harness.corpus.protocols.apply_labels`` to relabel or drop."""
+        rows = [u.__dict__ for u in self.utterances + (self.excluded if excluded else [])]
         return pd.DataFrame(rows, columns=list(MANIFEST_COLUMNS))
 
 
@@ -177,12 +182,13 @@ class _Reader:
             return None
         return info.frames / info.samplerate
 
-    def session(self, session: int) -> tuple[list[Utterance], Counter[str]]:
+    def session(self, session: int) -> tuple[list[Utterance], Counter[str], list[Utterance]]:
         session_dir = self.root / f"Session{session}"
         emo_dir = session_dir / "dialog" / "EmoEvaluation"
         if not emo_dir.is_dir():
             raise CorpusError(f"{emo_dir}: missing EmoEvaluation folder (is {self.root} an IEMOCAP_full_release?)")
         utterances: list[Utterance] = []
+        excluded: list[Utterance] = []
         counts: Counter[str] = Counter()
         summary_files = sorted(p for p in emo_dir.glob("*.txt") if p.is_file() and not _is_hidden(p))
         if not summary_files:
@@ -197,13 +203,20 @@ class _Reader:
             for number, match in self.summaries(summary_file):
                 utt, label = match["utt"], match["label"]
                 counts[label] += 1
+                wav = session_dir / "sentences" / "wav" / dialog / f"{utt}.wav"
                 if label not in EMOTIONS:
+                    # Kept only where complete, and never a problem: these rows are not benchmark data.
+                    duration = _quiet_duration(wav) if utt in texts else None
+                    if duration is not None:
+                        excluded.append(Utterance(
+                            utterance_id=utt, session=session, speaker=speaker_of(utt), dialog=dialog,
+                            label=label, text=texts[utt], wav_path=str(wav), duration=round(duration, 4),
+                            start=float(match["start"]), end=float(match["end"])))
                     continue
                 if utt not in texts:
                     self.problem(summary_file, number, f"{utt} has no line in {transcript_file}")
                     counts[label] -= 1
                     continue
-                wav = session_dir / "sentences" / "wav" / dialog / f"{utt}.wav"
                 if not wav.is_file():
                     self.problem(wav, None, f"missing wav for {utt} ({summary_file}:{number})")
                     counts[label] -= 1
@@ -217,7 +230,15 @@ class _Reader:
                     text=texts[utt], wav_path=str(wav), duration=round(duration, 4),
                     start=float(match["start"]), end=float(match["end"]),
                 ))
-        return utterances, counts
+        return utterances, counts, excluded
+
+
+def _quiet_duration(wav: Path) -> float | None:
+    try:
+        info = soundfile.info(str(wav))
+    except (RuntimeError, OSError, ValueError):  # missing or corrupt (LibsndfileError): the row is not kept
+        return None
+    return info.frames / info.samplerate if info.frames else None
 
 
 def load_corpus(root: str | Path, skip_bad: bool = False, sessions: tuple[int, ...] = SESSIONS) -> Corpus:
@@ -234,10 +255,12 @@ def load_corpus(root: str | Path, skip_bad: bool = False, sessions: tuple[int, .
         raise CorpusError(f"{root}: corpus directory does not exist")
     reader = _Reader(root, skip_bad)
     utterances: list[Utterance] = []
+    excluded: list[Utterance] = []
     per_session: dict[int, Counter[str]] = {}
     for session in sessions:
-        found, counts = reader.session(session)
+        found, counts, unscored = reader.session(session)
         utterances.extend(found)
+        excluded.extend(unscored)
         per_session[session] = counts
     labels = sorted({label for c in per_session.values() for label in c},
                     key=lambda x: (x not in EMOTIONS, EMOTIONS.index(x) if x in EMOTIONS else 0, x))
@@ -246,11 +269,11 @@ def load_corpus(root: str | Path, skip_bad: bool = False, sessions: tuple[int, .
         index=pd.Index(sessions, name="session"), columns=labels,
     )
     seen: dict[str, int] = {}
-    for u in utterances:
+    for u in utterances + excluded:
         if u.utterance_id in seen:
             raise CorpusError(f"{u.wav_path}: utterance id {u.utterance_id} appears twice")
         seen[u.utterance_id] = 1
-    corpus = Corpus(root, utterances, table, reader.skipped, reader.unnamed)
+    corpus = Corpus(root, utterances, table, reader.skipped, reader.unnamed, excluded)
     log.info("read %d utterances in six classes out of %d labelled (%d skipped) from %s",
              len(utterances), corpus.n_labelled, len(reader.skipped), root)
     return corpus

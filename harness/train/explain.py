@@ -9,6 +9,10 @@
   drop when only those are kept; the same removal of random positions is the control. A branch's
   faithfulness is comprehensiveness minus the random control: > 0 means the attributions find what the
   model actually uses.
+
+A model with dialogue context is explained on the current turn only: attributions and faithfulness run
+it with no other turn in the window (as at a dialog's first turn), while the modality ablation scores
+the full model, neighbouring turns included.
 """
 from __future__ import annotations
 
@@ -21,7 +25,6 @@ from captum.attr import IntegratedGradients
 from harness.config import TrialConfig
 from harness.records import Explanation
 from harness.train.measure import ResourceMonitor
-from harness.corpus import EMOTIONS
 from harness.models.data import PairData
 from harness.models.encoders import Embedded
 from harness.train.batching import predict, to_device
@@ -34,12 +37,13 @@ TOP_FRACTION = 0.2
 def modality_ablation(model: EmotionModel, data: PairData, rows: np.ndarray, device: torch.device,
                       batch_size: int) -> tuple[dict[str, float], dict[str, float]]:
     labels = data.labels[rows]
-    full = compute_metrics(labels, predict(model, data, rows, device, batch_size).argmax(1))
+    full = compute_metrics(labels, predict(model, data, rows, device, batch_size).argmax(1), data.classes)
     overall, per_emotion = {}, {}
     for m in model.modalities if len(model.modalities) == 2 else []:
-        ablated = compute_metrics(labels, predict(model, data, rows, device, batch_size, drop=m).argmax(1))
+        ablated = compute_metrics(labels, predict(model, data, rows, device, batch_size, drop=m).argmax(1),
+                                  data.classes)
         overall[m] = full.weighted_f1 - ablated.weighted_f1
-        per_emotion.update({f"{m}.{e}": full.per_emotion_f1[e] - ablated.per_emotion_f1[e] for e in EMOTIONS})
+        per_emotion.update({f"{m}.{e}": full.per_emotion_f1[e] - ablated.per_emotion_f1[e] for e in data.classes})
     return overall, per_emotion
 
 
@@ -75,7 +79,7 @@ def _explain(model: EmotionModel, data: PairData, rows: np.ndarray, cfg: TrialCo
     # cuDNN's RNN backward refuses eval mode; the native kernels give the same gradients.
     with torch.backends.cudnn.flags(enabled=False):
         for row in picked:
-            batch = to_device(model.collate(data.features, np.array([row]), live=True), device)
+            batch = to_device(model.collate(data.features, np.array([row]), live=True, context=False), device)
             template = {m: _crop(e, cfg.explain_max_positions) for m, e in model.embed(batch).items()}
             inputs = tuple(template[m].x.detach().float() for m in modalities)
 
