@@ -3,6 +3,7 @@
 ``TrialConfig.from_flat({"lr": 1e-3, "audio.hidden": 128})`` is the one place where untyped values
 become a config: unknown keys fail with a "did you mean" hint and values are checked against field types.
 """
+
 from __future__ import annotations
 
 import difflib
@@ -153,4 +154,3 @@ def _coerce(value: Any, kind: type, where: str) -> Any:
             raise ConfigError(f"{where}: expected a string, got {value!r}")
         return value
     raise ConfigError(f"{where}: unsupported type {kind}")
-

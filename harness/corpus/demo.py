@@ -20,6 +20,7 @@ dialogue context helps here, as it does on IEMOCAP. (An ideal observer that know
 about 66% of six-class turns right from the turn alone, 83% with four previous turns and 90% with two
 turns either side.)
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -43,7 +44,12 @@ DEMO_VERSION = 2
 
 # class -> (audio style, word group); each style and each group covers exactly two classes.
 CUES: dict[str, tuple[int, int]] = {
-    "neu": (0, 0), "sad": (0, 1), "ang": (1, 1), "exc": (1, 2), "hap": (2, 2), "fru": (2, 0),
+    "neu": (0, 0),
+    "sad": (0, 1),
+    "ang": (1, 1),
+    "exc": (1, 2),
+    "hap": (2, 2),
+    "fru": (2, 0),
 }
 WORD_GROUPS: tuple[tuple[str, ...], ...] = (
     ("okay", "schedule", "office", "form", "line", "paper", "number", "address"),
@@ -54,9 +60,19 @@ FILLERS = ("i", "you", "the", "it", "was", "just", "really", "that", "we", "so",
 NOISE_TOKENS = ("[LAUGHTER]", "[BREATHING]", "[GARBAGE]")
 EXCLUDED_PER_SESSION = {"xxx": 6, "oth": 1, "sur": 1, "fea": 1}
 SIX_CLASS_PER_SESSION = {"neu": 10, "ang": 6, "hap": 5, "sad": 7, "fru": 10, "exc": 7}
-CATEGORY_NAMES = {"neu": "Neutral", "ang": "Anger", "hap": "Happiness", "sad": "Sadness",
-                  "fru": "Frustration", "exc": "Excited", "xxx": "Other", "oth": "Other",
-                  "sur": "Surprise", "fea": "Fear", "dis": "Disgust"}
+CATEGORY_NAMES = {
+    "neu": "Neutral",
+    "ang": "Anger",
+    "hap": "Happiness",
+    "sad": "Sadness",
+    "fru": "Frustration",
+    "exc": "Excited",
+    "xxx": "Other",
+    "oth": "Other",
+    "sur": "Surprise",
+    "fea": "Fear",
+    "dis": "Disgust",
+}
 
 
 @dataclass(frozen=True)
@@ -138,8 +154,9 @@ def _cue(rng: np.random.Generator, cue: int, flat: bool, noise: float) -> int | 
     return int(rng.integers(0, 3)) if rng.random() < noise else cue
 
 
-def _dialog_labels(rng: np.random.Generator, counts: dict[str, int], n_dialogs: int,
-                   persistence: float) -> list[list[str]]:
+def _dialog_labels(
+    rng: np.random.Generator, counts: dict[str, int], n_dialogs: int, persistence: float
+) -> list[list[str]]:
     """The session's labels (exactly ``counts``) cut into consecutive dialogs, each a persistent chain."""
     remaining = dict(counts)
     total = sum(counts.values())
@@ -199,8 +216,10 @@ def _write_session(root: Path, session: int, config: DemoConfig) -> None:
             text = _synth_text(rng, _cue(rng, text_cue, flat, config.cue_noise))
             summary += [f"[{start:.4f} - {end:.4f}]\t{utt}\t{label}\t[{_vad(rng)}]"]
             summary += [f"C-E{k}:\t{CATEGORY_NAMES[label]};\t()" for k in (1, 2, 3)]
-            summary += [f"A-E{k}:\tval {rng.integers(1, 6)}; act {rng.integers(1, 6)}; dom  {rng.integers(1, 6)};\t()"
-                        for k in (1, 2)]
+            summary += [
+                f"A-E{k}:\tval {rng.integers(1, 6)}; act {rng.integers(1, 6)}; dom  {rng.integers(1, 6)};\t()"
+                for k in (1, 2)
+            ]
             summary += [""]
             transcript.append(f"{utt} [{start:08.4f}-{end:08.4f}]: {text}")
             if i == 2:  # transcribers left some turns without an id

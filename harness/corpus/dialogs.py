@@ -12,6 +12,7 @@ A window holds row indices only, so a model reads the audio and text of neighbou
 their labels. At test time the neighbours are other turns of the same (test) dialog, which is what the
 published ERC models read too.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -47,8 +48,12 @@ class DialogTurns:
     def from_manifest(cls, manifest: pd.DataFrame) -> DialogTurns:
         """Needs the manifest columns ``dialog``, ``start``, ``end``, ``speaker`` and ``utterance_id``."""
         dialog = pd.factorize(manifest["dialog"])[0]
-        keys = (manifest["utterance_id"].to_numpy(), manifest["end"].to_numpy(float),
-                manifest["start"].to_numpy(float), dialog)
+        keys = (
+            manifest["utterance_id"].to_numpy(),
+            manifest["end"].to_numpy(float),
+            manifest["start"].to_numpy(float),
+            dialog,
+        )
         order = np.lexsort(keys)  # the last key sorts first: dialog, then start, end and id
         position = np.empty(len(order), dtype=np.int64)
         position[order] = np.arange(len(order))
@@ -62,7 +67,7 @@ class DialogTurns:
 
     def dialog_order(self, row: int) -> np.ndarray:
         """The rows of ``row``'s dialog in time order."""
-        return self.order[self.first[row]:self.last[row] + 1]
+        return self.order[self.first[row] : self.last[row] + 1]
 
     def windows(self, rows: np.ndarray, past: int, future: int) -> Windows:
         rows = np.asarray(rows, dtype=np.int64)

@@ -5,6 +5,7 @@ stopping use a validation speaker carved out of the training sessions: one speak
 (cyclically), alternating F and M across folds. That speaker is removed from training, so validation is
 speaker-disjoint from both training and test data.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -48,8 +49,7 @@ def make_fold(manifest: pd.DataFrame, test_session: int, sessions: tuple[int, ..
     if not is_test.any():
         raise ValueError(f"Session {test_session} has no utterances in the manifest")
     is_train = ~is_test & ~is_validation
-    return Fold(test_session, speaker, np.flatnonzero(is_train), np.flatnonzero(is_validation),
-                np.flatnonzero(is_test))
+    return Fold(test_session, speaker, np.flatnonzero(is_train), np.flatnonzero(is_validation), np.flatnonzero(is_test))
 
 
 def make_folds(manifest: pd.DataFrame, test_sessions: tuple[int, ...] = SESSIONS) -> list[Fold]:

@@ -10,6 +10,7 @@ Everything that is not one of those (per-annotator subfolders, macOS ``._*`` fil
 A line that cannot be parsed is an error naming file and line; ``skip_bad=True`` turns such problems into
 a listed skip instead. The data is never changed silently.
 """
+
 from __future__ import annotations
 
 import logging
@@ -27,14 +28,27 @@ log = logging.getLogger(__name__)
 
 EMOTIONS: tuple[str, ...] = ("neu", "ang", "hap", "sad", "fru", "exc")
 EMOTION_NAMES: dict[str, str] = {
-    "neu": "Neutral", "ang": "Anger", "hap": "Happiness",
-    "sad": "Sadness", "fru": "Frustration", "exc": "Excited",
+    "neu": "Neutral",
+    "ang": "Anger",
+    "hap": "Happiness",
+    "sad": "Sadness",
+    "fru": "Frustration",
+    "exc": "Excited",
 }
 # Every summary label IEMOCAP uses; the ones outside EMOTIONS are counted and excluded from the benchmark.
 KNOWN_LABELS: frozenset[str] = frozenset(EMOTIONS + ("xxx", "oth", "sur", "fea", "dis"))
 SESSIONS: tuple[int, ...] = (1, 2, 3, 4, 5)
 MANIFEST_COLUMNS: tuple[str, ...] = (
-    "utterance_id", "session", "speaker", "dialog", "label", "text", "wav_path", "duration", "start", "end",
+    "utterance_id",
+    "session",
+    "speaker",
+    "dialog",
+    "label",
+    "text",
+    "wav_path",
+    "duration",
+    "start",
+    "end",
 )
 
 _SUMMARY = re.compile(
@@ -208,10 +222,20 @@ class _Reader:
                     # Kept only where complete, and never a problem: these rows are not benchmark data.
                     duration = _quiet_duration(wav) if utt in texts else None
                     if duration is not None:
-                        excluded.append(Utterance(
-                            utterance_id=utt, session=session, speaker=speaker_of(utt), dialog=dialog,
-                            label=label, text=texts[utt], wav_path=str(wav), duration=round(duration, 4),
-                            start=float(match["start"]), end=float(match["end"])))
+                        excluded.append(
+                            Utterance(
+                                utterance_id=utt,
+                                session=session,
+                                speaker=speaker_of(utt),
+                                dialog=dialog,
+                                label=label,
+                                text=texts[utt],
+                                wav_path=str(wav),
+                                duration=round(duration, 4),
+                                start=float(match["start"]),
+                                end=float(match["end"]),
+                            )
+                        )
                     continue
                 if utt not in texts:
                     self.problem(summary_file, number, f"{utt} has no line in {transcript_file}")
@@ -225,11 +249,20 @@ class _Reader:
                 if duration is None:
                     counts[label] -= 1
                     continue
-                utterances.append(Utterance(
-                    utterance_id=utt, session=session, speaker=speaker_of(utt), dialog=dialog, label=label,
-                    text=texts[utt], wav_path=str(wav), duration=round(duration, 4),
-                    start=float(match["start"]), end=float(match["end"]),
-                ))
+                utterances.append(
+                    Utterance(
+                        utterance_id=utt,
+                        session=session,
+                        speaker=speaker_of(utt),
+                        dialog=dialog,
+                        label=label,
+                        text=texts[utt],
+                        wav_path=str(wav),
+                        duration=round(duration, 4),
+                        start=float(match["start"]),
+                        end=float(match["end"]),
+                    )
+                )
         return utterances, counts, excluded
 
 
@@ -262,11 +295,14 @@ def load_corpus(root: str | Path, skip_bad: bool = False, sessions: tuple[int, .
         utterances.extend(found)
         excluded.extend(unscored)
         per_session[session] = counts
-    labels = sorted({label for c in per_session.values() for label in c},
-                    key=lambda x: (x not in EMOTIONS, EMOTIONS.index(x) if x in EMOTIONS else 0, x))
+    labels = sorted(
+        {label for c in per_session.values() for label in c},
+        key=lambda x: (x not in EMOTIONS, EMOTIONS.index(x) if x in EMOTIONS else 0, x),
+    )
     table = pd.DataFrame(
         [[per_session[s].get(label, 0) for label in labels] for s in sessions],
-        index=pd.Index(sessions, name="session"), columns=labels,
+        index=pd.Index(sessions, name="session"),
+        columns=labels,
     )
     seen: dict[str, int] = {}
     for u in utterances + excluded:
@@ -274,8 +310,13 @@ def load_corpus(root: str | Path, skip_bad: bool = False, sessions: tuple[int, .
             raise CorpusError(f"{u.wav_path}: utterance id {u.utterance_id} appears twice")
         seen[u.utterance_id] = 1
     corpus = Corpus(root, utterances, table, reader.skipped, reader.unnamed, excluded)
-    log.info("read %d utterances in six classes out of %d labelled (%d skipped) from %s",
-             len(utterances), corpus.n_labelled, len(reader.skipped), root)
+    log.info(
+        "read %d utterances in six classes out of %d labelled (%d skipped) from %s",
+        len(utterances),
+        corpus.n_labelled,
+        len(reader.skipped),
+        root,
+    )
     return corpus
 
 

@@ -23,6 +23,7 @@ Protocols (``make_protocol_folds``):
 The usual order is ``benchmark_manifest(corpus, labels, classes)`` and then
 ``make_protocol_folds(manifest, protocol)``.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -92,11 +93,13 @@ def _check_shipped_list(table: pd.DataFrame) -> None:
         raise ProtocolError(
             f"{ERC_RELABEL_PATH} lists {len(table)} of the {expected} utterances the ERC papers relabel xxx -> hap "
             f"(per session {found}, expected {ERC_RELABEL_PER_SESSION}); fill it in as its header says, or pass "
-            f"a relabel list of your own")
+            f"a relabel list of your own"
+        )
 
 
-def apply_labels(manifest: pd.DataFrame, labels: str = "release", relabel_path: str | Path | None = None
-                 ) -> pd.DataFrame:
+def apply_labels(
+    manifest: pd.DataFrame, labels: str = "release", relabel_path: str | Path | None = None
+) -> pd.DataFrame:
     """The six-class rows (re-indexed from 0) under a label policy.
 
     Args:
@@ -122,27 +125,32 @@ def apply_labels(manifest: pd.DataFrame, labels: str = "release", relabel_path: 
             if current.get(row.utterance_id) != row.from_label:
                 raise ProtocolError(
                     f"relabel list: {row.utterance_id} is not labelled {row.from_label!r} in this corpus (found "
-                    f"{current.get(row.utterance_id)!r}; relabelling needs Corpus.manifest(excluded=True))")
+                    f"{current.get(row.utterance_id)!r}; relabelling needs Corpus.manifest(excluded=True))"
+                )
         out["label"] = out["utterance_id"].map(dict(zip(table["utterance_id"], table["to_label"]))).fillna(out["label"])
         log.info("relabelled %d utterances (%s)", len(table), relabel_path or ERC_RELABEL_PATH.name)
     return out[out["label"].isin(EMOTIONS)].reset_index(drop=True)
 
 
-def benchmark_manifest(corpus: Corpus, labels: str = "release", classes: int = 6,
-                       relabel_path: str | Path | None = None) -> pd.DataFrame:
+def benchmark_manifest(
+    corpus: Corpus, labels: str = "release", classes: int = 6, relabel_path: str | Path | None = None
+) -> pd.DataFrame:
     """The rows a run scores: label policy first, then the class set. ``release`` + 6 = ``corpus.manifest()``."""
     manifest = apply_labels(corpus.manifest(excluded=labels == "erc"), labels, relabel_path)
     return apply_class_set(manifest, classes)
 
 
-def validation_dialogs(manifest: pd.DataFrame, sessions: tuple[int, ...],
-                       fraction: float = VALIDATION_DIALOG_FRACTION) -> tuple[str, ...]:
+def validation_dialogs(
+    manifest: pd.DataFrame, sessions: tuple[int, ...], fraction: float = VALIDATION_DIALOG_FRACTION
+) -> tuple[str, ...]:
     """Per session, ``max(1, round(fraction * dialogs))`` dialogs, those whose names hash first."""
     chosen: list[str] = []
     for session in sessions:
-        dialogs = sorted(set(manifest.loc[manifest["session"] == session, "dialog"]),
-                         key=lambda d: hashlib.sha1(d.encode()).hexdigest())
-        chosen += dialogs[:max(1, round(fraction * len(dialogs)))] if dialogs else []
+        dialogs = sorted(
+            set(manifest.loc[manifest["session"] == session, "dialog"]),
+            key=lambda d: hashlib.sha1(d.encode()).hexdigest(),
+        )
+        chosen += dialogs[: max(1, round(fraction * len(dialogs)))] if dialogs else []
     return tuple(sorted(chosen))
 
 
@@ -157,19 +165,28 @@ def session5_fold(manifest: pd.DataFrame) -> Fold:
     is_train = ~is_test & ~is_validation
     if not is_train.any() or not is_validation.any():
         raise ProtocolError("protocol session5 needs training sessions with at least two dialogs in total")
-    return Fold(SESSION5_TEST, f"{len(held_out)} held-out dialogs of Sessions {training_sessions}",
-                np.flatnonzero(is_train), np.flatnonzero(is_validation), np.flatnonzero(is_test),
-                protocol="session5", validation_dialogs=held_out)
+    return Fold(
+        SESSION5_TEST,
+        f"{len(held_out)} held-out dialogs of Sessions {training_sessions}",
+        np.flatnonzero(is_train),
+        np.flatnonzero(is_validation),
+        np.flatnonzero(is_test),
+        protocol="session5",
+        validation_dialogs=held_out,
+    )
 
 
-def make_protocol_folds(manifest: pd.DataFrame, protocol: str = "loso",
-                        test_sessions: tuple[int, ...] = SESSIONS) -> list[Fold]:
+def make_protocol_folds(
+    manifest: pd.DataFrame, protocol: str = "loso", test_sessions: tuple[int, ...] = SESSIONS
+) -> list[Fold]:
     """The folds of ``protocol``; ``test_sessions`` picks loso folds, and for session5 must include 5."""
     if protocol == "loso":
         return make_folds(manifest, test_sessions)
     if protocol == "session5":
         if SESSION5_TEST not in test_sessions:
-            raise ProtocolError(f"protocol session5 tests on Session {SESSION5_TEST}; the test sessions "
-                                f"{tuple(test_sessions)} do not include it")
+            raise ProtocolError(
+                f"protocol session5 tests on Session {SESSION5_TEST}; the test sessions "
+                f"{tuple(test_sessions)} do not include it"
+            )
         return [session5_fold(manifest)]
     raise ProtocolError(f"unknown protocol {protocol!r}; choose one of {', '.join(PROTOCOLS)}")

@@ -21,6 +21,7 @@ time a window reads other turns of the same test dialog, as the published ERC mo
 the validation speaker's turns are read as context of their partner's training turns (features only: a
 dialog has both speakers); the test session is never in a training window, its dialogs being its own.
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -37,8 +38,11 @@ def window_plan(windows: Windows) -> tuple[np.ndarray, dict[str, torch.Tensor]]:
     unique, inverse = np.unique(windows.rows[windows.mask], return_inverse=True)
     index = np.zeros(windows.rows.shape, dtype=np.int64)
     index[windows.mask] = inverse
-    return unique, {"index": torch.as_tensor(index), "mask": torch.as_tensor(windows.mask),
-                    "same_speaker": torch.as_tensor(windows.same_speaker)}
+    return unique, {
+        "index": torch.as_tensor(index),
+        "mask": torch.as_tensor(windows.mask),
+        "same_speaker": torch.as_tensor(windows.same_speaker),
+    }
 
 
 def alone_plan(n: int, past: int, future: int, device: torch.device) -> dict[str, torch.Tensor]:
@@ -59,8 +63,9 @@ class TurnContext(nn.Module):
         if cfg.layer == "transformer":
             heads = 4 if width % 4 == 0 else 1
             self.position = nn.Parameter(torch.zeros(self.past + 1 + self.future, width))
-            self.reader = nn.TransformerEncoderLayer(width, heads, 2 * width, dropout, batch_first=True,
-                                                     norm_first=True)
+            self.reader = nn.TransformerEncoderLayer(
+                width, heads, 2 * width, dropout, batch_first=True, norm_first=True
+            )
             out = width
         elif self.future == 0:
             self.reader = nn.LSTM(width, width, batch_first=True)

@@ -1,5 +1,6 @@
 """A pair's model: one or two upstream encoders, a fusion, optionally a dialogue-context reader, and a head
 over the class set (six classes by default)."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -25,8 +26,13 @@ class EmotionModel(nn.Module):
     the utterance-level one (same parameters, same outputs).
     """
 
-    def __init__(self, encoders: dict[str, Encoder], cfg: TrialConfig, n_classes: int = len(EMOTIONS),
-                 dialogs: DialogTurns | None = None):
+    def __init__(
+        self,
+        encoders: dict[str, Encoder],
+        cfg: TrialConfig,
+        n_classes: int = len(EMOTIONS),
+        dialogs: DialogTurns | None = None,
+    ):
         super().__init__()
         self.encoders = nn.ModuleDict(encoders)
         self.fusion = cfg.fusion if len(encoders) == 2 else "single"
@@ -38,8 +44,13 @@ class EmotionModel(nn.Module):
             heads = 4 if dim % 4 == 0 else 1
             self.attend = nn.ModuleDict({m: nn.MultiheadAttention(dim, heads, batch_first=True) for m in MODALITIES})
         width = {"single": dim, "concat": 2 * dim, "gated": dim, "attention": 4 * dim}[self.fusion]
-        self.head = nn.Sequential(nn.Dropout(cfg.dropout), nn.Linear(width, dim), nn.GELU(),
-                                  nn.Dropout(cfg.dropout), nn.Linear(dim, n_classes))
+        self.head = nn.Sequential(
+            nn.Dropout(cfg.dropout),
+            nn.Linear(width, dim),
+            nn.GELU(),
+            nn.Dropout(cfg.dropout),
+            nn.Linear(dim, n_classes),
+        )
         self.context: TurnContext | None = None
         self.dialogs = dialogs
         if cfg.context.enabled:  # created after the head: a context-free model draws the same initial weights
@@ -55,8 +66,9 @@ class EmotionModel(nn.Module):
     def n_classes(self) -> int:
         return self.head[-1].out_features
 
-    def collate(self, features: dict[str, dict[str, Features]], rows: np.ndarray, live: bool = False,
-                context: bool = True) -> dict:
+    def collate(
+        self, features: dict[str, dict[str, Features]], rows: np.ndarray, live: bool = False, context: bool = True
+    ) -> dict:
         """Padded inputs for the target ``rows``. A context model collates the distinct turns of their
         windows plus a ``context`` plan; ``context=False`` collates the targets alone (current turn only)."""
         if self.context is None or not context:
@@ -72,8 +84,9 @@ class EmotionModel(nn.Module):
     def embed(self, batch: dict) -> dict[str, Embedded]:
         return {m: e.embed(batch[m]) for m, e in self.encoders.items()}
 
-    def forward_embedded(self, embedded: dict[str, Embedded], drop: str | None = None,
-                         context: dict[str, torch.Tensor] | None = None) -> torch.Tensor:
+    def forward_embedded(
+        self, embedded: dict[str, Embedded], drop: str | None = None, context: dict[str, torch.Tensor] | None = None
+    ) -> torch.Tensor:
         """Logits; ``context`` is a batch's window plan (None: each embedded utterance is its own target,
         read with no other turn)."""
         fused = self.fuse(embedded, drop)
@@ -100,8 +113,9 @@ class EmotionModel(nn.Module):
         else:  # cross-modal attention: each modality's pooled vector queries the other's sequence
             crossed = []
             for query, key in (("audio", "text"), ("text", "audio")):
-                out, _ = self.attend[query](pooled[query][:, None], seqs[key], seqs[key],
-                                            key_padding_mask=~masks[key], need_weights=False)
+                out, _ = self.attend[query](
+                    pooled[query][:, None], seqs[key], seqs[key], key_padding_mask=~masks[key], need_weights=False
+                )
                 crossed.append(out[:, 0])
             fused = torch.cat([pooled["audio"], pooled["text"], *crossed], -1)
         return fused
@@ -113,14 +127,20 @@ class EmotionModel(nn.Module):
         return [p for e in self.encoders.values() for p in e.pretrained_parameters()]
 
 
-def build_model(pair: PairSpec, cfg: TrialConfig, features: dict[str, dict[str, Features]],
-                train_rows: np.ndarray, n_classes: int = len(EMOTIONS),
-                dialogs: DialogTurns | None = None) -> EmotionModel:
+def build_model(
+    pair: PairSpec,
+    cfg: TrialConfig,
+    features: dict[str, dict[str, Features]],
+    train_rows: np.ndarray,
+    n_classes: int = len(EMOTIONS),
+    dialogs: DialogTurns | None = None,
+) -> EmotionModel:
     encoders = {m: variant.build(cfg, features[m], train_rows) for m, variant in pair.variants.items()}
     return EmotionModel(encoders, cfg, n_classes, dialogs)
 
 
 def build_pair_model(pair: PairSpec, cfg: TrialConfig, data: PairData, train_rows: np.ndarray) -> EmotionModel:
     """``build_model`` for ``data``: its class set and, when ``cfg`` reads context, its dialogs' turn order."""
-    return build_model(pair, cfg, data.features, train_rows, len(data.classes),
-                       data.dialogs if cfg.context.enabled else None)
+    return build_model(
+        pair, cfg, data.features, train_rows, len(data.classes), data.dialogs if cfg.context.enabled else None
+    )

@@ -1,4 +1,5 @@
 """Batching and prediction helpers shared by training, explanation and benchmarks."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -10,16 +11,18 @@ from harness.models.fusion import EmotionModel
 
 
 def to_device(batch: dict, device: torch.device) -> dict:
-    return {k: to_device(v, device) if isinstance(v, dict) else v.to(device, non_blocking=True)
-            for k, v in batch.items()}
+    return {
+        k: to_device(v, device) if isinstance(v, dict) else v.to(device, non_blocking=True) for k, v in batch.items()
+    }
 
 
 def batches(rows: np.ndarray, size: int) -> list[np.ndarray]:
-    return [rows[i:i + size] for i in range(0, len(rows), size)]
+    return [rows[i : i + size] for i in range(0, len(rows), size)]
 
 
-def length_grouped_batches(rows: np.ndarray, lengths: np.ndarray, size: int, rng: np.random.Generator,
-                           pool_batches: int = 20) -> list[np.ndarray]:
+def length_grouped_batches(
+    rows: np.ndarray, lengths: np.ndarray, size: int, rng: np.random.Generator, pool_batches: int = 20
+) -> list[np.ndarray]:
     """Shuffled training batches of similar-length utterances (the bucketing of SpeechBrain and ESPnet).
 
     Rows are shuffled, cut into pools of ``pool_batches`` batches, sorted by length inside each pool and
@@ -29,7 +32,7 @@ def length_grouped_batches(rows: np.ndarray, lengths: np.ndarray, size: int, rng
     rows = rng.permutation(rows)
     grouped = []
     for start in range(0, len(rows), size * pool_batches):
-        pool = rows[start:start + size * pool_batches]
+        pool = rows[start : start + size * pool_batches]
         grouped += batches(pool[np.argsort(lengths[pool], kind="stable")], size)
     return [grouped[i] for i in rng.permutation(len(grouped))]
 
@@ -52,8 +55,14 @@ def dialog_batches(rows: np.ndarray, dialogs: DialogTurns, size: int, rng: np.ra
 
 
 @torch.no_grad()
-def predict(model: EmotionModel, data: PairData, rows: np.ndarray, device: torch.device, batch_size: int,
-            drop: str | None = None) -> np.ndarray:
+def predict(
+    model: EmotionModel,
+    data: PairData,
+    rows: np.ndarray,
+    device: torch.device,
+    batch_size: int,
+    drop: str | None = None,
+) -> np.ndarray:
     """Class probabilities [len(rows), classes], in the order of ``rows``; ``drop`` ablates one modality.
 
     Batches are formed in length order (less padding to compute), or for a context model in dialog and

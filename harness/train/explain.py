@@ -14,6 +14,7 @@ A model with dialogue context is explained on the current turn only: attribution
 it with no other turn in the window (as at a dialog's first turn), while the modality ablation scores
 the full model, neighbouring turns included.
 """
+
 from __future__ import annotations
 
 import time
@@ -23,25 +24,27 @@ import torch
 from captum.attr import IntegratedGradients
 
 from harness.config import TrialConfig
-from harness.records import Explanation
-from harness.train.measure import ResourceMonitor
 from harness.models.data import PairData
 from harness.models.encoders import Embedded
-from harness.train.batching import predict, to_device
-from harness.train.metrics import compute_metrics
 from harness.models.fusion import EmotionModel
+from harness.records import Explanation
+from harness.train.batching import predict, to_device
+from harness.train.measure import ResourceMonitor
+from harness.train.metrics import compute_metrics
 
 TOP_FRACTION = 0.2
 
 
-def modality_ablation(model: EmotionModel, data: PairData, rows: np.ndarray, device: torch.device,
-                      batch_size: int) -> tuple[dict[str, float], dict[str, float]]:
+def modality_ablation(
+    model: EmotionModel, data: PairData, rows: np.ndarray, device: torch.device, batch_size: int
+) -> tuple[dict[str, float], dict[str, float]]:
     labels = data.labels[rows]
     full = compute_metrics(labels, predict(model, data, rows, device, batch_size).argmax(1), data.classes)
     overall, per_emotion = {}, {}
     for m in model.modalities if len(model.modalities) == 2 else []:
-        ablated = compute_metrics(labels, predict(model, data, rows, device, batch_size, drop=m).argmax(1),
-                                  data.classes)
+        ablated = compute_metrics(
+            labels, predict(model, data, rows, device, batch_size, drop=m).argmax(1), data.classes
+        )
         overall[m] = full.weighted_f1 - ablated.weighted_f1
         per_emotion.update({f"{m}.{e}": full.per_emotion_f1[e] - ablated.per_emotion_f1[e] for e in data.classes})
     return overall, per_emotion
@@ -49,33 +52,51 @@ def modality_ablation(model: EmotionModel, data: PairData, rows: np.ndarray, dev
 
 def _probability(model: EmotionModel, xs: dict[str, torch.Tensor], template: dict[str, Embedded]) -> torch.Tensor:
     n = next(iter(xs.values())).shape[0]
-    embedded = {m: Embedded(x, template[m].mask.expand(n, -1),
-                            lengths=None if template[m].lengths is None else template[m].lengths.expand(n))
-                for m, x in xs.items()}
+    embedded = {
+        m: Embedded(
+            x,
+            template[m].mask.expand(n, -1),
+            lengths=None if template[m].lengths is None else template[m].lengths.expand(n),
+        )
+        for m, x in xs.items()
+    }
     return torch.softmax(model.forward_embedded(embedded).float(), -1)
 
 
-def explain_fold(model: EmotionModel, data: PairData, rows: np.ndarray, cfg: TrialConfig,
-                 device: torch.device) -> Explanation:
+def explain_fold(
+    model: EmotionModel, data: PairData, rows: np.ndarray, cfg: TrialConfig, device: torch.device
+) -> Explanation:
     started = time.perf_counter()
     with ResourceMonitor(device) as monitor:
         ablation, ablation_emotion, drops, n = _explain(model, data, rows, cfg, device)
     mean = {kind: {m: float(np.mean(v)) for m, v in per.items()} for kind, per in drops.items()}
     faithfulness = float(np.mean([mean["comprehensive"][m] - mean["random"][m] for m in model.modalities]))
     peak = (monitor.peak_gpu_bytes if monitor.peak_gpu_bytes is not None else monitor.peak_rss_bytes) / 1024**3
-    return Explanation(ablation, ablation_emotion, mean["comprehensive"], mean["sufficient"], mean["random"],
-                       faithfulness, n, round(time.perf_counter() - started, 3), round(peak, 3), cfg.explain_max_positions)
+    return Explanation(
+        ablation,
+        ablation_emotion,
+        mean["comprehensive"],
+        mean["sufficient"],
+        mean["random"],
+        faithfulness,
+        n,
+        round(time.perf_counter() - started, 3),
+        round(peak, 3),
+        cfg.explain_max_positions,
+    )
 
 
-def _explain(model: EmotionModel, data: PairData, rows: np.ndarray, cfg: TrialConfig,
-             device: torch.device) -> tuple[dict, dict, dict[str, dict[str, list[float]]], int]:
+def _explain(
+    model: EmotionModel, data: PairData, rows: np.ndarray, cfg: TrialConfig, device: torch.device
+) -> tuple[dict, dict, dict[str, dict[str, list[float]]], int]:
     model.eval()
     ablation, ablation_emotion = modality_ablation(model, data, rows, device, cfg.batch_size)
     modalities = model.modalities
     rng = np.random.default_rng(cfg.seed)
     picked = rng.choice(rows, size=min(cfg.explain_samples, len(rows)), replace=False)
-    drops: dict[str, dict[str, list[float]]] = {k: {m: [] for m in modalities}
-                                                 for k in ("comprehensive", "sufficient", "random")}
+    drops: dict[str, dict[str, list[float]]] = {
+        k: {m: [] for m in modalities} for k in ("comprehensive", "sufficient", "random")
+    }
     # cuDNN's RNN backward refuses eval mode; the native kernels give the same gradients.
     with torch.backends.cudnn.flags(enabled=False):
         for row in picked:
@@ -90,8 +111,12 @@ def _explain(model: EmotionModel, data: PairData, rows: np.ndarray, cfg: TrialCo
                 probs = forward(*inputs)[0]
             target = int(probs.argmax())
             attributions = IntegratedGradients(forward).attribute(
-                inputs, baselines=tuple(torch.zeros_like(x) for x in inputs), target=target,
-                n_steps=cfg.explain_steps, internal_batch_size=cfg.explain_batch)
+                inputs,
+                baselines=tuple(torch.zeros_like(x) for x in inputs),
+                target=target,
+                n_steps=cfg.explain_steps,
+                internal_batch_size=cfg.explain_batch,
+            )
             for i, m in enumerate(modalities):
                 real = template[m].mask[0].cpu().numpy()
                 scores = attributions[i][0].sum(-1).detach().cpu().numpy()

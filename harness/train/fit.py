@@ -9,6 +9,7 @@ Optuna here: ``report`` is any callable taking a dict (tests pass ``list.append`
 passes a thin wrapper around ``tune.report``). ``train_step`` is the one optimiser step that training and
 the benchmarks share.
 """
+
 from __future__ import annotations
 
 import itertools
@@ -59,8 +60,9 @@ def default_device() -> torch.device:
 
 
 def autocast_for(cfg: TrialConfig, device: torch.device) -> torch.autocast:
-    return torch.autocast(device_type=device.type, dtype=torch.bfloat16,
-                          enabled=cfg.mixed_precision and device.type == "cuda")
+    return torch.autocast(
+        device_type=device.type, dtype=torch.bfloat16, enabled=cfg.mixed_precision and device.type == "cuda"
+    )
 
 
 def make_optimizer(model: EmotionModel, cfg: TrialConfig) -> torch.optim.Optimizer:
@@ -68,12 +70,21 @@ def make_optimizer(model: EmotionModel, cfg: TrialConfig) -> torch.optim.Optimiz
     backbone = model.pretrained_parameters()
     in_backbone = {id(p) for p in backbone}
     head = [p for p in model.parameters() if p.requires_grad and id(p) not in in_backbone]
-    return torch.optim.AdamW([{"params": head, "lr": cfg.lr}, {"params": backbone, "lr": cfg.encoder_lr}],
-                             weight_decay=cfg.weight_decay)
+    return torch.optim.AdamW(
+        [{"params": head, "lr": cfg.lr}, {"params": backbone, "lr": cfg.encoder_lr}], weight_decay=cfg.weight_decay
+    )
 
 
-def train_step(model: EmotionModel, data: PairData, rows: np.ndarray, optimizer: torch.optim.Optimizer,
-               criterion: nn.Module, device: torch.device, autocast: torch.autocast, grad_clip: float) -> float:
+def train_step(
+    model: EmotionModel,
+    data: PairData,
+    rows: np.ndarray,
+    optimizer: torch.optim.Optimizer,
+    criterion: nn.Module,
+    device: torch.device,
+    autocast: torch.autocast,
+    grad_clip: float,
+) -> float:
     """One optimiser step on ``rows``; returns the loss. Raises ``NonFiniteLossError`` on NaN/inf."""
     batch = to_device(model.collate(data.features, rows), device)
     labels = torch.as_tensor(data.labels[rows], device=device)
@@ -101,8 +112,9 @@ class Trained:
     rss_before_gb: float
 
 
-def train_fold(cfg: TrialConfig, pair: PairSpec, data: PairData, fold: Fold, report: Report,
-               device: torch.device) -> Trained:
+def train_fold(
+    cfg: TrialConfig, pair: PairSpec, data: PairData, fold: Fold, report: Report, device: torch.device
+) -> Trained:
     """Train on the fold's training speakers; early-stop on its validation speaker; keep the best epoch."""
     seed_everything(cfg.seed)
     rng = np.random.default_rng(cfg.seed)
@@ -114,8 +126,11 @@ def train_fold(cfg: TrialConfig, pair: PairSpec, data: PairData, fold: Fold, rep
     scheduler = get_cosine_schedule_with_warmup(optimizer, int(cfg.warmup_ratio * steps), steps)
     weights = None
     if cfg.class_weighted:  # "balanced" weights from the training speakers' label counts
-        weights = torch.tensor(compute_class_weight("balanced", classes=np.arange(len(data.classes)),
-                                                    y=data.labels[fold.train]), dtype=torch.float32, device=device)
+        weights = torch.tensor(
+            compute_class_weight("balanced", classes=np.arange(len(data.classes)), y=data.labels[fold.train]),
+            dtype=torch.float32,
+            device=device,
+        )
     criterion = nn.CrossEntropyLoss(weight=weights)
     autocast = autocast_for(cfg, device)
     # Only trainable tensors change, so only they are copied when a new best epoch is kept.
@@ -137,19 +152,26 @@ def train_fold(cfg: TrialConfig, pair: PairSpec, data: PairData, fold: Fold, rep
             started, losses = time.perf_counter(), []
             for chunk in epoch_batches():
                 try:
-                    losses.append(train_step(model, data, chunk, optimizer, criterion, device, autocast,
-                                             cfg.grad_clip))
+                    losses.append(train_step(model, data, chunk, optimizer, criterion, device, autocast, cfg.grad_clip))
                 except NonFiniteLossError as err:
-                    raise NonFiniteLossError(f"fold {fold.test_session} epoch {epoch}: {err} (lr={cfg.lr:g}); "
-                                             f"trial stopped") from None
+                    raise NonFiniteLossError(
+                        f"fold {fold.test_session} epoch {epoch}: {err} (lr={cfg.lr:g}); trial stopped"
+                    ) from None
                 scheduler.step()
                 trained_utterances += len(chunk)
             train_seconds += time.perf_counter() - started
 
             validation = evaluate(model, data, fold.validation, device, cfg.batch_size)
-            report({"fold": fold.test_session, "epoch": epoch, "params": params.total,
+            report(
+                {
+                    "fold": fold.test_session,
+                    "epoch": epoch,
+                    "params": params.total,
                     "train_loss": float(np.mean(losses)),
-                    "val_weighted_f1": validation.weighted_f1, "val_macro_f1": validation.macro_f1})
+                    "val_weighted_f1": validation.weighted_f1,
+                    "val_macro_f1": validation.macro_f1,
+                }
+            )
             if validation.weighted_f1 > best_f1:
                 best_f1, best_epoch = validation.weighted_f1, epoch
                 best_state = {k: v.detach().clone() for k, v in model.state_dict().items() if k in keep}
@@ -161,10 +183,17 @@ def train_fold(cfg: TrialConfig, pair: PairSpec, data: PairData, fold: Fold, rep
     return Trained(model, best_epoch, epoch, stopped, train_seconds, trained_utterances, monitor, rss_before)
 
 
-def evaluate(model: EmotionModel, data: PairData, rows: np.ndarray, device: torch.device, batch_size: int,
-             drop: str | None = None) -> Metrics:
-    return compute_metrics(data.labels[rows], predict(model, data, rows, device, batch_size, drop).argmax(1),
-                           data.classes)
+def evaluate(
+    model: EmotionModel,
+    data: PairData,
+    rows: np.ndarray,
+    device: torch.device,
+    batch_size: int,
+    drop: str | None = None,
+) -> Metrics:
+    return compute_metrics(
+        data.labels[rows], predict(model, data, rows, device, batch_size, drop).argmax(1), data.classes
+    )
 
 
 @dataclass
@@ -178,8 +207,9 @@ def score(model: EmotionModel, data: PairData, fold: Fold, device: torch.device,
     """Validation and test metrics of the trained model; the test session is read here and nowhere else."""
     validation = evaluate(model, data, fold.validation, device, batch_size)
     probabilities = predict(model, data, fold.test, device, batch_size)
-    return Scores(validation, compute_metrics(data.labels[fold.test], probabilities.argmax(1), data.classes),
-                  probabilities)
+    return Scores(
+        validation, compute_metrics(data.labels[fold.test], probabilities.argmax(1), data.classes), probabilities
+    )
 
 
 def measure(trained: Trained, cfg: TrialConfig, data: PairData, fold: Fold, device: torch.device) -> Resources:
@@ -187,7 +217,7 @@ def measure(trained: Trained, cfg: TrialConfig, data: PairData, fold: Fold, devi
     model = trained.model.eval()
     autocast = autocast_for(cfg, device)
     sample = fold.test[: min(8, len(fold.test))]
-    live = [to_device(model.collate(data.features, sample[i:i + 1], live=True), device) for i in range(len(sample))]
+    live = [to_device(model.collate(data.features, sample[i : i + 1], live=True), device) for i in range(len(sample))]
     utterances = itertools.cycle(live)
 
     def one_utterance() -> None:
@@ -197,14 +227,18 @@ def measure(trained: Trained, cfg: TrialConfig, data: PairData, fold: Fold, devi
     latency = measure_latency(one_utterance, device, warmup=3, repeats=2 * len(live))
     monitor, params = trained.monitor, count_params(model)
     return Resources(
-        params_total=params.total, params_trainable=params.trainable,
+        params_total=params.total,
+        params_trainable=params.trainable,
         peak_gpu_gb=monitor.peak_gpu_bytes / GB if monitor.peak_gpu_bytes is not None else None,
         peak_nvml_gb=monitor.peak_nvml_bytes / GB if monitor.peak_nvml_bytes is not None else None,
         peak_rss_gb=monitor.peak_rss_bytes / GB,
         rss_above_idle_gb=max(0.0, monitor.peak_rss_bytes / GB - trained.rss_before_gb),
         model_memory_gb=model_memory_bytes(model) / GB,
         train_utterances_per_s=trained.trained_utterances / max(trained.train_seconds, 1e-9),
-        latency_ms=latency * 1000, train_wall_s=monitor.wall_s, energy_j=monitor.energy_j, device=str(device),
+        latency_ms=latency * 1000,
+        train_wall_s=monitor.wall_s,
+        energy_j=monitor.energy_j,
+        device=str(device),
     )
 
 
@@ -214,8 +248,15 @@ class FoldOutcome:
     test_probabilities: np.ndarray  # per-utterance class probabilities, rows in fold.test order
 
 
-def fit_fold(cfg: TrialConfig, pair: PairSpec, data: PairData, fold: Fold, report: Report,
-             device: torch.device | None = None, explain: bool = False) -> FoldOutcome:
+def fit_fold(
+    cfg: TrialConfig,
+    pair: PairSpec,
+    data: PairData,
+    fold: Fold,
+    report: Report,
+    device: torch.device | None = None,
+    explain: bool = False,
+) -> FoldOutcome:
     """Train, score and measure one fold; explain the trained model too when ``explain`` (final stage)."""
     device = device or default_device()
     seconds: dict[str, float] = {}
@@ -233,9 +274,23 @@ def fit_fold(cfg: TrialConfig, pair: PairSpec, data: PairData, fold: Fold, repor
         started = time.perf_counter()
         explanation = explain_fold(trained.model, data, fold.test, cfg, device)
         seconds["explain"] = time.perf_counter() - started
-    log.info("fold %d: best epoch %d, val wF1 %.3f, test wF1 %.3f", fold.test_session, trained.best_epoch,
-             scores.validation.weighted_f1, scores.test.weighted_f1)
-    record = FoldRecord(fold.test_session, fold.validation_speaker, trained.best_epoch, trained.epochs_run,
-                        trained.stopped, scores.validation, scores.test, resources, explanation,
-                        {k: round(v, 3) for k, v in seconds.items()})
+    log.info(
+        "fold %d: best epoch %d, val wF1 %.3f, test wF1 %.3f",
+        fold.test_session,
+        trained.best_epoch,
+        scores.validation.weighted_f1,
+        scores.test.weighted_f1,
+    )
+    record = FoldRecord(
+        fold.test_session,
+        fold.validation_speaker,
+        trained.best_epoch,
+        trained.epochs_run,
+        trained.stopped,
+        scores.validation,
+        scores.test,
+        resources,
+        explanation,
+        {k: round(v, 3) for k, v in seconds.items()},
+    )
     return FoldOutcome(record, scores.test_probabilities)

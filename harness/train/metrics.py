@@ -1,5 +1,6 @@
 """Classification metrics over a class set, the six benchmark classes by default (scikit-learn does the
 arithmetic)."""
+
 from __future__ import annotations
 
 import numpy as np

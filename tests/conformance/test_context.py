@@ -1,4 +1,5 @@
 """Dialogue context pays on the demo corpus, whose dialogs carry emotional persistence and flat turns."""
+
 from __future__ import annotations
 
 import pytest
@@ -39,8 +40,17 @@ def test_context_beats_the_utterance_level_model(manifest, tmp_path, one_thread)
     pair = get_pair("cnnbilstm_bilstm")
     cache = FeatureCache(tmp_path)
     fold = make_fold(manifest, 5)
-    base = {"epochs": 25, "patience": 25, "lr": 3e-3, "batch_size": 16, "fusion_dim": 32, "audio.channels": 32,
-            "audio.hidden": 32, "text.embed_dim": 16, "text.hidden": 32}
+    base = {
+        "epochs": 25,
+        "patience": 25,
+        "lr": 3e-3,
+        "batch_size": 16,
+        "fusion_dim": 32,
+        "audio.channels": 32,
+        "audio.hidden": 32,
+        "text.embed_dim": 16,
+        "text.hidden": 32,
+    }
     scores = {}
     for name, context in (("utterance", {}), ("context", {"context.past_turns": 2, "context.future_turns": 2})):
         cfg = TrialConfig.from_flat(base | context)

@@ -1,4 +1,5 @@
 """Dialogue context: turn order, windows, window gathering, and the context-free model unchanged."""
+
 from __future__ import annotations
 
 import math
@@ -37,7 +38,8 @@ def test_turns_follow_start_time_not_file_order(tmp_path):
     timed = [(1.0, f"{d}_F000"), (2.5, f"{d}_M000"), (4.0, f"{d}_F001"), (5.5, f"{d}_M001"), (7.0, f"{d}_F002")]
     by_speaker = sorted(timed, key=lambda t: t[1][-4])  # F lines, then M lines
     summary = "% [START_TIME - END_TIME] TURN_NAME EMOTION [V, A, D]\n\n" + "".join(
-        _line(start, utt, "neu") + "\n" for start, utt in by_speaker)
+        _line(start, utt, "neu") + "\n" for start, utt in by_speaker
+    )
     transcript = "".join(f"{utt} [{start:08.4f}-{start + 1:08.4f}]: words here.\n" for start, utt in by_speaker)
     write_dialog(tmp_path, 1, d, summary, transcript, [utt for _, utt in timed])
     manifest = load_corpus(tmp_path, sessions=(1,)).manifest()
@@ -66,16 +68,30 @@ def test_windows_stop_at_dialog_ends(demo_manifest):
 
 
 def _small(**values) -> TrialConfig:
-    base = {"epochs": 1, "batch_size": 8, "fusion_dim": 16, "audio.channels": 8, "audio.hidden": 8,
-            "text.embed_dim": 8, "text.hidden": 8, "explain_samples": 2, "explain_steps": 2}
+    base = {
+        "epochs": 1,
+        "batch_size": 8,
+        "fusion_dim": 16,
+        "audio.channels": 8,
+        "audio.hidden": 8,
+        "text.embed_dim": 8,
+        "text.hidden": 8,
+        "explain_samples": 2,
+        "explain_steps": 2,
+    }
     return TrialConfig.from_flat(base | values)
 
 
 @pytest.fixture(scope="module")
 def small_pair_data(tmp_path_factory, demo_manifest):
     cfg = _small()
-    return load_pair_data(get_pair("cnnbilstm_bilstm"), cfg, demo_manifest,
-                          FeatureCache(tmp_path_factory.mktemp("features")), progress=False)
+    return load_pair_data(
+        get_pair("cnnbilstm_bilstm"),
+        cfg,
+        demo_manifest,
+        FeatureCache(tmp_path_factory.mktemp("features")),
+        progress=False,
+    )
 
 
 def test_a_batch_encodes_each_distinct_turn_once(small_pair_data):
@@ -90,15 +106,17 @@ def test_a_batch_encodes_each_distinct_turn_once(small_pair_data):
     assert len(distinct) == 8 + 2 + 1 < 8 * 4
     encoded = []
     for encoder in model.encoders.values():
+
         def counted(embedded, encode=encoder.encode):
             encoded.append(embedded.x.shape[0])
             return encode(embedded)
+
         encoder.encode = counted
     with torch.no_grad():
         logits = model(batch)
     assert logits.shape == (8, 6) and encoded == [len(distinct), len(distinct)]
     # a turn's score does not depend on its batch-mates, nor on any label
-    one_by_one = np.concatenate([predict(model, data, rows[i:i + 1], CPU, 1) for i in range(len(rows))])
+    one_by_one = np.concatenate([predict(model, data, rows[i : i + 1], CPU, 1) for i in range(len(rows))])
     np.testing.assert_allclose(predict(model, data, rows, CPU, 4), one_by_one, atol=1e-5)
     np.testing.assert_allclose(torch.softmax(logits, -1).numpy(), one_by_one, atol=1e-5)
     data.labels = data.labels[::-1].copy()
@@ -134,8 +152,10 @@ def _reference_batch() -> dict:
     frames_mask = torch.arange(40)[None] < torch.tensor([40, 25, 12])[:, None]
     tokens = torch.randint(2, 12, (3, 7), generator=generator)
     tokens_mask = torch.arange(7)[None] < torch.tensor([7, 4, 2])[:, None]
-    return {"audio": {"frames": frames * frames_mask[..., None], "mask": frames_mask},
-            "text": {"tokens": tokens * tokens_mask, "mask": tokens_mask}}
+    return {
+        "audio": {"frames": frames * frames_mask[..., None], "mask": frames_mask},
+        "text": {"tokens": tokens * tokens_mask, "mask": tokens_mask},
+    }
 
 
 # Parameter counts and logits of the utterance-level model before context existed (same seed, same inputs).
@@ -148,11 +168,22 @@ BEFORE_CONTEXT = {
 
 @pytest.mark.parametrize("fusion", list(BEFORE_CONTEXT))
 def test_context_zero_is_the_utterance_level_model(fusion, demo_manifest):
-    cfg = TrialConfig.from_flat({"fusion": fusion, "fusion_dim": 32, "audio.channels": 16, "audio.hidden": 16,
-                                 "audio.n_mels": 16, "text.embed_dim": 16, "text.hidden": 16})
+    cfg = TrialConfig.from_flat(
+        {
+            "fusion": fusion,
+            "fusion_dim": 32,
+            "audio.channels": 16,
+            "audio.hidden": 16,
+            "audio.n_mels": 16,
+            "text.embed_dim": 16,
+            "text.hidden": 16,
+        }
+    )
     torch.manual_seed(0)
-    encoders = {"audio": CnnBiLstm(cfg, 16, np.zeros(16), np.ones(16)),
-                "text": WordBiLstm(cfg, {f"w{i}": i + 2 for i in range(10)})}
+    encoders = {
+        "audio": CnnBiLstm(cfg, 16, np.zeros(16), np.ones(16)),
+        "text": WordBiLstm(cfg, {f"w{i}": i + 2 for i in range(10)}),
+    }
     model = EmotionModel(encoders, cfg, dialogs=DialogTurns.from_manifest(demo_manifest)).eval()
     with torch.no_grad():
         logits = model(_reference_batch())
@@ -173,8 +204,16 @@ def test_a_context_model_trains_and_explains_the_current_turn(small_pair_data, d
     fold = make_fold(demo_manifest, 5)
     model = build_pair_model(get_pair("cnnbilstm_bilstm"), cfg, small_pair_data, fold.train)
     optimizer = torch.optim.AdamW(model.parameters(), lr=1e-3)
-    loss = train_step(model, small_pair_data, fold.train[:8], optimizer, torch.nn.CrossEntropyLoss(), CPU,
-                      torch.autocast("cpu", enabled=False), 1.0)
+    loss = train_step(
+        model,
+        small_pair_data,
+        fold.train[:8],
+        optimizer,
+        torch.nn.CrossEntropyLoss(),
+        CPU,
+        torch.autocast("cpu", enabled=False),
+        1.0,
+    )
     assert math.isfinite(loss) and all(p.grad is not None for p in model.context.parameters())
     explanation = explain_fold(model, small_pair_data, fold.test[:6], cfg, CPU)
     assert explanation.n_samples == 2 and math.isfinite(explanation.faithfulness)

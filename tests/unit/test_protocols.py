@@ -1,4 +1,5 @@
 """harness.corpus.protocols: label policies, class sets, protocols; and the published-results data file."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -49,8 +50,9 @@ def test_four_class_set_merges_excited_into_happy_and_drops_frustration(demo_cor
 def test_four_classes_flow_through_training(demo_corpus, tmp_path):
     manifest = benchmark_manifest(demo_corpus, classes=4)
     pair = get_pair("bilstm")
-    cfg = TrialConfig.from_flat({"epochs": 1, "batch_size": 32, "fusion_dim": 16, "text.embed_dim": 8,
-                                 "text.hidden": 8})
+    cfg = TrialConfig.from_flat(
+        {"epochs": 1, "batch_size": 32, "fusion_dim": 16, "text.embed_dim": 8, "text.hidden": 8}
+    )
     data = load_pair_data(pair, cfg, manifest, FeatureCache(tmp_path), progress=False, classes=class_set(4))
     assert data.classes == class_set(4) and set(data.labels) == {0, 1, 2, 3}
     outcome = fit_fold(cfg, pair, data, make_folds(manifest, (5,))[0], lambda r: None)
@@ -58,8 +60,7 @@ def test_four_classes_flow_through_training(demo_corpus, tmp_path):
     assert set(outcome.record.test.per_emotion_f1) == set(class_set(4))
     assert np.array(outcome.record.test.confusion).shape == (4, 4)
     with pytest.raises(ValueError, match="not in the class set"):
-        load_pair_data(pair, cfg, demo_corpus.manifest(), FeatureCache(tmp_path), progress=False,
-                       classes=class_set(4))
+        load_pair_data(pair, cfg, demo_corpus.manifest(), FeatureCache(tmp_path), progress=False, classes=class_set(4))
 
 
 def test_session5_trains_on_sessions_1_to_4_and_never_validates_on_session_5(demo_manifest):
