@@ -13,6 +13,7 @@ from typing import Any, get_type_hints
 from harness.errors import UserError
 
 FUSIONS = ("concat", "gated", "attention")
+CONTEXT_LAYERS = ("lstm", "transformer")
 
 
 class ConfigError(UserError):
@@ -41,6 +42,20 @@ class TextConfig:
 
 
 @dataclass(frozen=True)
+class ContextConfig:
+    """Dialogue context: how many neighbouring turns of the same dialog (both speakers) the model reads."""
+
+    past_turns: int = 0  # previous turns read with the current one; 0 (and no future) = the utterance-level model
+    future_turns: int = 0  # following turns (the ERC papers' bidirectional models read them; a live system cannot)
+    layer: str = "lstm"  # turn-level reader: lstm (the original study) or a one-layer transformer
+    speaker_marker: bool = True  # tell the turn reader which turns the current speaker said
+
+    @property
+    def enabled(self) -> bool:
+        return self.past_turns > 0 or self.future_turns > 0
+
+
+@dataclass(frozen=True)
 class TrialConfig:
     seed: int = 0
     epochs: int = 30
@@ -63,6 +78,7 @@ class TrialConfig:
     explain_max_positions: int = 300  # explained utterances are cut to this many frames/tokens (3-6 s of audio)
     audio: AudioConfig = field(default_factory=AudioConfig)
     text: TextConfig = field(default_factory=TextConfig)
+    context: ContextConfig = field(default_factory=ContextConfig)
 
     def __post_init__(self) -> None:
         checks = [
@@ -74,6 +90,8 @@ class TrialConfig:
             (0 <= self.warmup_ratio < 1, "warmup_ratio must be in [0, 1)"),
             (self.audio.features in ("logmel", "mfcc"), "audio.features must be logmel or mfcc"),
             (self.audio.finetune_layers >= 0 and self.text.finetune_layers >= 0, "finetune_layers must be >= 0"),
+            (self.context.past_turns >= 0 and self.context.future_turns >= 0, "context turns must be >= 0"),
+            (self.context.layer in CONTEXT_LAYERS, f"context.layer must be one of {CONTEXT_LAYERS}"),
         ]
         for ok, message in checks:
             if not ok:
@@ -84,14 +102,15 @@ class TrialConfig:
         nested: dict[str, Any] = {}
         for key, value in values.items():
             section, _, name = key.rpartition(".")
-            target = {"": cls, "audio": AudioConfig, "text": TextConfig}.get(section)
-            if target is None or name not in {f.name for f in fields(target)} or name in ("audio", "text"):
+            target = {"": cls, **SECTIONS}.get(section)
+            if target is None or name not in {f.name for f in fields(target)} or name in SECTIONS:
                 raise ConfigError(f"{where}: unknown key {key!r}{did_you_mean(key, flat_keys())}")
             nested.setdefault(section, {})[name] = _coerce(value, get_type_hints(target)[name], f"{where}: {key}")
         try:
             audio = AudioConfig(**nested.get("audio", {}))
             text = TextConfig(**nested.get("text", {}))
-            return cls(**nested.get("", {}), audio=audio, text=text)
+            context = ContextConfig(**nested.get("context", {}))
+            return cls(**nested.get("", {}), audio=audio, text=text, context=context)
         except ConfigError as err:
             raise ConfigError(f"{where}: {err}") from None
 
@@ -103,6 +122,9 @@ class TrialConfig:
             else:
                 out[key] = value
         return out
+
+
+SECTIONS: dict[str, type] = {"audio": AudioConfig, "text": TextConfig, "context": ContextConfig}
 
 
 def flat_keys() -> list[str]:

@@ -124,7 +124,7 @@ def main(argv: list[str] | None = None) -> int:
                 p,
                 data,
                 results,
-                default_run_name(p, data.source, args.smoke_test, f"_{args.name}"),
+                default_run_name(p, data.source, args, f"_{args.name}"),
                 stage="search",
                 stand_ins=True,
             )
@@ -168,7 +168,7 @@ def run_benchmark(
                 log.warning("%s: no trial finished every fold; no final stage for it", pair)
                 continue
             final_configs = [c | {"seed": seed} for c in configs for seed in range(args.seeds)]
-            name = default_run_name(pair, data.source, args.smoke_test, f"_{args.name}_final")
+            name = default_run_name(pair, data.source, args, f"_{args.name}_final")
             final: PairPlan = plan_pair(args, pair, data, results, name, stage="final", stand_ins=True)
             (final.run_dir / "final_configs.json").write_text(
                 json.dumps(

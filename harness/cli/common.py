@@ -126,6 +126,7 @@ class RunIdentity:
     test_sessions: tuple[int, ...]
     protocol: str
     classes: int
+    labels: str
     num_samples: int
     seed: int
     stage: str

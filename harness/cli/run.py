@@ -19,7 +19,7 @@ import pandas as pd
 from harness.atomic import write_json_atomic
 from harness.cli.common import RunIdentity, git_hash, parse_overrides, resolve_checkpoint, versions
 from harness.config import ConfigError
-from harness.corpus import SESSIONS, Corpus, resolve_corpus
+from harness.corpus import CLASS_SETS, LABEL_POLICIES, PROTOCOLS, SESSIONS, Corpus, benchmark_manifest, resolve_corpus
 from harness.features import FeatureCache, corpus_fingerprint
 from harness.models.pairs import PairSpec, get_pair
 from harness.models.tiny import ensure_checkpoint, tiny_overrides
@@ -64,6 +64,25 @@ def add_run_arguments(parser: argparse.ArgumentParser) -> None:
         help="Ray cluster to join ('auto' for one started with `ray start`; default: $RAY_ADDRESS, "
         "which `ray job submit` sets, else a new local Ray instance)",
     )
+    parser.add_argument(
+        "--protocol",
+        choices=PROTOCOLS,
+        default="loso",
+        help="loso: five speaker-independent folds; session5: train 1-4, test 5 (the ERC split)",
+    )
+    parser.add_argument(
+        "--classes",
+        type=int,
+        choices=sorted(CLASS_SETS),
+        default=6,
+        help="6 (neu ang hap sad fru exc) or 4 (neu ang sad hap+exc)",
+    )
+    parser.add_argument(
+        "--labels",
+        choices=LABEL_POLICIES,
+        default="release",
+        help="release: labels as read; erc: apply the ERC relabel list (harness/corpus/erc_relabel.csv)",
+    )
     parser.add_argument("--skip-bad", action="store_true", help="skip and list malformed corpus entries")
     parser.add_argument("--smoke-test", action="store_true", help="1 fold, 2 trials, 1 epoch, tiny models")
     parser.add_argument("--no-report", action="store_true", help="do not rebuild the reports at the end")
@@ -90,7 +109,7 @@ class PairPlan:
 
 def load_data(args: argparse.Namespace) -> RunData:
     corpus, source = resolve_corpus(args.data, skip_bad=args.skip_bad)
-    manifest = corpus.manifest()
+    manifest = benchmark_manifest(corpus, args.labels, args.classes).reset_index(drop=True)
     return RunData(corpus, source, manifest, corpus_fingerprint(manifest))
 
 
@@ -106,6 +125,8 @@ def check_arguments(args: argparse.Namespace) -> None:
         raise ConfigError(f"--gpus-per-trial must be >= 0, got {args.gpus_per_trial}")
     if any(f not in SESSIONS for f in args.folds):
         raise ConfigError(f"--folds must be among {SESSIONS}, got {args.folds}")
+    if args.protocol == "session5":
+        args.folds = [5]  # one fold: train on Sessions 1-4, test on Session 5
     if args.smoke_test:
         args.num_samples, args.folds = min(args.num_samples, 2), args.folds[-1:]
 
@@ -173,6 +194,9 @@ def plan_pair(
         args.smoke_test,
         checkpoints={k.split(".")[0]: v for k, v in checkpoints.items()},
         stand_in=stand_in or args.smoke_test,
+        protocol=args.protocol,
+        classes=args.classes,
+        labels=args.labels,
         skipped=tuple(str(p) for p in data.corpus.skipped),
     )
     identity = RunIdentity(
@@ -183,6 +207,7 @@ def plan_pair(
         tuple(args.folds),
         meta.protocol,
         meta.classes,
+        meta.labels,
         args.num_samples,
         args.seed,
         stage,
@@ -192,8 +217,19 @@ def plan_pair(
     return PairPlan(pair, space, meta, run_dir, identity)
 
 
-def default_run_name(pair: str, source: str, smoke_test: bool, suffix: str = "") -> str:
-    return f"{pair}_{'demo' if source == 'demo' else 'iemocap'}{suffix}{'_smoke' if smoke_test else ''}"
+def default_run_name(pair: str, source: str, args: argparse.Namespace, suffix: str = "") -> str:
+    """PAIR_SOURCE[_PROTOCOL][_NCLS][_LABELS]SUFFIX[_smoke]: runs of other settings never share a folder."""
+    setting = "".join(
+        part
+        for part, default in (
+            (f"_{args.protocol}", "_loso"),
+            (f"_{args.classes}cls", "_6cls"),
+            (f"_{args.labels}", "_release"),
+        )
+        if part != default
+    )
+    source_name = "demo" if source == "demo" else "iemocap"
+    return f"{pair}_{source_name}{setting}{suffix}{'_smoke' if args.smoke_test else ''}"
 
 
 class Interrupts:

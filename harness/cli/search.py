@@ -74,7 +74,7 @@ def main(argv: list[str] | None = None) -> int:
         check_arguments(args)
         results = writable_dir(args.results, "--results")
         data = load_data(args)
-        name = args.name or default_run_name(args.pair, data.source, args.smoke_test)
+        name = args.name or default_run_name(args.pair, data.source, args)
         plan = plan_pair(args, args.pair, data, results, name, stage="search", space_path=args.space)
     except UserError as err:
         print(f"error: {err}", file=sys.stderr)

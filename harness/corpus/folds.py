@@ -23,6 +23,8 @@ class Fold:
     train: np.ndarray  # row indices into the manifest
     validation: np.ndarray
     test: np.ndarray
+    protocol: str = "loso"  # see harness.corpus.protocols
+    validation_dialogs: tuple[str, ...] = ()  # session5: the held-out training dialogs validated on
 
     @property
     def name(self) -> str:

@@ -125,6 +125,9 @@ class Corpus:
     xx_wavs: int = 0  # wavs of unlabelled ``..._XX0`` turns: expected, not orphans
     unknown_entries: list[str] = field(default_factory=list)  # names at the root that are not IEMOCAP's
     demo: dict[str, Any] | None = None  # the demo marker's content; None for any other corpus
+    # Rated utterances outside the six classes (xxx, oth, ...) whose transcript and wav are readable: never
+    # benchmark data as read, but a label policy (``labels="erc"``) may relabel some of them.
+    excluded: list[Utterance] = field(default_factory=list)
 
     @property
     def n_labelled(self) -> int:
@@ -134,8 +137,10 @@ class Corpus:
     def n_skipped_label_lines(self) -> int:
         return sum(self.skipped_label_lines.values())
 
-    def manifest(self) -> pd.DataFrame:
-        rows = [u.__dict__ for u in self.utterances]
+    def manifest(self, excluded: bool = False) -> pd.DataFrame:
+        """The six-class utterances; ``excluded=True`` appends the rows labelled outside them, for
+        ``harness.corpus.protocols.apply_labels`` to relabel or drop."""
+        rows = [u.__dict__ for u in self.utterances + (self.excluded if excluded else [])]
         return pd.DataFrame(rows, columns=list(MANIFEST_COLUMNS))
 
 
@@ -191,6 +196,7 @@ class _Reader:
         self.decode_warnings: list[Problem] = []
         self.unnamed = 0
         self.kept: list[_Kept] = []
+        self.unscored: dict[str, Utterance] = {}  # rated outside the six classes, complete (see Corpus.excluded)
         self.labels_seen: set[str] = set()
         self.first: dict[str, _Label] = {}  # utterance id -> its first label line
         self.repeated: dict[str, _Label] = {}  # utterance id -> its second label line
@@ -374,10 +380,30 @@ class _Reader:
                     continue
                 if label.label not in EMOTIONS:
                     self.kept.append(_Kept(label, None))
+                    self.unscored_row(label, texts, session_dir)
                     continue
                 utterance = self.utterance(label, texts, transcript_file)
                 if utterance is not None:
                     self.kept.append(_Kept(label, utterance))
+
+    def unscored_row(self, label: _Label, texts: dict[str, _Text], session_dir: Path) -> None:
+        """Keep a rated utterance outside the six classes where it is complete, quietly: not benchmark data."""
+        wav = session_dir / "sentences" / "wav" / label.dialog / f"{label.utt}.wav"
+        text = texts[label.utt].text if label.utt in texts else ""
+        duration = _quiet_duration(wav) if text else None
+        if duration is not None:
+            self.unscored[label.utt] = Utterance(
+                utterance_id=label.utt,
+                session=label.session,
+                speaker=speaker_of(label.utt),
+                dialog=label.dialog,
+                label=label.label,
+                text=text,
+                wav_path=str(wav),
+                duration=round(duration, 4),
+                start=label.start,
+                end=label.end,
+            )
 
     def finish(self) -> list[_Kept]:
         """Drop the first occurrence of every duplicated id too: no copy is more trustworthy than another."""
@@ -411,6 +437,14 @@ class _Reader:
                 else:
                     orphans.append(wav.relative_to(self.root).as_posix())
         return orphans, xx
+
+
+def _quiet_duration(wav: Path) -> float | None:
+    try:
+        info = soundfile.info(str(wav))
+    except Exception:  # missing or corrupt (LibsndfileError): the row is simply not kept
+        return None
+    return info.frames / info.samplerate if info.frames else None
 
 
 def _unknown_entries(root: Path) -> list[str]:
@@ -478,6 +512,7 @@ def load_corpus(root: str | Path, skip_bad: bool = False, sessions: tuple[int, .
         xx_wavs=xx,
         unknown_entries=_unknown_entries(root),
         demo=_demo_marker(root),
+        excluded=[reader.unscored[k.label.utt] for k in kept if k.utterance is None and k.label.utt in reader.unscored],
     )
     log.info(
         "read %d utterances in six classes out of %d labelled (%d label lines skipped) from %s",

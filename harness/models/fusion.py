@@ -1,4 +1,5 @@
-"""A pair's model: one or two upstream encoders, a fusion, and a six-class head."""
+"""A pair's model: one or two upstream encoders, a fusion, optionally a dialogue-context reader, and a head
+over the class set (six classes by default)."""
 
 from __future__ import annotations
 
@@ -10,16 +11,30 @@ from torch import nn
 
 from harness.config import TrialConfig
 from harness.corpus import EMOTIONS
+from harness.corpus.dialogs import DialogTurns
 from harness.features import Features
+from harness.models.context import TurnContext, window_plan
+from harness.models.data import PairData
 from harness.models.encoders.base import MODALITIES, Embedded, Encoder, masked_mean
 from harness.models.pairs import PairSpec
 
 
 class EmotionModel(nn.Module):
     """``forward(batch)`` = ``forward_embedded(embed(batch))``; the split lets attributions and modality
-    ablations act on each branch's input representation."""
+    ablations act on each branch's input representation.
 
-    def __init__(self, encoders: dict[str, Encoder], cfg: TrialConfig):
+    With ``cfg.context`` enabled, ``collate`` encodes the turns of each target's window (``dialogs`` says
+    which) and ``forward_embedded`` reads them through ``TurnContext``; without it the model is exactly
+    the utterance-level one (same parameters, same outputs).
+    """
+
+    def __init__(
+        self,
+        encoders: dict[str, Encoder],
+        cfg: TrialConfig,
+        n_classes: int = len(EMOTIONS),
+        dialogs: DialogTurns | None = None,
+    ):
         super().__init__()
         self.encoders = nn.ModuleDict(encoders)
         self.fusion = cfg.fusion if len(encoders) == 2 else "single"
@@ -36,8 +51,14 @@ class EmotionModel(nn.Module):
             nn.Linear(width, dim),
             nn.GELU(),
             nn.Dropout(cfg.dropout),
-            nn.Linear(dim, len(EMOTIONS)),
+            nn.Linear(dim, n_classes),
         )
+        self.context: TurnContext | None = None
+        self.dialogs = dialogs
+        if cfg.context.enabled:  # created after the head: a context-free model draws the same initial weights
+            if dialogs is None:
+                raise ValueError("a model with dialogue context needs the dialogs' turn order (dialogs=...)")
+            self.context = TurnContext(width, cfg.context, cfg.dropout)
 
     @property
     def modalities(self) -> list[str]:
@@ -46,10 +67,23 @@ class EmotionModel(nn.Module):
     @property
     def branches(self) -> dict[str, Encoder]:
         """The encoders by modality, typed (``nn.ModuleDict`` hands back plain modules)."""
-        return {m: cast(Encoder, e) for m, e in self.branches.items()}
+        return {m: cast(Encoder, e) for m, e in self.encoders.items()}
 
-    def collate(self, features: dict[str, dict[str, Features]], rows: np.ndarray, live: bool = False) -> dict:
-        return {m: e.collate(features[m], rows, live) for m, e in self.branches.items()}
+    @property
+    def n_classes(self) -> int:
+        return int(cast(nn.Linear, self.head[-1]).out_features)
+
+    def collate(
+        self, features: dict[str, dict[str, Features]], rows: np.ndarray, live: bool = False, context: bool = True
+    ) -> dict:
+        """Padded inputs for the target ``rows``. A context model collates the distinct turns of their
+        windows plus a ``context`` plan; ``context=False`` collates the targets alone (current turn only)."""
+        if self.context is None or not context:
+            return {m: e.collate(features[m], rows, live) for m, e in self.branches.items()}
+        assert self.dialogs is not None  # a context model is built with its dialogs
+        windows = self.dialogs.windows(rows, self.context.past, self.context.future)
+        unique, plan = window_plan(windows)
+        return {m: e.collate(features[m], unique, live) for m, e in self.branches.items()} | {"context": plan}
 
     def input_lengths(self, features: dict[str, dict[str, Features]]) -> np.ndarray:
         """Per manifest row, the summed length of every input this model reads: what padding cost grows with."""
@@ -58,7 +92,18 @@ class EmotionModel(nn.Module):
     def embed(self, batch: dict) -> dict[str, Embedded]:
         return {m: e.embed(batch[m]) for m, e in self.branches.items()}
 
-    def forward_embedded(self, embedded: dict[str, Embedded], drop: str | None = None) -> torch.Tensor:
+    def forward_embedded(
+        self, embedded: dict[str, Embedded], drop: str | None = None, context: dict[str, torch.Tensor] | None = None
+    ) -> torch.Tensor:
+        """Logits; ``context`` is a batch's window plan (None: each embedded utterance is its own target,
+        read with no other turn)."""
+        fused = self.fuse(embedded, drop)
+        if self.context is not None:
+            fused = self.context(fused, context)
+        return self.head(fused)
+
+    def fuse(self, embedded: dict[str, Embedded], drop: str | None = None) -> torch.Tensor:
+        """One fused vector per embedded utterance."""
         seqs, masks, pooled = {}, {}, {}
         for m, encoder in self.branches.items():
             encoded = encoder.encode(embedded[m])
@@ -81,17 +126,29 @@ class EmotionModel(nn.Module):
                 )
                 crossed.append(out[:, 0])
             fused = torch.cat([pooled["audio"], pooled["text"], *crossed], -1)
-        return self.head(fused)
+        return fused
 
     def forward(self, batch: dict, drop: str | None = None) -> torch.Tensor:
-        return self.forward_embedded(self.embed(batch), drop)
+        return self.forward_embedded(self.embed(batch), drop, batch.get("context"))
 
     def pretrained_parameters(self) -> list[nn.Parameter]:
         return [p for e in self.branches.values() for p in e.pretrained_parameters()]
 
 
 def build_model(
-    pair: PairSpec, cfg: TrialConfig, features: dict[str, dict[str, Features]], train_rows: np.ndarray
+    pair: PairSpec,
+    cfg: TrialConfig,
+    features: dict[str, dict[str, Features]],
+    train_rows: np.ndarray,
+    n_classes: int = len(EMOTIONS),
+    dialogs: DialogTurns | None = None,
 ) -> EmotionModel:
     encoders = {m: variant.build(cfg, features[m], train_rows) for m, variant in pair.variants.items()}
-    return EmotionModel(encoders, cfg)
+    return EmotionModel(encoders, cfg, n_classes, dialogs)
+
+
+def build_pair_model(pair: PairSpec, cfg: TrialConfig, data: PairData, train_rows: np.ndarray) -> EmotionModel:
+    """``build_model`` for ``data``: its class set and, when ``cfg`` reads context, its dialogs' turn order."""
+    return build_model(
+        pair, cfg, data.features, train_rows, len(data.classes), data.dialogs if cfg.context.enabled else None
+    )

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from harness.corpus import EMOTIONS
+from harness.corpus.dialogs import DialogTurns
 from harness.models.data import PairData
 from harness.models.fusion import EmotionModel
 
@@ -37,6 +37,23 @@ def length_grouped_batches(
     return [grouped[i] for i in rng.permutation(len(grouped))]
 
 
+def dialog_batches(rows: np.ndarray, dialogs: DialogTurns, size: int, rng: np.random.Generator) -> list[np.ndarray]:
+    """Shuffled training batches of consecutive turns, for context models.
+
+    A context model encodes the union of its targets' windows; for consecutive turns of a dialog that is
+    little more than the targets themselves, where a batch of unrelated turns would encode every window
+    in full ((past + 1 + future) times the work). Dialogs are shuffled, their turns kept in time order,
+    cut at a random offset into batches, and the batches shuffled.
+    """
+    rank = np.empty(len(dialogs.order), dtype=np.int64)
+    firsts = np.unique(dialogs.first[rows])
+    rank[firsts] = rng.permutation(len(firsts))
+    ordered = rows[np.lexsort((dialogs.position[rows], rank[dialogs.first[rows]]))]
+    offset = int(rng.integers(size))
+    cut = ([ordered[:offset]] if offset else []) + batches(ordered[offset:], size)
+    return [cut[i] for i in rng.permutation(len(cut))]
+
+
 @torch.no_grad()
 def predict(
     model: EmotionModel,
@@ -46,17 +63,19 @@ def predict(
     batch_size: int,
     drop: str | None = None,
 ) -> np.ndarray:
-    """Class probabilities [len(rows), 6], in the order of ``rows``; ``drop`` ablates one modality.
+    """Class probabilities [len(rows), classes], in the order of ``rows``; ``drop`` ablates one modality.
 
-    Batches are formed in length order (less padding to compute); scores do not depend on batch-mates.
+    Batches are formed in length order (less padding to compute), or for a context model in dialog and
+    time order (overlapping windows, each turn encoded once per batch); scores do not depend on batch-mates.
     """
     model.eval()
-    order = np.argsort(model.input_lengths(data.features)[rows], kind="stable")
+    key = data.dialogs.position[rows] if model.context is not None else model.input_lengths(data.features)[rows]
+    order = np.argsort(key, kind="stable")
     probs = []
     for chunk in batches(rows[order], batch_size):
         logits = model(to_device(model.collate(data.features, chunk), device), drop=drop)
         probs.append(torch.softmax(logits.float(), -1).cpu().numpy())
-    out = np.empty((len(rows), len(EMOTIONS)), dtype=np.float32)
+    out = np.empty((len(rows), model.n_classes), dtype=np.float32)
     if probs:
         out[order] = np.concatenate(probs)
     return out

@@ -24,6 +24,10 @@
 Cost is bounded three ways: explained inputs are cut to ``explain_max_positions``; interpolation steps run
 in batches of ``explain_batch`` (memory); and ``budget_s`` stops explaining further utterances once the
 time spent would pass it (at least one is explained), so ``Explanation.n_samples`` says how many were.
+
+A model with dialogue context is explained on the current turn only: attributions and faithfulness run
+it with no other turn in the window (as at a dialog's first turn), while the modality ablation scores
+the full model, neighbouring turns included.
 """
 
 from __future__ import annotations
@@ -37,7 +41,6 @@ import torch
 from captum.attr import IntegratedGradients
 
 from harness.config import TrialConfig
-from harness.corpus import EMOTIONS
 from harness.models.data import PairData
 from harness.models.encoders.base import Embedded, Encoder
 from harness.models.encoders.pretrained import PretrainedEncoder
@@ -54,12 +57,14 @@ def modality_ablation(
     model: EmotionModel, data: PairData, rows: np.ndarray, device: torch.device, batch_size: int
 ) -> tuple[dict[str, float], dict[str, float]]:
     labels = data.labels[rows]
-    full = compute_metrics(labels, predict(model, data, rows, device, batch_size).argmax(1))
+    full = compute_metrics(labels, predict(model, data, rows, device, batch_size).argmax(1), data.classes)
     overall, per_emotion = {}, {}
     for m in model.modalities if len(model.modalities) == 2 else []:
-        ablated = compute_metrics(labels, predict(model, data, rows, device, batch_size, drop=m).argmax(1))
+        ablated = compute_metrics(
+            labels, predict(model, data, rows, device, batch_size, drop=m).argmax(1), data.classes
+        )
         overall[m] = full.weighted_f1 - ablated.weighted_f1
-        per_emotion.update({f"{m}.{e}": full.per_emotion_f1[e] - ablated.per_emotion_f1[e] for e in EMOTIONS})
+        per_emotion.update({f"{m}.{e}": full.per_emotion_f1[e] - ablated.per_emotion_f1[e] for e in data.classes})
     return overall, per_emotion
 
 
@@ -187,7 +192,7 @@ def _explain_one(
     rng: np.random.Generator,
     drops: dict[str, dict[str, list[float]]],
 ) -> None:
-    batch = to_device(model.collate(data.features, np.array([row]), live=True), device)
+    batch = to_device(model.collate(data.features, np.array([row]), live=True, context=False), device)
     embedded = model.embed(batch)
     branches = [explained_input(model.branches[m], embedded[m], cfg.explain_max_positions) for m in modalities]
     pooled = tuple(b.pool(b.x).detach() for b in branches)

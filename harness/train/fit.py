@@ -28,13 +28,12 @@ from torch import nn
 from transformers import get_cosine_schedule_with_warmup
 
 from harness.config import TrialConfig
-from harness.corpus import EMOTIONS
 from harness.corpus.folds import Fold
 from harness.models.data import PairData
-from harness.models.fusion import EmotionModel, build_model
+from harness.models.fusion import EmotionModel, build_pair_model
 from harness.models.pairs import PairSpec
 from harness.records import FoldRecord, Metrics, Resources
-from harness.train.batching import batches, length_grouped_batches, predict, to_device
+from harness.train.batching import batches, dialog_batches, length_grouped_batches, predict, to_device
 from harness.train.explain import explain_fold
 from harness.train.measure import ResourceMonitor, count_params, measure_latency, model_memory_bytes
 from harness.train.metrics import compute_metrics
@@ -120,7 +119,7 @@ def train_fold(
     seed_everything(cfg.seed)
     rng = np.random.default_rng(cfg.seed)
     rss_before = psutil.Process().memory_info().rss / GB
-    model = build_model(pair, cfg, data.features, fold.train).to(device)
+    model = build_pair_model(pair, cfg, data, fold.train).to(device)
     params = count_params(model)
     optimizer = make_optimizer(model, cfg)
     steps = cfg.epochs * math.ceil(len(fold.train) / cfg.batch_size)
@@ -128,7 +127,7 @@ def train_fold(
     weights = None
     if cfg.class_weighted:  # "balanced" weights from the training speakers' label counts
         weights = torch.tensor(
-            compute_class_weight("balanced", classes=np.arange(len(EMOTIONS)), y=data.labels[fold.train]),
+            compute_class_weight("balanced", classes=np.arange(len(data.classes)), y=data.labels[fold.train]),
             dtype=torch.float32,
             device=device,
         )
@@ -139,6 +138,8 @@ def train_fold(
     lengths = model.input_lengths(data.features)
 
     def epoch_batches() -> list[np.ndarray]:
+        if cfg.context.enabled:
+            return dialog_batches(fold.train, data.dialogs, cfg.batch_size, rng)
         if cfg.group_by_length:
             return length_grouped_batches(fold.train, lengths, cfg.batch_size, rng)
         return batches(rng.permutation(fold.train), cfg.batch_size)
@@ -190,7 +191,9 @@ def evaluate(
     batch_size: int,
     drop: str | None = None,
 ) -> Metrics:
-    return compute_metrics(data.labels[rows], predict(model, data, rows, device, batch_size, drop).argmax(1))
+    return compute_metrics(
+        data.labels[rows], predict(model, data, rows, device, batch_size, drop).argmax(1), data.classes
+    )
 
 
 @dataclass
@@ -204,7 +207,9 @@ def score(model: EmotionModel, data: PairData, fold: Fold, device: torch.device,
     """Validation and test metrics of the trained model; the test session is read here and nowhere else."""
     validation = evaluate(model, data, fold.validation, device, batch_size)
     probabilities = predict(model, data, fold.test, device, batch_size)
-    return Scores(validation, compute_metrics(data.labels[fold.test], probabilities.argmax(1)), probabilities)
+    return Scores(
+        validation, compute_metrics(data.labels[fold.test], probabilities.argmax(1), data.classes), probabilities
+    )
 
 
 def measure(trained: Trained, cfg: TrialConfig, data: PairData, fold: Fold, device: torch.device) -> Resources:

@@ -1,4 +1,5 @@
-"""Classification metrics on the six benchmark classes (scikit-learn does the arithmetic)."""
+"""Classification metrics over a class set, the six benchmark classes by default (scikit-learn does the
+arithmetic)."""
 
 from __future__ import annotations
 
@@ -9,9 +10,9 @@ from harness.corpus import EMOTIONS
 from harness.records import Metrics
 
 
-def compute_metrics(y_true: np.ndarray, y_pred: np.ndarray) -> Metrics:
-    """Metrics over class indices into ``EMOTIONS``; classes absent from both arrays score F1 = 0."""
-    labels = list(range(len(EMOTIONS)))
+def compute_metrics(y_true: np.ndarray, y_pred: np.ndarray, classes: tuple[str, ...] = EMOTIONS) -> Metrics:
+    """Metrics over class indices into ``classes``; classes absent from both arrays score F1 = 0."""
+    labels = list(range(len(classes)))
     per_class = f1_score(y_true, y_pred, labels=labels, average=None, zero_division=0)
     present = np.unique(y_true)
     return Metrics(
@@ -19,7 +20,7 @@ def compute_metrics(y_true: np.ndarray, y_pred: np.ndarray) -> Metrics:
         macro_f1=float(f1_score(y_true, y_pred, labels=present, average="macro", zero_division=0)),
         unweighted_accuracy=float(balanced_accuracy_score(y_true, y_pred)),
         weighted_accuracy=float(accuracy_score(y_true, y_pred)),
-        per_emotion_f1={e: float(f) for e, f in zip(EMOTIONS, per_class)},
+        per_emotion_f1={e: float(f) for e, f in zip(classes, per_class)},
         confusion=confusion_matrix(y_true, y_pred, labels=labels).tolist(),
         n=int(len(y_true)),
     )

@@ -35,8 +35,7 @@ from ray.tune.search.optuna import OptunaSearch
 
 from harness.atomic import write_atomic, write_json_atomic
 from harness.config import ConfigError
-from harness.corpus import EMOTIONS
-from harness.corpus.folds import make_folds
+from harness.corpus.protocols import class_set, make_protocol_folds
 from harness.features import FeatureCache
 from harness.models.data import load_pair_data
 from harness.models.pairs import get_pair
@@ -155,7 +154,13 @@ def write_record(path: Path, record: TrialRecord) -> None:
 
 
 def _predictions(
-    inputs: TrialInputs, cfg_seed: int, fold: int, rows: np.ndarray, probabilities: np.ndarray, labels: np.ndarray
+    inputs: TrialInputs,
+    cfg_seed: int,
+    fold: int,
+    rows: np.ndarray,
+    probabilities: np.ndarray,
+    labels: np.ndarray,
+    classes: tuple[str, ...],
 ) -> pd.DataFrame:
     manifest = inputs.manifest.iloc[rows]
     frame = pd.DataFrame(
@@ -169,7 +174,7 @@ def _predictions(
             "pred": probabilities.argmax(1),
         }
     )
-    for i, emotion in enumerate(EMOTIONS):
+    for i, emotion in enumerate(classes):
         frame[f"p_{emotion}"] = probabilities[:, i]
     return frame
 
@@ -198,9 +203,15 @@ def run_trial(config: dict[str, Any], inputs: TrialInputs) -> None:
             folds_done = [from_dict(FoldRecord, f) for f in json.loads((Path(folder) / "folds.json").read_text())]
     try:
         data = load_pair_data(
-            pair, cfg, inputs.manifest, FeatureCache(inputs.cache_dir), inputs.fingerprint, progress=False
+            pair,
+            cfg,
+            inputs.manifest,
+            FeatureCache(inputs.cache_dir),
+            inputs.fingerprint,
+            progress=False,
+            classes=class_set(inputs.meta.classes),
         )
-        folds = make_folds(inputs.manifest, inputs.meta.test_sessions)
+        folds = make_protocol_folds(inputs.manifest, inputs.meta.protocol, inputs.meta.test_sessions)
         for fold in folds[len(folds_done) :]:
             finished = [f.validation.weighted_f1 for f in folds_done]
 
@@ -212,7 +223,13 @@ def run_trial(config: dict[str, Any], inputs: TrialInputs) -> None:
             folds_done.append(outcome.record)
             if inputs.final:
                 predictions = _predictions(
-                    inputs, cfg.seed, fold.test_session, fold.test, outcome.test_probabilities, data.labels[fold.test]
+                    inputs,
+                    cfg.seed,
+                    fold.test_session,
+                    fold.test,
+                    outcome.test_probabilities,
+                    data.labels[fold.test],
+                    data.classes,
                 )
                 write_atomic(
                     Path(inputs.results_dir) / f"pred_{trial_id}_fold{fold.test_session}.parquet",
