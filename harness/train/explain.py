@@ -8,13 +8,14 @@
     - fine-tuned pretrained encoders: their raw input (20 ms waveform chunks, subword embeddings);
     - frozen pretrained encoders: the frozen encoder's output, every layer's hidden state at every
       position, computed once per utterance. The downstream sees only their mean over positions (the
-      cached layer means), so each Integrated Gradients step costs a head forward/backward instead of a
-      forward/backward through 95 M parameters: on the demo corpus with wav2vec2-base + ALBERT-base this took
-      the explanation from about 18x a frozen fold's training time to a few percent of it (see
-      benchmarks/bench_explain.py). The trade-off: these attributions say which positions *of the frozen
-      representation* the trained model relies on, not which input samples the frozen encoder turned
-      into them (self-attention mixes neighbouring positions), so a frozen branch's faithfulness
-      measures the downstream, not the backbone. Comparisons across pairs should say so.
+      cached layer means), so each Integrated Gradients step costs a head pass instead of a forward and
+      backward through 95 M parameters: with real-size wav2vec2-base + ALBERT-base on 2 CPU cores one
+      explained utterance went from about 100 s (raw-input IG, measured on a loaded machine) to about
+      0.3 s, most of it the one backbone forward (benchmarks/bench_explain.py). The trade-off: these
+      attributions say which positions *of the frozen representation* the trained model relies on, not
+      which input samples the frozen encoder turned into them (self-attention mixes neighbouring
+      positions), so a frozen branch's faithfulness measures the downstream, not the backbone.
+      Comparisons across pairs should say so.
 * Faithfulness (ERASER-style): comprehensiveness = drop in the predicted class's probability when the
   top 20% attributed positions of a branch are removed (set to the IG baseline, zero); sufficiency = the
   drop when only those are kept; the same removal of random positions is the control. A branch's
