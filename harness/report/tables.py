@@ -335,7 +335,30 @@ def _header(title: str, group_runs: list[Run], key: tuple | None) -> list[str]:
     return lines
 
 
-def _write(results: Path, stem: str, title: str, parts: list[tuple[Group, pd.DataFrame]], empty: str) -> None:
+PUBLISHED = Path(__file__).with_name("published.csv")
+
+
+def published_rows(protocol: str, classes: int) -> pd.DataFrame:
+    """Published results for the same protocol and class set (``published.csv``), in this table's units."""
+    table = pd.read_csv(PUBLISHED, comment="#")
+    table = table[(table.protocol == protocol) & (table.class_set == classes)]
+    emotions = {f"f1_{e}": EMOTION_NAMES[e] for e in EMOTIONS}
+    shown = table[["model", "modalities", "context", "metric"]].copy()
+    for column, name in emotions.items():
+        shown[name] = table[column] / 100
+    shown["value"] = table["value"] / 100
+    shown["source"] = table["source"]
+    return shown.reset_index(drop=True)
+
+
+def _write(
+    results: Path,
+    stem: str,
+    title: str,
+    parts: list[tuple[Group, pd.DataFrame]],
+    empty: str,
+    published: bool = False,
+) -> None:
     frames = [frame for _, frame in parts if not frame.empty]
     table = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
     write_atomic(results / f"{stem}.csv", lambda p: table.to_csv(p, index=False))
@@ -344,6 +367,17 @@ def _write(results: Path, stem: str, title: str, parts: list[tuple[Group, pd.Dat
         lines += _header(", ".join(map(str, _group_columns(group.key).values())), group.rows, group.key)
         shown = frame.drop(columns=[c for c in ("data_source", "protocol", "classes", "folds") if c in frame])
         lines += [markdown_table(shown) if not frame.empty else f"_{empty}_", ""]
+        if published:
+            _, protocol, classes, _ = group.key
+            rows = published_rows(protocol, classes)
+            if not rows.empty:
+                lines += [
+                    f"Published, not run here ({protocol}, {classes} classes; see README on what they compare "
+                    "with; `value` is the row's `metric`):",
+                    "",
+                    markdown_table(rows),
+                    "",
+                ]
     if not parts:
         lines += [f"_{empty}_", ""]
     write_atomic(results / f"{stem}.md", lambda p: p.write_text("\n".join(lines)))
@@ -369,6 +403,7 @@ def write_reports(results: str | Path) -> Path:
         "Test F1 per emotion",
         [(g, pd.DataFrame([_group_columns(g.key) | per_emotion_row(r) for r in g.rows])) for g in grouped],
         "No complete run yet.",
+        published=True,
     )
     _write(
         results,

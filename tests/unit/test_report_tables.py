@@ -52,9 +52,10 @@ def write_run(
     smoke: bool = False,
     source: str = "demo",
     stage: str = "search",
+    protocol: str = "loso",
 ) -> None:
     """A run folder with one trial per validation score (all complete)."""
-    meta = RunMeta(pair, run, source, "x", {}, folds, 0, smoke)
+    meta = RunMeta(pair, run, source, "x", {}, folds, 0, smoke, protocol=protocol)
     folder = results / pair / run
     folder.mkdir(parents=True, exist_ok=True)
     for i, v in enumerate(val):
@@ -147,3 +148,16 @@ def test_report_is_reproducible(tmp_path):
     assert before == {p.name: p.read_bytes() for p in tmp_path.glob("*.csv")} | {
         p.name: p.read_bytes() for p in tmp_path.glob("*.md")
     }
+
+
+def test_a_session5_group_shows_the_published_rows_beside_its_own_and_loso_does_not(tmp_path):
+    write_run(tmp_path, "bilstm", "s5", (5,), [0.5], protocol="session5")
+    write_run(tmp_path, "bilstm", "loso", (1, 2, 3, 4, 5), [0.5])
+    write_reports(tmp_path)
+    sections = {
+        part.split(",")[1].strip(): part for part in (tmp_path / "per_emotion.md").read_text().split("\n## ")[1:]
+    }
+    session5, loso = sections["session5"], sections["loso"]
+    assert "Published, not run here" in session5 and "DialogueRNN" in session5 and "0.6275" in session5
+    assert "Published, not run here" not in loso
+    assert "DialogueRNN" not in pd.read_csv(tmp_path / "per_emotion.csv").to_string()  # never mixed into the data
