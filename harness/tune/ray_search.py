@@ -358,7 +358,7 @@ def _reporter(final: bool) -> tune.CLIReporter:
         metric_columns=columns,
         max_report_frequency=60,
         print_intermediate_tables=True,
-        parameter_columns=["seed"] if final else [],
+        parameter_columns=[],
         max_progress_rows=10,
         sort_by_metric=True,
         metric=METRIC,
