@@ -37,7 +37,7 @@ from harness.corpus import load_corpus, make_fold
 from harness.corpus.demo import ensure_demo_corpus
 from harness.features import FeatureCache, corpus_fingerprint
 from harness.models.data import load_pair_data
-from harness.models.pairs import get_pair
+from harness.models.pairs import GRID, get_pair
 from harness.models.tiny import ensure_checkpoint
 from harness.paths import default_cache_dir
 from harness.train.explain import explain_fold
@@ -45,16 +45,7 @@ from harness.train.fit import default_device, measure, score, train_fold
 from harness.tune.space import load_space
 
 T = TypeVar("T")
-ORIGINAL_PAIRS = [
-    "cnnbilstm_bilstm",
-    "cnnbilstm_albert",
-    "wav2vec_bilstm",
-    "wav2vec_albert",
-    "cnnbilstm",
-    "wav2vec",
-    "bilstm",
-    "albert",
-]
+ORIGINAL_PAIRS = list(GRID)  # the 2x2 grid and its unimodal baselines
 
 
 def machine(device: torch.device) -> str:

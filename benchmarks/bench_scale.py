@@ -41,6 +41,8 @@ from pathlib import Path
 
 import numpy as np
 
+from harness.models.pairs import GRID
+
 COLUMNS = ["metric", "item", "device", "value", "unit", "at_iemocap_size"]
 # IEMOCAP_full_release: label counts of the 10,039 rated utterances in 151 dialogs.
 IEMOCAP_LABELS = {
@@ -58,16 +60,7 @@ IEMOCAP_LABELS = {
 }
 IEMOCAP_DIALOGS = 151
 MEDIAN_SECONDS, SIGMA, MIN_SECONDS, MAX_SECONDS = 3.6, 0.67, 0.6, 34.0  # sigma: mean ~4.5 s, as IEMOCAP
-ORIGINAL_PAIRS = [
-    "cnnbilstm_bilstm",
-    "cnnbilstm_albert",
-    "wav2vec_bilstm",
-    "wav2vec_albert",
-    "cnnbilstm",
-    "wav2vec",
-    "bilstm",
-    "albert",
-]
+ORIGINAL_PAIRS = list(GRID)  # the 2x2 grid and its unimodal baselines
 DEFAULT_TRIALS, FOLDS, MAX_EPOCHS = 8, 5, 30
 
 
