@@ -93,11 +93,11 @@ def write_scaled_corpus(root: Path, scale: float, seed: int = 0) -> Path:
             audio_cue, text_cue = demo.CUES.get(label, (int(rng.integers(0, 3)), int(rng.integers(0, 3))))
             wav = out / f"Session{session}" / "sentences" / "wav" / name / f"{utt}.wav"
             wav.parent.mkdir(parents=True, exist_ok=True)
-            audio = demo._synth_audio(rng, demo._cue(rng, audio_cue, 0.2), pitch[gender], seconds)
+            audio = demo._synth_audio(rng, demo._cue(rng, audio_cue, False, 0.2), pitch[gender], seconds)
             soundfile.write(str(wav), audio, demo.SAMPLE_RATE, subtype="PCM_16")
             # longer utterances say more words: a sentence per ~3 s
             sentences = max(1, round(seconds / 3))
-            text = " ".join(demo._synth_text(rng, demo._cue(rng, text_cue, 0.2)) for _ in range(sentences))
+            text = " ".join(demo._synth_text(rng, demo._cue(rng, text_cue, False, 0.2)) for _ in range(sentences))
             summary += [
                 f"[{start:.4f} - {end:.4f}]\t{utt}\t{label}\t[{demo._vad(rng)}]",
                 f"C-E1:\t{demo.CATEGORY_NAMES[label]};\t()",
