@@ -344,7 +344,7 @@ def _trainable(inputs: TrialInputs, settings: SearchSettings) -> Any:
     )
 
 
-def _reporter(final: bool) -> tune.CLIReporter:
+def _reporter() -> tune.CLIReporter:
     columns = {
         "fold": "fold",
         "epoch": "epoch",
@@ -407,7 +407,7 @@ def make_tuner(inputs: TrialInputs, settings: SearchSettings, final_configs: lis
             name=settings.name,
             storage_path=settings.storage,
             verbose=1,
-            progress_reporter=_reporter(final_configs is not None),
+            progress_reporter=_reporter(),
             callbacks=[TrialLog(inputs.results_dir, n_folds)],
             failure_config=tune.FailureConfig(max_failures=settings.max_failures),
             checkpoint_config=tune.CheckpointConfig(num_to_keep=1),

@@ -1,6 +1,6 @@
 """Integration tests start and stop only their own Ray instances: each search subprocess gets its own
 Ray temp dir (RAY_TMPDIR), and anything left behind by a killed search is ended by that path alone.
-Never `ray stop`: it kills every Ray instance on the machine."""
+Never stop Ray machine-wide (the CLI's stop command kills every instance, not just ours)."""
 
 from __future__ import annotations
 
