@@ -76,6 +76,10 @@ class TrialConfig:
     explain_steps: int = 16
     explain_batch: int = 4  # IG interpolation steps per forward/backward: bounds the explanation's memory
     explain_max_positions: int = 300  # explained utterances are cut to this many frames/tokens (3-6 s of audio)
+    # Explanation time as a fraction of the fold's train+score+measure time (0: no bound). Utterances stop
+    # once the next would pass it, so the explanation's share of a fold stays near budget / (1 + budget);
+    # the first utterance is always explained.
+    explain_budget: float = 0.1
     audio: AudioConfig = field(default_factory=AudioConfig)
     text: TextConfig = field(default_factory=TextConfig)
     context: ContextConfig = field(default_factory=ContextConfig)
@@ -87,6 +91,7 @@ class TrialConfig:
             (self.batch_size >= 1, "batch_size must be >= 1"),
             (self.lr > 0 and self.encoder_lr > 0, "learning rates must be > 0"),
             (0 <= self.dropout < 1, "dropout must be in [0, 1)"),
+            (self.explain_budget >= 0, "explain_budget must be >= 0 (0: no bound)"),
             (0 <= self.warmup_ratio < 1, "warmup_ratio must be in [0, 1)"),
             (self.audio.features in ("logmel", "mfcc"), "audio.features must be logmel or mfcc"),
             (self.audio.finetune_layers >= 0 and self.text.finetune_layers >= 0, "finetune_layers must be >= 0"),

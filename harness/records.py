@@ -55,6 +55,7 @@ class Explanation:
     seconds: float = 0.0  # wall time of the explanation
     peak_rss_gb: float | None = None  # peak resident memory while explaining
     max_frames: int = 0  # cap on positions per explained utterance (0: none)
+    budget_s: float | None = None  # time budget it was given (None: none)
 
 
 @dataclass(frozen=True)

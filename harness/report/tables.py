@@ -167,6 +167,10 @@ def comparison_row(run: Run, search: Run | None) -> dict:
         )
         if explanations
         else float("nan"),
+        "explained_per_fold": round(float(np.mean([e.n_samples for e in explanations])), 1)
+        if explanations
+        else float("nan"),
+        "explain_peak_gb": max((e.peak_rss_gb or 0.0 for e in explanations), default=float("nan")),
         "device": best.device_name if best else "",
     }
     return row

@@ -149,6 +149,7 @@ def explain_fold(
         round(time.perf_counter() - started, 3),
         round(peak, 3),
         cfg.explain_max_positions,
+        None if budget_s is None else round(budget_s, 3),
     )
 
 

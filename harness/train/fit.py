@@ -271,8 +271,9 @@ def fit_fold(
     seconds["measure"] = time.perf_counter() - started
     explanation = None
     if explain and cfg.explain_samples > 0:
+        budget_s = cfg.explain_budget * sum(seconds.values()) if cfg.explain_budget > 0 else None
         started = time.perf_counter()
-        explanation = explain_fold(trained.model, data, fold.test, cfg, device)
+        explanation = explain_fold(trained.model, data, fold.test, cfg, device, budget_s)
         seconds["explain"] = time.perf_counter() - started
     log.info(
         "fold %d: best epoch %d, val wF1 %.3f, test wF1 %.3f",

@@ -132,6 +132,10 @@ def test_fit_fold_reports_and_scores(name, fusion, tiny, cache, demo_manifest):
     assert set(result.explanation.ablation_f1_drop) == {"audio", "text"}
     assert set(result.explanation.comprehensiveness) == {"audio", "text"}
     assert math.isfinite(result.explanation.faithfulness)
+    # the explanation's time budget: explain_budget x the fold's train + score + measure time
+    before = sum(v for k, v in result.seconds.items() if k != "explain")
+    assert result.explanation.budget_s == pytest.approx(cfg.explain_budget * before, rel=1e-2, abs=2e-3)
+    assert 1 <= result.explanation.n_samples <= cfg.explain_samples
 
 
 @pytest.mark.slow
