@@ -111,6 +111,7 @@ class TrialRecord:
     retryable: bool = True
     device_name: str = "cpu"
     hostname: str = ""
+    node_id: str = ""  # the Ray node that ran the trial's last fold
     written_at: str = ""
     stage: str = "search"  # "search" or "final"
 

@@ -16,14 +16,9 @@ checkpoints that are neither cached nor downloadable are replaced by real-size r
 from __future__ import annotations
 
 import argparse
-import json
 import logging
 import sys
-from pathlib import Path
 
-import pandas as pd
-
-from harness.cli.common import writable_dir
 from harness.cli.run import (
     Interrupts,
     PairPlan,
@@ -33,6 +28,7 @@ from harness.cli.run import (
     default_run_name,
     execute,
     load_data,
+    open_storage,
     plan_pair,
     report_results,
     stop_ray,
@@ -40,7 +36,8 @@ from harness.cli.run import (
 from harness.errors import UserError
 from harness.logs import setup_logging
 from harness.models.pairs import GRID, PAIRS, get_pair
-from harness.records import read_record
+from harness.paths import writable_dir
+from harness.store import RunStore, Storage
 
 log = logging.getLogger(__name__)
 # Demo-sized budget: ~10 minutes for every pair on 2 CPU cores. Frozen pretrained encoders (fine-tuning a
@@ -88,21 +85,11 @@ def apply_budget(args: argparse.Namespace, demo: bool) -> str:
     )
 
 
-def best_configs(run_dir: Path, n_folds: int, k: int) -> list[dict]:
+def best_configs(store: RunStore, n_folds: int, k: int) -> list[dict]:
     """The top-k configs of one run: complete trials only, ranked by mean validation weighted F1."""
-    records = [read_record(p) for p in sorted(run_dir.glob("trial_*.json"))]
-    complete = [r for r in records if r.status == "finished" and len(r.folds) == n_folds]
+    complete = [r for r in store.records() if r.status == "finished" and len(r.folds) == n_folds]
     complete.sort(key=lambda r: (-(r.mean_val_weighted_f1 or 0.0), r.trial_id))
     return [r.config for r in complete[:k]]
-
-
-def merge_predictions(run_dir: Path) -> Path | None:
-    parts = sorted(run_dir.glob("pred_*.parquet"))
-    if not parts:
-        return None
-    out = run_dir / "predictions.parquet"
-    pd.concat([pd.read_parquet(p) for p in parts], ignore_index=True).to_parquet(out, index=False)
-    return out
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -118,12 +105,13 @@ def main(argv: list[str] | None = None) -> int:
         if args.seeds <= 0 or args.top_k <= 0:
             raise UserError("--seeds and --top-k must be > 0")
         results = writable_dir(args.results, "--results")
+        storage = open_storage(args)
         plans = {
             p: plan_pair(
                 args,
                 p,
                 data,
-                results,
+                storage,
                 default_run_name(p, data.source, args, f"_{args.name}"),
                 stage="search",
                 stand_ins=True,
@@ -134,13 +122,13 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {err}", file=sys.stderr)
         return 2
     try:
-        code = run_benchmark(args, data, plans, results, budget, interrupts)
+        code = run_benchmark(args, data, plans, storage, budget, interrupts)
     finally:
         stop_ray()
     if code:
         return code
     if not args.no_report:
-        report_results(results)
+        report_results(results, storage)
     print(f"done: {len(pairs)} pairs benchmarked ({budget}). Report: {results / 'comparison.md'}")
     return 0
 
@@ -149,7 +137,7 @@ def run_benchmark(
     args: argparse.Namespace,
     data: RunData,
     plans: dict[str, PairPlan],
-    results: Path,
+    storage: Storage,
     budget: str,
     interrupts: Interrupts,
 ) -> int:
@@ -163,17 +151,15 @@ def run_benchmark(
                 print(f"interrupted during the search of {pair}; run the same command again to resume", file=sys.stderr)
                 return interrupts.exit_code
         for pair, plan in plans.items():
-            configs = best_configs(plan.run_dir, n_folds, args.top_k)
+            configs = best_configs(plan.store, n_folds, args.top_k)
             if not configs:
                 log.warning("%s: no trial finished every fold; no final stage for it", pair)
                 continue
             final_configs = [c | {"seed": seed} for c in configs for seed in range(args.seeds)]
             name = default_run_name(pair, data.source, args, f"_{args.name}_final")
-            final: PairPlan = plan_pair(args, pair, data, results, name, stage="final", stand_ins=True)
-            (final.run_dir / "final_configs.json").write_text(
-                json.dumps(
-                    {"budget": budget, "search_run": plan.meta.run, "configs": final_configs}, indent=1, default=str
-                )
+            final: PairPlan = plan_pair(args, pair, data, storage, name, stage="final", stand_ins=True)
+            final.store.write(
+                "final_configs.json", {"budget": budget, "search_run": plan.meta.run, "configs": final_configs}
             )
             log.info("final stage: %s, %d config(s) x %d seeds", pair, len(configs), args.seeds)
             summary = execute(final, data, args, interrupts, final_configs=final_configs)
@@ -183,7 +169,6 @@ def run_benchmark(
                     file=sys.stderr,
                 )
                 return interrupts.exit_code
-            merge_predictions(final.run_dir)
     return 0
 
 

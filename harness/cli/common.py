@@ -17,6 +17,7 @@ from harness.config import ConfigError
 from harness.errors import UserError
 from harness.models.encoders.pretrained import checkpoint_problem
 from harness.models.variants import EncoderVariant
+from harness.store import RunStore
 
 
 def parse_overrides(pairs: list[str]) -> dict[str, Any]:
@@ -33,21 +34,6 @@ def parse_overrides(pairs: list[str]) -> dict[str, Any]:
                 pass
         values[key.strip()] = value
     return values
-
-
-def writable_dir(path: str | Path, flag: str) -> Path:
-    """``path`` as an existing, writable directory (created if missing), or a one-line ``UserError``."""
-    path = Path(path).resolve()
-    if path.exists() and not path.is_dir():
-        raise UserError(f"{flag} {path}: not a directory")
-    try:
-        path.mkdir(parents=True, exist_ok=True)
-        probe = path / f".write_test_{os.getpid()}"
-        probe.write_text("")
-        probe.unlink()
-    except OSError as err:
-        raise UserError(f"{flag} {path}: not writable ({err.strerror})") from None
-    return path
 
 
 def checkpoint_available(name: str) -> bool:
@@ -131,14 +117,17 @@ class RunIdentity:
     seed: int
     stage: str
 
-    def check_against(self, path: Path) -> None:
-        """Store this identity at ``path``, or compare it with the stored one; raise ``UserError`` naming
-        what differs."""
+    def check_against(self, store: RunStore) -> None:
+        """Store this identity in the run's books, or compare it with the stored one; raise ``UserError``
+        naming what differs."""
         mine = json.loads(json.dumps(self.__dict__, default=list))
-        if not path.exists():
-            path.write_text(json.dumps(mine, indent=1))
-            return
-        stored = json.loads(path.read_text())
+        try:
+            stored = store.read("run.json")
+            if stored is None:
+                store.write("run.json", mine)
+                return
+        except (OSError, ValueError) as err:
+            raise UserError(f"{store.uri}: cannot keep the run's books there ({str(err).splitlines()[0]})") from None
         differ = [k for k in mine if stored.get(k) != mine[k]]
         if not differ:
             return
@@ -150,8 +139,8 @@ class RunIdentity:
                 "and ASHA rungs were built for the stored number)"
             )
         raise UserError(
-            f"{path.parent}: this run was started with other options ({detail}); {hint}, or delete "
-            f"{path.parent} to start it again"
+            f"{store.uri}: this run was started with other options ({detail}); {hint}, or delete "
+            f"{store.uri} to start it again"
         )
 
 

@@ -4,8 +4,8 @@ stage): check everything before Ray starts, extract features, run Ray Tune, keep
 from __future__ import annotations
 
 import argparse
-import json
 import logging
+import os
 import signal
 import threading
 import time
@@ -16,15 +16,16 @@ from typing import Any
 
 import pandas as pd
 
-from harness.atomic import write_json_atomic
 from harness.cli.common import RunIdentity, git_hash, parse_overrides, resolve_checkpoint, versions
 from harness.config import ConfigError
 from harness.corpus import CLASS_SETS, LABEL_POLICIES, PROTOCOLS, SESSIONS, Corpus, benchmark_manifest, resolve_corpus
+from harness.errors import UserError
 from harness.features import FeatureCache, corpus_fingerprint
 from harness.models.pairs import PairSpec, get_pair
 from harness.models.tiny import ensure_checkpoint, tiny_overrides
 from harness.paths import default_cache_dir
 from harness.records import RunMeta
+from harness.store import RunStore, Storage
 from harness.tune.space import SearchSpace, load_space
 
 log = logging.getLogger(__name__)
@@ -46,8 +47,12 @@ def add_run_arguments(parser: argparse.ArgumentParser) -> None:
         default=None,
         help="trials at once (default: what the resources hold, e.g. 4 per GPU at 0.25)",
     )
-    parser.add_argument("--storage", help="Ray experiment storage (path or URI; default: RESULTS/ray)")
-    parser.add_argument("--results", default="results", help="results folder (tables, trial records)")
+    parser.add_argument(
+        "--storage",
+        help="where runs are kept: Ray Tune's storage, a path or a URI such as s3://bucket/runs, read "
+        "and written through pyarrow (default: RESULTS/ray)",
+    )
+    parser.add_argument("--results", default="results", help="reports folder (tables and plots)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--folds", type=int, nargs="+", default=list(SESSIONS), help="test sessions to run")
     parser.add_argument(
@@ -103,7 +108,7 @@ class PairPlan:
     pair: PairSpec
     space: SearchSpace
     meta: RunMeta
-    run_dir: Path
+    store: RunStore
     identity: RunIdentity
 
 
@@ -165,11 +170,26 @@ def checkpoints_for(
     return out, stand_in
 
 
+def open_storage(args: argparse.Namespace) -> Storage:
+    """``--storage`` (default RESULTS/ray), checked writable before Ray starts."""
+    uri = args.storage or str(Path(args.results).resolve() / "ray")
+    try:
+        storage = Storage(uri)
+        probe = f"{storage.path.rstrip('/')}/.write_test_{os.getpid()}"
+        storage.fs.create_dir(storage.path, recursive=True)
+        with storage.fs.open_output_stream(probe) as stream:
+            stream.write(b"")
+        storage.fs.delete_file(probe)
+    except (OSError, ValueError) as err:  # pyarrow's errors are OSError (I/O) or ValueError (bad URI)
+        raise UserError(f"--storage {uri}: not usable ({str(err).splitlines()[0]})") from None
+    return storage
+
+
 def plan_pair(
     args: argparse.Namespace,
     pair_name: str,
     data: RunData,
-    results: Path,
+    storage: Storage,
     name: str,
     stage: str,
     space_path: str | None = None,
@@ -182,7 +202,6 @@ def plan_pair(
     if args.smoke_test:
         overrides = {"epochs": 1, "explain_samples": 4, "explain_steps": 4} | overrides
     space = space.with_fixed(overrides | checkpoints)
-    run_dir = results / pair.name / name
     meta = RunMeta(
         pair.name,
         name,
@@ -212,9 +231,9 @@ def plan_pair(
         args.seed,
         stage,
     )
-    run_dir.mkdir(parents=True, exist_ok=True)
-    identity.check_against(run_dir / "run.json")
-    return PairPlan(pair, space, meta, run_dir, identity)
+    store = storage.run(name)
+    identity.check_against(store)
+    return PairPlan(pair, space, meta, store, identity)
 
 
 def default_run_name(pair: str, source: str, args: argparse.Namespace, suffix: str = "") -> str:
@@ -300,7 +319,7 @@ def execute(
         cpus_per_trial=args.cpus_per_trial,
         gpus_per_trial=gpus,
         max_concurrent=args.max_concurrent or resource_concurrency(args.cpus_per_trial, gpus),
-        storage=args.storage or str(Path(args.results).resolve() / "ray"),
+        storage=plan.store.storage,
         name=plan.meta.run,
         seed=args.seed,
     )
@@ -310,13 +329,10 @@ def execute(
         data.manifest,
         data.fingerprint,
         str(cache.root),
-        str(plan.run_dir),
         args.cpus_per_trial,
         final=final_configs is not None,
     )
-    summary_path = plan.run_dir / "search.json"
-    previous = json.loads(summary_path.read_text()) if summary_path.exists() else {}
-    clock = WallClock(summary_path, previous, started)
+    clock = WallClock(plan.store, plan.store.read("search.json") or {}, started)
     tuner = restore_or_make(inputs, settings, final_configs)
     try:
         outcome = run_tuner(tuner, settings.num_samples)
@@ -346,8 +362,8 @@ def execute(
 class WallClock:
     """Wall time that adds up across resumes (a killed run's time is kept: the summary is written as it goes)."""
 
-    def __init__(self, path: Path, previous: dict[str, Any], started: float, every_s: float = 10.0):
-        self.path, self.before, self.started = path, float(previous.get("wall_s", 0.0)), started
+    def __init__(self, store: RunStore, previous: dict[str, Any], started: float, every_s: float = 10.0):
+        self.store, self.before, self.started = store, float(previous.get("wall_s", 0.0)), started
         self.summary = {**previous, "running": True}
         self._stop = threading.Event()
         self.write(self.summary)
@@ -360,7 +376,7 @@ class WallClock:
 
     def write(self, summary: dict[str, Any]) -> dict[str, Any]:
         summary = summary | {"wall_s": round(self.before + time.time() - self.started, 1)}
-        write_json_atomic(self.path, summary)
+        self.store.write("search.json", summary)
         return summary
 
     def finish(self, summary: dict[str, Any]) -> dict[str, Any]:
@@ -374,10 +390,10 @@ def stop_ray() -> None:
     shutdown_ray()
 
 
-def report_results(results: Path) -> None:
+def report_results(results: Path, storage: Storage) -> None:
     from harness.report.tables import write_reports
 
     try:
-        write_reports(results)
+        write_reports(results, storage.uri)
     except FileNotFoundError as err:  # e.g. every trial failed: the trial records say why
         log.warning("no report: %s", err)

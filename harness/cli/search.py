@@ -12,7 +12,6 @@ import logging
 import sys
 from pathlib import Path
 
-from harness.cli.common import writable_dir
 from harness.cli.run import (
     Interrupts,
     add_run_arguments,
@@ -20,12 +19,15 @@ from harness.cli.run import (
     default_run_name,
     execute,
     load_data,
+    open_storage,
     plan_pair,
     report_results,
     stop_ray,
 )
 from harness.errors import UserError
 from harness.logs import setup_logging
+from harness.paths import writable_dir
+from harness.store import RunStore
 
 log = logging.getLogger(__name__)
 
@@ -41,11 +43,11 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def finish_message(summary: dict, run_dir: Path, results: Path, interrupts: Interrupts) -> int:
+def finish_message(summary: dict, store: RunStore, results: Path, interrupts: Interrupts) -> int:
     """The last line a user reads, and the exit code: 130/143 interrupted, 1 all failed, 0 otherwise."""
     if summary["interrupted"]:
         print(
-            f"interrupted: {summary['trials'] or 0} trials started, records in {run_dir}; run the same "
+            f"interrupted: {summary['trials'] or 0} trials started, records in {store.uri}; run the same "
             f"command again to resume",
             file=sys.stderr,
         )
@@ -53,14 +55,14 @@ def finish_message(summary: dict, run_dir: Path, results: Path, interrupts: Inte
     trials, failed = summary["trials"], summary["errors"]
     if trials and failed == trials:
         print(
-            f"error: all {trials} trials failed; their reasons are in {run_dir}/trial_*.json "
-            f'("reason") and {summary.get("storage", "results/ray")}/*/error.txt',
+            f"error: all {trials} trials failed; their reasons are in {store.uri}/*/record.json "
+            f'("reason") and {store.uri}/*/error.txt',
             file=sys.stderr,
         )
         return 1
-    note = f", {failed} failed (reasons in {run_dir}/trial_*.json)" if failed else ""
+    note = f", {failed} failed (reasons in {store.uri}/*/record.json)" if failed else ""
     print(
-        f"done: {trials} trials{note} in {summary['wall_s']:.0f}s. Trial records: {run_dir}; "
+        f"done: {trials} trials{note} in {summary['wall_s']:.0f}s. Trial records: {store.uri}; "
         f"report: {results / 'comparison.md'}"
     )
     return 0
@@ -73,9 +75,10 @@ def main(argv: list[str] | None = None) -> int:
         # Everything that can be wrong with the inputs is checked here, before Ray starts.
         check_arguments(args)
         results = writable_dir(args.results, "--results")
+        storage = open_storage(args)
         data = load_data(args)
         name = args.name or default_run_name(args.pair, data.source, args)
-        plan = plan_pair(args, args.pair, data, results, name, stage="search", space_path=args.space)
+        plan = plan_pair(args, args.pair, data, storage, name, stage="search", space_path=args.space)
     except UserError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
@@ -83,8 +86,8 @@ def main(argv: list[str] | None = None) -> int:
         summary = execute(plan, data, args, interrupts)
     stop_ray()
     if not args.no_report and not summary["interrupted"]:
-        report_results(results)
-    return finish_message(summary, plan.run_dir, results, interrupts)
+        report_results(results, storage)
+    return finish_message(summary, plan.store, results, interrupts)
 
 
 if __name__ == "__main__":

@@ -1,8 +1,11 @@
-"""Comparison tables from stored runs: ``write_reports(results)``. Never reruns anything; imports neither
-torch nor Ray.
+"""Comparison tables from stored runs: ``write_reports(results, storage)``. Never reruns anything; imports
+neither torch nor Ray.
 
-Runs are read from ``RESULTS/<pair>/<run>/`` (trial records, ``search.json``, and for the final stage
-``predictions.parquet``). Runs are grouped by (data source, protocol, class set, fold set): a table never
+Runs are read from the storage the trials wrote to (``--storage``, default ``RESULTS/ray``; a local path or
+a URI, see ``harness.store``): trial records, ``search.json``, and for the final stage per-utterance
+predictions. Tables and plots are written under ``RESULTS``.
+
+Runs are grouped by (data source, protocol, class set, fold set): a table never
 ranks runs of different groups together, and a pair's best config is chosen within one run. Smoke tests
 (tiny random-init checkpoints, one epoch) never enter these tables; they are listed in ``smoke_runs.*``.
 
@@ -19,7 +22,6 @@ Pairwise differences use a paired bootstrap over dialogues, McNemar's exact test
 
 from __future__ import annotations
 
-import json
 import logging
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -30,8 +32,9 @@ import pandas as pd
 from harness.atomic import write_atomic
 from harness.corpus.iemocap import EMOTION_NAMES, EMOTIONS
 from harness.models.pairs import PAIRS, unimodal_baseline
-from harness.records import FoldRecord, RunMeta, TrialRecord, read_record
+from harness.records import FoldRecord, RunMeta, TrialRecord
 from harness.report import stats
+from harness.store import Storage
 
 log = logging.getLogger(__name__)
 PROTOCOLS = {
@@ -49,9 +52,9 @@ AGGREGATION = (
 
 @dataclass
 class Run:
-    """One run folder: its meta, its trial records, its summary and (final stage) its predictions."""
+    """One run: where it is stored, its meta, its trial records, its summary and (final stage) its predictions."""
 
-    folder: Path
+    location: str
     meta: RunMeta
     records: list[TrialRecord]
     summary: dict = field(default_factory=dict)
@@ -68,17 +71,17 @@ class Run:
         return min(complete, key=lambda r: (-(r.mean_val_weighted_f1 or 0.0), r.trial_id), default=None)
 
 
-def load_runs(results: Path) -> list[Run]:
+def load_runs(storage: str | Path) -> list[Run]:
+    """Every run in the storage with at least one trial record."""
     runs = []
-    for folder in sorted({p.parent for p in results.glob("*/*/trial_*.json")}):
-        records = [read_record(p) for p in sorted(folder.glob("trial_*.json"))]
-        summary = json.loads((folder / "search.json").read_text()) if (folder / "search.json").exists() else {}
-        predictions = (
-            pd.read_parquet(folder / "predictions.parquet") if (folder / "predictions.parquet").exists() else None
-        )
-        final = folder / "final_configs.json"
-        budget = json.loads(final.read_text()).get("budget", "") if final.exists() else ""
-        runs.append(Run(folder, records[0].meta, records, summary, predictions, budget))
+    for store in Storage(storage).runs():
+        records = store.records()
+        if not records:
+            continue
+        final = store.read("final_configs.json") or {}
+        predictions = store.predictions() if records[0].stage == "final" else None
+        summary = store.read("search.json") or {}
+        runs.append(Run(store.uri, records[0].meta, records, summary, predictions, final.get("budget", "")))
     return runs
 
 
@@ -387,12 +390,14 @@ def _write(
     write_atomic(results / f"{stem}.md", lambda p: p.write_text("\n".join(lines)))
 
 
-def write_reports(results: str | Path) -> Path:
-    """Write every table and plot under ``results``; returns the comparison.md path."""
+def write_reports(results: str | Path, storage: str | Path | None = None) -> Path:
+    """Write every table and plot under ``results`` from the runs in ``storage`` (default RESULTS/ray);
+    returns the comparison.md path."""
     results = Path(results)
-    runs = load_runs(results)
+    storage = storage or results / "ray"
+    runs = load_runs(storage)
     if not runs:
-        raise FileNotFoundError(f"{results}: no trial records (results/<pair>/<run>/trial_*.json) found")
+        raise FileNotFoundError(f"{storage}: no trial records found (a run's trials write them there)")
     grouped = groups(runs)
     if not any(g.rows for g in grouped) and not any(r.meta.smoke_test for r in runs):
         raise FileNotFoundError(f"{results}: no trial finished all its folds yet")

@@ -7,9 +7,11 @@ on fold 1 against one judged on folds 1-2). A config ASHA stops is told to Optun
 per-fold intermediate values (``FoldOptunaSearch``), never as COMPLETE with a partial mean; only
 configs that ran every fold are COMPLETE. Test sessions are scored for the report only.
 
-After each fold the trial's ``TrialRecord`` is written to ``results/<pair>/<run>/trial_<id>.json`` and
-checkpointed, so a restored or retried trial continues at the next fold instead of starting over. A
-final-stage trial (``TrialInputs.final``) also explains each fold and stores per-utterance predictions.
+After each fold the trial reports a Ray checkpoint holding its ``TrialRecord`` so far (and, in the final
+stage, the per-utterance predictions of the folds done). Ray persists it to the trial's folder under
+``--storage`` (a local path or a URI), so records need no shared filesystem, and a restored or retried
+trial continues at the next fold instead of starting over. When a trial ends, the driver writes its
+record with how it ended (``TrialLog``). ``harness.store`` reads them back.
 """
 
 from __future__ import annotations
@@ -19,8 +21,7 @@ import logging
 import os
 import tempfile
 import time
-from dataclasses import asdict, dataclass, replace
-from functools import partial
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -33,13 +34,13 @@ from ray.tune.schedulers import ASHAScheduler, FIFOScheduler
 from ray.tune.search import ConcurrencyLimiter
 from ray.tune.search.optuna import OptunaSearch
 
-from harness.atomic import write_atomic, write_json_atomic
 from harness.config import ConfigError
 from harness.corpus.protocols import class_set, make_protocol_folds
 from harness.features import FeatureCache
 from harness.models.data import load_pair_data
 from harness.models.pairs import get_pair
-from harness.records import FoldRecord, RunMeta, TrialRecord, from_dict, read_record
+from harness.records import FoldRecord, RunMeta, TrialRecord, read_record
+from harness.store import PREDICTIONS, RECORD, Storage, trial_record, write_json
 from harness.train.fit import NonFiniteLossError, default_device, fit_fold
 from harness.tune.space import SearchSpace
 
@@ -67,7 +68,6 @@ class TrialInputs:
     manifest: pd.DataFrame
     fingerprint: str
     cache_dir: str
-    results_dir: str
     cpus_per_trial: float = 1.0
     final: bool = False  # final stage: explain each fold and store per-utterance predictions
 
@@ -122,7 +122,7 @@ def shutdown_ray() -> None:
     ray.shutdown()
 
 
-def trial_record(
+def make_record(
     inputs: TrialInputs,
     trial_id: str,
     config: dict,
@@ -146,11 +146,8 @@ def trial_record(
         hostname=os.uname().nodename,
         written_at=time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime()),
         stage="final" if inputs.final else "search",
+        node_id=ray.get_runtime_context().get_node_id(),
     )
-
-
-def write_record(path: Path, record: TrialRecord) -> None:
-    write_json_atomic(path, record.to_dict())
 
 
 def _predictions(
@@ -179,8 +176,14 @@ def _predictions(
     return frame
 
 
-def _to_parquet(frame: pd.DataFrame, path: Path) -> None:
-    frame.to_parquet(path, index=False)
+def report_fold(metrics: dict[str, Any], record: TrialRecord, predictions: list[pd.DataFrame]) -> None:
+    """``tune.report`` with a checkpoint holding the record (and predictions) so far; Ray persists it to
+    the trial's folder in the storage."""
+    with tempfile.TemporaryDirectory() as folder:
+        (Path(folder) / RECORD).write_text(json.dumps(record.to_dict(), indent=1, default=str))
+        if predictions:
+            pd.concat(predictions, ignore_index=True).to_parquet(Path(folder) / PREDICTIONS, index=False)
+        tune.report(metrics, checkpoint=tune.Checkpoint.from_directory(folder))
 
 
 def run_trial(config: dict[str, Any], inputs: TrialInputs) -> None:
@@ -191,16 +194,17 @@ def run_trial(config: dict[str, Any], inputs: TrialInputs) -> None:
     trial_id = tune.get_context().get_trial_id()
     cfg = inputs.space.config(config)
     pair = get_pair(inputs.meta.pair)
-    out = Path(inputs.results_dir) / f"trial_{trial_id}.json"
-    if out.exists():
-        previous = read_record(out)
-        if previous.status == "failed" and not previous.retryable:
-            raise NotRetried(f"not retried: {previous.reason}")
     folds_done: list[FoldRecord] = []
+    predictions: list[pd.DataFrame] = []
     checkpoint = tune.get_checkpoint()
     if checkpoint:  # a retried or restored trial continues after its last finished fold
         with checkpoint.as_directory() as folder:
-            folds_done = [from_dict(FoldRecord, f) for f in json.loads((Path(folder) / "folds.json").read_text())]
+            previous = read_record(Path(folder) / RECORD)
+            if previous.status == "failed" and not previous.retryable:
+                raise NotRetried(f"not retried: {previous.reason}")
+            folds_done = list(previous.folds)
+            if (Path(folder) / PREDICTIONS).exists():
+                predictions = [pd.read_parquet(Path(folder) / PREDICTIONS)]
     try:
         data = load_pair_data(
             pair,
@@ -222,49 +226,41 @@ def run_trial(config: dict[str, Any], inputs: TrialInputs) -> None:
             outcome = fit_fold(cfg, pair, data, fold, report_epoch, explain=inputs.final)
             folds_done.append(outcome.record)
             if inputs.final:
-                predictions = _predictions(
-                    inputs,
-                    cfg.seed,
-                    fold.test_session,
-                    fold.test,
-                    outcome.test_probabilities,
-                    data.labels[fold.test],
-                    data.classes,
+                predictions.append(
+                    _predictions(
+                        inputs,
+                        cfg.seed,
+                        fold.test_session,
+                        fold.test,
+                        outcome.test_probabilities,
+                        data.labels[fold.test],
+                        data.classes,
+                    )
                 )
-                write_atomic(
-                    Path(inputs.results_dir) / f"pred_{trial_id}_fold{fold.test_session}.parquet",
-                    partial(_to_parquet, predictions),
-                )
-            # Written before reporting: ASHA may stop the trial at this report (its last rung or max_t).
+            # The record travels with this report: ASHA may stop the trial here (its last rung or max_t).
             status = "finished" if len(folds_done) == len(folds) else "running"
-            write_record(out, trial_record(inputs, trial_id, config, folds_done, status))
-            with tempfile.TemporaryDirectory() as folder:
-                (Path(folder) / "folds.json").write_text(json.dumps([asdict(f) for f in folds_done], default=str))
-                val = [f.validation.weighted_f1 for f in folds_done]
-                tune.report(
-                    {
-                        "fold": fold.test_session,
-                        "epoch": outcome.record.epochs_run,
-                        "folds_done": len(folds_done),
-                        "fold_end": True,
-                        "val_weighted_f1": outcome.record.validation.weighted_f1,
-                        METRIC: float(np.mean(val)),
-                        "params": outcome.record.resources.params_total,
-                    },
-                    checkpoint=tune.Checkpoint.from_directory(folder),
-                )
-    except Exception as err:
-        write_record(
-            out,
-            trial_record(
-                inputs,
-                trial_id,
-                config,
-                folds_done,
-                "failed",
-                f"{type(err).__name__}: {err}",
-                retryable=not isinstance(err, DETERMINISTIC_FAILURES),
-            ),
+            report_fold(
+                {
+                    "fold": fold.test_session,
+                    "epoch": outcome.record.epochs_run,
+                    "folds_done": len(folds_done),
+                    "fold_end": True,
+                    "val_weighted_f1": outcome.record.validation.weighted_f1,
+                    METRIC: float(np.mean([f.validation.weighted_f1 for f in folds_done])),
+                    "params": outcome.record.resources.params_total,
+                },
+                make_record(inputs, trial_id, config, folds_done, status),
+                predictions,
+            )
+    except DETERMINISTIC_FAILURES as err:
+        # Checkpointed so that Ray's retry reads it and ends at once (NotRetried) instead of re-training.
+        # Not a fold's end: the searcher and ASHA's rungs ignore this result.
+        finished = [f.validation.weighted_f1 for f in folds_done]
+        reason = f"{type(err).__name__}: {err}"
+        report_fold(
+            {"folds_done": len(folds_done), "fold_end": False, METRIC: float(np.mean(finished)) if finished else 0.0},
+            make_record(inputs, trial_id, config, folds_done, "failed", reason, retryable=False),
+            predictions,
         )
         raise
 
@@ -307,35 +303,68 @@ class FoldOptunaSearch(OptunaSearch):
 
 
 class TrialLog(tune.Callback):
-    """Driver side, once per finished trial: one log line (folds, mean validation F1, how it ended), and a
-    trial that ended without running every fold was stopped by ASHA, which its record then says."""
+    """Driver side, once per ended trial: its record as it ended goes to the trial's folder in the storage
+    (a trial that ended without running every fold was stopped by ASHA; a failed one keeps Ray's reason),
+    and one log line says how it ended."""
 
-    def __init__(self, results_dir: str, n_folds: int):
-        self.results_dir = Path(results_dir)
-        self.n_folds = n_folds
+    def __init__(self, meta: RunMeta, final: bool):
+        self.meta, self.final = meta, final
+
+    def _ended(self, trial: Trial, record: TrialRecord) -> None:
+        fs, path = _trial_folder(trial)
+        write_json(fs, f"{path}/{RECORD}", record.to_dict())
+        mean = record.mean_val_weighted_f1
+        line = f"trial {trial.trial_id} {record.status.replace('_', ' ')}: {len(record.folds)}/"
+        line += f"{len(self.meta.test_sessions)} folds, mean val wF1 {f'{mean:.3f}' if mean is not None else 'n/a'}"
+        if record.status == "failed":
+            log.warning("%s; %s", line, record.reason.splitlines()[0] if record.reason else "")
+        else:
+            log.info("%s", line)
 
     def on_trial_complete(self, iteration: int, trials: list[Trial], trial: Trial, **info: Any) -> None:
-        path = self.results_dir / f"trial_{trial.trial_id}.json"
-        if not path.exists():
+        record = trial_record(*_trial_folder(trial))
+        if record is None:
             return
-        record = read_record(path)
-        if record.status == "running" and len(record.folds) < self.n_folds:
+        if record.status == "running":
             record = replace(record, status="stopped_early")
-            write_record(path, record)
-        mean = record.mean_val_weighted_f1
-        log.info(
-            "trial %s %s: %d/%d folds, mean val wF1 %s",
-            trial.trial_id,
-            record.status.replace("_", " "),
-            len(record.folds),
-            self.n_folds,
-            f"{mean:.3f}" if mean is not None else "n/a",
-        )
+        self._ended(trial, record)
 
     def on_trial_error(self, iteration: int, trials: list[Trial], trial: Trial, **info: Any) -> None:
-        path = self.results_dir / f"trial_{trial.trial_id}.json"
-        reason = read_record(path).reason if path.exists() else "see error.txt"
-        log.warning("trial %s failed: %s", trial.trial_id, reason.splitlines()[0] if reason else "")
+        record = trial_record(*_trial_folder(trial))
+        if record is not None and record.status == "failed":
+            self._ended(trial, record)  # the trial recorded why (a deterministic failure)
+            return
+        reason = _error_line(trial)
+        if record is None:
+            config = trial.config.get("__config", trial.config)
+            record = TrialRecord(self.meta, trial.trial_id, config, "failed", [], hostname=str(trial.node_ip or ""))
+        self._ended(
+            trial,
+            replace(
+                record,
+                status="failed",
+                reason=reason,
+                written_at=time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime()),
+                stage="final" if self.final else "search",
+            ),
+        )
+
+
+def _trial_folder(trial: Trial) -> tuple[Any, str]:
+    """The trial's folder in the storage: its pyarrow filesystem and path."""
+    assert trial.storage is not None and trial.path is not None
+    return trial.storage.storage_filesystem, trial.path
+
+
+def _error_line(trial: Trial) -> str:
+    """The exception line of the trial's error (Ray keeps the whole traceback in its error.txt)."""
+    text = ""
+    if trial.error_file and Path(trial.error_file).exists():
+        text = Path(trial.error_file).read_text()
+    else:
+        text = str(trial.get_error() or "")
+    lines = [line.strip() for line in text.splitlines() if line.strip()]
+    return lines[-1] if lines else "failed (no error text from Ray)"
 
 
 def _trainable(inputs: TrialInputs, settings: SearchSettings) -> Any:
@@ -405,10 +434,10 @@ def make_tuner(inputs: TrialInputs, settings: SearchSettings, final_configs: lis
         tune_config=tune_config,
         run_config=tune.RunConfig(
             name=settings.name,
-            storage_path=settings.storage,
+            storage_path=Storage(settings.storage).uri,
             verbose=1,
             progress_reporter=_reporter(),
-            callbacks=[TrialLog(inputs.results_dir, n_folds)],
+            callbacks=[TrialLog(inputs.meta, inputs.final)],
             failure_config=tune.FailureConfig(max_failures=settings.max_failures),
             checkpoint_config=tune.CheckpointConfig(num_to_keep=1),
         ),
@@ -423,7 +452,7 @@ def restore_or_make(
     inputs: TrialInputs, settings: SearchSettings, final_configs: list[dict] | None = None
 ) -> tune.Tuner:
     """Resume the experiment if its folder exists (same command after a kill), else start it."""
-    path = str(Path(settings.storage) / settings.name)
+    path = Storage(settings.storage).run(settings.name).uri
     if tune.Tuner.can_restore(path):
         log.info("resuming the experiment at %s (finished trials are kept)", path)
         trainable = (

@@ -7,6 +7,7 @@ import pytest
 
 from harness.corpus import load_corpus
 from harness.corpus.demo import ensure_demo_corpus
+from harness.store import Storage
 from tests.integration.conftest import harness
 
 pytestmark = pytest.mark.slow
@@ -41,7 +42,7 @@ def test_benchmark_final_stage_predictions_and_tables(tmp_path, env):
     manifest = load_corpus(ensure_demo_corpus(env["HARNESS_CACHE"])).manifest()
     test_ids = {fold: set(manifest[manifest.session == fold].utterance_id) for fold in (4, 5)}
     for pair in pairs:
-        predictions = pd.read_parquet(results / pair / f"{pair}_demo_bench_final" / "predictions.parquet")
+        predictions = Storage(results / "ray").run(f"{pair}_demo_bench_final").predictions()
         for (_seed, fold), group in predictions.groupby(["seed", "fold"]):
             assert set(group.utterance_id) == test_ids[fold] and group.utterance_id.is_unique  # each once
         assert sorted(predictions.seed.unique()) == [0, 1] and sorted(predictions.fold.unique()) == [4, 5]

@@ -6,7 +6,8 @@ import pytest
 
 from harness.features import FeatureCache, corpus_fingerprint
 from harness.models.pairs import get_pair
-from harness.records import RunMeta, read_record
+from harness.records import RunMeta
+from harness.store import Storage
 from harness.tune.prebuild import prebuild_features
 from harness.tune.space import load_space
 
@@ -26,10 +27,8 @@ def test_stopped_trials_are_pruned_in_the_optuna_study(tmp_path, demo_manifest, 
     cache = FeatureCache(tmp_path / "features")
     fingerprint = corpus_fingerprint(demo_manifest)
     prebuild_features(pair, space, demo_manifest, cache, fingerprint)
-    run_dir = tmp_path / "run"
-    run_dir.mkdir()
     meta = RunMeta(pair.name, "prune", "demo", "test", {}, (4, 5, 1), 0, False)
-    inputs = TrialInputs(meta, space, demo_manifest, fingerprint, str(cache.root), str(run_dir))
+    inputs = TrialInputs(meta, space, demo_manifest, fingerprint, str(cache.root))
     ray.init(num_cpus=2, include_dashboard=False)
     try:
         tuner = make_tuner(
@@ -51,7 +50,7 @@ def test_stopped_trials_are_pruned_in_the_optuna_study(tmp_path, demo_manifest, 
     finally:
         ray.shutdown()
     assert outcome.trials == 6 and not outcome.interrupted
-    records = {r.trial_id: r for r in (read_record(p) for p in run_dir.glob("trial_*.json"))}
+    records = {r.trial_id: r for r in Storage(tmp_path / "ray").run("prune").records()}
     states = [t.state for t in study.trials]
     assert TrialState.PRUNED in states and TrialState.COMPLETE in states, states
     for trial in study.trials:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 import signal
 import subprocess
@@ -11,7 +10,7 @@ import time
 
 import pytest
 
-from harness.records import read_record
+from harness.store import Storage
 from tests.integration.conftest import end_processes_under, harness
 
 pytestmark = pytest.mark.slow
@@ -32,6 +31,8 @@ pytestmark = pytest.mark.slow
         (["--pair", "albert"], "'albert-base-v2' (text.model): not in the local Hugging Face cache"),
         (["--pair", "bilstm", "--results", "/proc/version"], "--results /proc/version: not a directory"),
         (["--pair", "bilstm", "--results", "/proc/harness_results"], "--results /proc/harness_results: not writable"),
+        (["--pair", "bilstm", "--storage", "/proc/harness_runs"], "--storage /proc/harness_runs: not usable"),
+        (["--pair", "bilstm", "--storage", "nosuch://x/y"], "Unrecognized filesystem type"),
     ],
 )
 def test_bad_arguments_fail_before_ray_with_one_line(args, message, env):
@@ -47,11 +48,11 @@ def test_search_records_rerun_check_and_all_failed(tmp_path, env):
     args = ["--pair", "bilstm", "--num-samples", "2", "--folds", "5", "--set", "epochs=2", "--results", str(results)]
     first = harness("search", *args, env=env)
     assert first.returncode == 0, first.stderr[-3000:]
-    run_dir = results / "bilstm" / "bilstm_demo"
-    records = [read_record(p) for p in run_dir.glob("trial_*.json")]
+    store = Storage(results / "ray").run("bilstm_demo")  # the default storage: RESULTS/ray
+    records = store.records()
     assert len(records) == 2 and all(r.status == "finished" and r.folds[0].test.n == 45 for r in records)
     assert all(r.folds[0].explanation is None for r in records)  # search trials do not explain
-    summary = json.loads((run_dir / "search.json").read_text())
+    summary = store.read("search.json")
     assert summary["trials"] == 2 and summary["wall_s"] > 0 and not summary["interrupted"]
 
     again = harness("search", *args, env=env)  # identical options: resumes, nothing to do
@@ -76,21 +77,18 @@ def test_search_records_rerun_check_and_all_failed(tmp_path, env):
     )
     assert failing.returncode == 1, failing.stderr[-3000:]
     assert "all 2 trials failed" in failing.stderr and "done" not in failing.stdout
-    failed = [read_record(p) for p in (tmp_path / "failing" / "bilstm").glob("*/trial_*.json")]
+    failed = Storage(tmp_path / "failing" / "ray").run("bilstm_demo_smoke").records()
+    assert len(failed) == 2
     assert all(r.status == "failed" and r.reason.startswith("NonFiniteLossError") and not r.retryable for r in failed)
 
 
-def wait_for_finished_trial(run_dir, timeout: float = 300) -> dict[str, str]:
+def wait_for_finished_trial(store, timeout: float = 300) -> dict[str, str]:
     deadline = time.time() + timeout
     while time.time() < deadline:
-        finished = {}
-        for path in run_dir.glob("trial_*.json"):
-            try:
-                record = json.loads(path.read_text())
-            except json.JSONDecodeError:
-                continue
-            if record["status"] == "finished":
-                finished[path.name] = record["written_at"]
+        try:
+            finished = {r.trial_id: r.written_at for r in store.records() if r.status == "finished"}
+        except (OSError, ValueError):  # a checkpoint being written or replaced right now
+            finished = {}
         if finished:
             return finished
         time.sleep(0.5)
@@ -121,8 +119,8 @@ def test_interrupted_search_says_so_and_resumes(stop, code, tmp_path, env, ray_t
     process = subprocess.Popen(
         args, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True
     )
-    run_dir = results / "bilstm" / "bilstm_demo"
-    finished = wait_for_finished_trial(run_dir)
+    store = Storage(results / "ray").run("bilstm_demo")
+    finished = wait_for_finished_trial(store)
     if stop == signal.SIGINT:
         os.kill(process.pid, signal.SIGINT)  # Ctrl-C reaches the driver
         out, err = process.communicate(timeout=120)
@@ -132,14 +130,13 @@ def test_interrupted_search_says_so_and_resumes(stop, code, tmp_path, env, ray_t
         os.killpg(process.pid, signal.SIGKILL)  # the whole search: driver, raylet and workers
         process.communicate()
         end_processes_under(ray_tmp)
-    summary = json.loads((run_dir / "search.json").read_text())
-    before = summary["wall_s"]
+    before = store.read("search.json")["wall_s"]
     assert before > 0  # written as the run goes, so a killed run's time is kept
     result = subprocess.run(args, env=env, capture_output=True, text=True, timeout=600)
     assert result.returncode == 0, result.stderr[-3000:]
     assert "resuming the experiment" in result.stderr + result.stdout and "done: 3 trials" in result.stdout
-    records = {p.name: json.loads(p.read_text()) for p in run_dir.glob("trial_*.json")}
-    for name, written_at in finished.items():
-        assert records[name]["written_at"] == written_at  # kept, not re-run
-    assert sum(r["status"] == "finished" for r in records.values()) == 3
-    assert json.loads((run_dir / "search.json").read_text())["wall_s"] > before  # adds up across resumes
+    records = {r.trial_id: r for r in store.records()}
+    for trial, written_at in finished.items():
+        assert records[trial].written_at == written_at  # kept, not re-run
+    assert sum(r.status == "finished" for r in records.values()) == 3
+    assert store.read("search.json")["wall_s"] > before  # adds up across resumes

@@ -3,7 +3,6 @@ finished fold (FailureConfig(max_failures) + per-fold checkpoints)."""
 
 from __future__ import annotations
 
-import json
 import threading
 import time
 
@@ -11,6 +10,7 @@ import pytest
 
 from harness.features import FeatureCache, corpus_fingerprint
 from harness.models.pairs import get_pair
+from harness.store import Storage
 from harness.tune.prebuild import prebuild_features
 from harness.tune.space import load_space
 
@@ -29,10 +29,9 @@ def test_trial_survives_worker_loss(tmp_path, demo_manifest):
     cache = FeatureCache(tmp_path / "features")
     fingerprint = corpus_fingerprint(demo_manifest)
     prebuild_features(pair, space, demo_manifest, cache, fingerprint)
-    run_dir = tmp_path / "results"
-    run_dir.mkdir()
     meta = RunMeta(pair.name, "loss", "demo", "test", {}, (4, 5), 0, False)
-    inputs = TrialInputs(meta, space, demo_manifest, fingerprint, str(cache.root), str(run_dir))
+    inputs = TrialInputs(meta, space, demo_manifest, fingerprint, str(cache.root))
+    store = Storage(tmp_path / "ray").run("loss")
 
     cluster = Cluster(initialize_head=True, head_node_args={"num_cpus": 0})  # trials never run on the head
     doomed = cluster.add_node(num_cpus=1)
@@ -56,21 +55,21 @@ def test_trial_survives_worker_loss(tmp_path, demo_manifest):
         thread.start()
         deadline, snapshot = time.time() + 300, None
         while time.time() < deadline and snapshot is None:
-            for path in run_dir.glob("trial_*.json"):
-                record = json.loads(path.read_text())
-                if len(record["folds"]) == 1:
-                    snapshot = (path, record)
+            try:
+                snapshot = next((r for r in store.records() if len(r.folds) == 1), None)
+            except (OSError, ValueError):  # the checkpoint is being written
+                pass
             time.sleep(0.05)
         assert snapshot, "the first fold never finished"
         cluster.add_node(num_cpus=1)
         cluster.remove_node(doomed, allow_graceful=False)  # the trial's node dies during its second fold
-        path, first = snapshot
-        assert len(json.loads(path.read_text())["folds"]) == 1, "fold 2 finished before the node was removed"
+        assert len(store.records()[0].folds) == 1, "fold 2 finished before the node was removed"
         thread.join(timeout=400)
         assert grids and not grids[0].errors
-        final = json.loads(path.read_text())
-        assert final["status"] == "finished" and [f["fold"] for f in final["folds"]] == [4, 5]
-        assert final["folds"][0] == first["folds"][0]  # fold 4 came from the checkpoint, not a rerun
+        [final] = store.records()
+        assert final.status == "finished" and [f.fold for f in final.folds] == [4, 5]
+        assert final.folds[0] == snapshot.folds[0]  # fold 4 came from the checkpoint, not a rerun
+        assert final.node_id != snapshot.node_id  # fold 5 ran on the node that replaced the lost one
     finally:
         ray.shutdown()
         cluster.shutdown()

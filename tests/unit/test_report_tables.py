@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import numpy as np
@@ -12,6 +11,7 @@ import pytest
 from harness.corpus import EMOTIONS
 from harness.records import FoldRecord, Metrics, Resources, RunMeta, TrialRecord
 from harness.report.tables import _stat, markdown_table, write_reports
+from harness.store import Storage, write_json
 
 
 def test_stat_columns_are_numbers_with_sample_std_and_one_value_has_no_spread():
@@ -53,17 +53,23 @@ def write_run(
     source: str = "demo",
     stage: str = "search",
     protocol: str = "loso",
+    predictions: pd.DataFrame | None = None,
 ) -> None:
-    """A run folder with one trial per validation score (all complete)."""
+    """A run in the default storage (RESULTS/ray), laid out as the trials and the driver leave it: the
+    run's books, one trial folder per validation score (all complete), predictions in a checkpoint."""
     meta = RunMeta(pair, run, source, "x", {}, folds, 0, smoke, protocol=protocol)
-    folder = results / pair / run
-    folder.mkdir(parents=True, exist_ok=True)
+    store = Storage(results / "ray").run(run)
+    store.write("run.json", {"pair": pair})
     for i, v in enumerate(val):
         fold_records = [
             FoldRecord(f, "Ses01F", 1, 1, "max_epochs", metrics(v), metrics(test), RESOURCES) for f in folds
         ]
         record = TrialRecord(meta, f"t{i}", {"seed": i}, "finished", fold_records, stage=stage)
-        (folder / f"trial_t{i}.json").write_text(json.dumps(record.to_dict(), default=str))
+        trial = f"{store.path}/run_trial_t{i}"
+        write_json(store.fs, f"{trial}/record.json", record.to_dict())
+        if predictions is not None and i == 0:
+            (Path(trial) / "checkpoint_000004").mkdir()
+            predictions.to_parquet(Path(trial) / "checkpoint_000004" / "predictions.parquet")
 
 
 def test_best_config_never_crosses_fold_sets_or_sources_and_smoke_runs_stay_out(tmp_path):
@@ -110,8 +116,15 @@ def predictions(pair: str, accuracy: float, seeds: int = 2, dialogs: int = 30, p
 def test_final_stage_tables_compare_pairs_and_fusion_against_its_own_baselines(tmp_path):
     accuracy = {"cnnbilstm_bilstm": 0.8, "cnnbilstm": 0.5, "bilstm": 0.6, "wav2vec": 0.7}
     for pair, acc in accuracy.items():
-        write_run(tmp_path, pair, f"{pair}_final", (1, 2, 3, 4, 5), [0.5, 0.5], stage="final")
-        predictions(pair, acc).to_parquet(tmp_path / pair / f"{pair}_final" / "predictions.parquet")
+        write_run(
+            tmp_path,
+            pair,
+            f"{pair}_final",
+            (1, 2, 3, 4, 5),
+            [0.5, 0.5],
+            stage="final",
+            predictions=predictions(pair, acc),
+        )
     write_reports(tmp_path)
     pairwise = pd.read_csv(tmp_path / "pairwise.csv")
     assert list(pairwise.columns[4:11]) == [

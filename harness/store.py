@@ -1,0 +1,160 @@
+"""Where runs live: Ray Tune's storage (``--storage``, a local path or a URI such as ``s3://bucket/runs``),
+read and written through pyarrow filesystems, so a cluster needs no shared mount and the report reads
+from the same place the trials wrote to.
+
+One run is one Ray Tune experiment folder::
+
+    STORAGE/<run>/harness/run.json            what the run is (checked when the run is started again)
+    STORAGE/<run>/harness/search.json         its summary: wall time (kept across resumes), trial counts
+    STORAGE/<run>/harness/final_configs.json  final stage: the configs re-trained and the search budget
+    STORAGE/<run>/<trial>/checkpoint_N/       written by the trial after each fold (Ray persists it):
+        record.json                           the TrialRecord so far
+        predictions.parquet                   final stage: per-utterance predictions of the folds done
+    STORAGE/<run>/<trial>/record.json         the record as the trial ended (written by the driver)
+
+Ray owns everything but ``harness/`` and ``record.json``; this module neither imports Ray nor torch.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import pyarrow.fs as pafs
+
+from harness.records import TrialRecord, from_dict
+
+BOOKS = "harness"
+RECORD = "record.json"
+PREDICTIONS = "predictions.parquet"
+CHECKPOINT_PREFIX = "checkpoint_"
+
+
+def filesystem(uri: str | Path) -> tuple[pafs.FileSystem, str]:
+    """A pyarrow filesystem and the path inside it: a URI (``s3://``, ``gs://``, ``file://``) or a local path."""
+    text = str(uri)
+    if "://" in text:
+        return pafs.FileSystem.from_uri(text)
+    return pafs.LocalFileSystem(), os.path.abspath(text)
+
+
+def storage_uri(uri: str | Path) -> str:
+    """What Ray's ``storage_path`` is given: a URI as is, a local path made absolute."""
+    text = str(uri)
+    return text if "://" in text else os.path.abspath(text)
+
+
+def _exists(fs: pafs.FileSystem, path: str) -> bool:
+    return fs.get_file_info(path).type != pafs.FileType.NotFound
+
+
+def _children(fs: pafs.FileSystem, path: str, kind: pafs.FileType) -> list[str]:
+    if fs.get_file_info(path).type != pafs.FileType.Directory:
+        return []
+    return sorted(info.path for info in fs.get_file_info(pafs.FileSelector(path)) if info.type == kind)
+
+
+def read_bytes(fs: pafs.FileSystem, path: str) -> bytes:
+    with fs.open_input_stream(path) as stream:
+        return stream.readall()
+
+
+def write_bytes(fs: pafs.FileSystem, path: str, data: bytes) -> None:
+    """Write ``data`` to ``path`` whole: a temporary file moved onto it (a rename on local disks; object
+    stores write an object whole anyway)."""
+    fs.create_dir(path.rsplit("/", 1)[0], recursive=True)
+    tmp = f"{path}.tmp{os.getpid()}"
+    with fs.open_output_stream(tmp) as stream:
+        stream.write(data)
+    fs.move(tmp, path)
+
+
+def read_json(fs: pafs.FileSystem, path: str) -> Any:
+    return json.loads(read_bytes(fs, path))
+
+
+def write_json(fs: pafs.FileSystem, path: str, payload: Any) -> None:
+    write_bytes(fs, path, json.dumps(payload, indent=1, default=str).encode())
+
+
+def latest_checkpoint(fs: pafs.FileSystem, trial_path: str) -> str | None:
+    names = [p for p in _children(fs, trial_path, pafs.FileType.Directory) if _name(p).startswith(CHECKPOINT_PREFIX)]
+    return max(names, key=_name) if names else None
+
+
+def _name(path: str) -> str:
+    return path.rstrip("/").rsplit("/", 1)[-1]
+
+
+def trial_record(fs: pafs.FileSystem, trial_path: str) -> TrialRecord | None:
+    """A trial's record: as it ended (driver) if written, else as of its last finished fold, else None."""
+    final = f"{trial_path}/{RECORD}"
+    if _exists(fs, final):
+        return from_dict(TrialRecord, read_json(fs, final))
+    checkpoint = latest_checkpoint(fs, trial_path)
+    if checkpoint and _exists(fs, f"{checkpoint}/{RECORD}"):
+        return from_dict(TrialRecord, read_json(fs, f"{checkpoint}/{RECORD}"))
+    return None
+
+
+def trial_predictions(fs: pafs.FileSystem, trial_path: str) -> pd.DataFrame | None:
+    checkpoint = latest_checkpoint(fs, trial_path)
+    if checkpoint is None or not _exists(fs, f"{checkpoint}/{PREDICTIONS}"):
+        return None
+    return pd.read_parquet(io.BytesIO(read_bytes(fs, f"{checkpoint}/{PREDICTIONS}")))
+
+
+class RunStore:
+    """One run's folder in the storage."""
+
+    def __init__(self, fs: pafs.FileSystem, path: str, uri: str, storage: str):
+        self.fs, self.path, self.uri, self.storage = fs, path, uri, storage  # storage: the root's URI
+
+    @property
+    def name(self) -> str:
+        return _name(self.path)
+
+    def __repr__(self) -> str:
+        return self.uri
+
+    def read(self, name: str) -> Any:
+        """A file of the run's books (``run.json`` ...), or None when it is not there."""
+        path = f"{self.path}/{BOOKS}/{name}"
+        return read_json(self.fs, path) if _exists(self.fs, path) else None
+
+    def write(self, name: str, payload: Any) -> None:
+        write_json(self.fs, f"{self.path}/{BOOKS}/{name}", payload)
+
+    def trial_paths(self) -> list[str]:
+        return [p for p in _children(self.fs, self.path, pafs.FileType.Directory) if _name(p) != BOOKS]
+
+    def records(self) -> list[TrialRecord]:
+        """Every trial's record, in trial-id order (a trial that never finished a fold has none)."""
+        records = [r for r in (trial_record(self.fs, p) for p in self.trial_paths()) if r is not None]
+        return sorted(records, key=lambda r: r.trial_id)
+
+    def predictions(self) -> pd.DataFrame | None:
+        """Per-utterance predictions of every final-stage trial of the run, or None."""
+        parts = [f for f in (trial_predictions(self.fs, p) for p in self.trial_paths()) if f is not None]
+        return pd.concat(parts, ignore_index=True) if parts else None
+
+
+class Storage:
+    """The ``--storage`` root: a local folder or a URI."""
+
+    def __init__(self, uri: str | Path):
+        self.uri = storage_uri(uri)
+        self.fs, self.path = filesystem(self.uri)
+
+    def run(self, name: str) -> RunStore:
+        sep = "" if self.uri.endswith("/") else "/"
+        return RunStore(self.fs, f"{self.path.rstrip('/')}/{name}", f"{self.uri}{sep}{name}", self.uri)
+
+    def runs(self) -> list[RunStore]:
+        """Runs of this harness in the storage: folders with the run's books."""
+        runs = [self.run(_name(p)) for p in _children(self.fs, self.path, pafs.FileType.Directory)]
+        return [r for r in runs if _exists(self.fs, f"{r.path}/{BOOKS}/run.json")]
