@@ -32,6 +32,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from harness.store import RunStore, Storage
+
 PARTS = ("train+val", "model build", "score+measure", "trainable rest", "outside trainable")
 
 
@@ -79,11 +81,15 @@ def ray_trials(storage: Path) -> dict[str, dict[str, float]]:
     return out
 
 
+def runs_of(results: Path, pair: str) -> list[RunStore]:
+    """The pair's runs in the search's storage (the default, RESULTS/ray)."""
+    return [store for store in Storage(results / "ray").runs() if store.read("run.json")["pair"] == pair]
+
+
 def breakdown(results: Path, pair: str) -> list[dict]:
     trials = ray_trials(results / "ray")
     rows = []
-    for path in sorted(results.glob(f"{pair}/*/trial_*.json")):
-        record = json.loads(path.read_text())
+    for record in (r.to_dict() for store in runs_of(results, pair) for r in store.records()):
         ray_trial = trials.get(record["trial_id"])
         if ray_trial is None:
             continue
@@ -114,7 +120,7 @@ def capacity(results: Path, pair: str, rows: list[dict], started: float, ended: 
     """The slots Ray had while trials ran: ``max_concurrent`` x (first trial start to last trial result).
     Unlike per-trial slots this also counts the gaps between trials (scheduling, actor start-up before a
     trial is marked running). Also: the command's time before the first trial and after the last result."""
-    summary = json.loads(max(results.glob(f"{pair}/*/search.json")).read_text())
+    summary = max((store.read("search.json") for store in runs_of(results, pair)), key=lambda s: s["wall_s"])
     trials = ray_trials(results / "ray")
     first, last = min(t["start"] for t in trials.values()), max(t["end"] for t in trials.values())
     slots = int(summary["max_concurrent"])

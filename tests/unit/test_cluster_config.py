@@ -16,6 +16,7 @@ def test_cluster_yaml_passes_rays_schema():
     workers = config["available_node_types"]["gpu_worker"]
     assert workers["max_workers"] >= 1
     assert any("pip install -e ." in c for c in config["setup_commands"])
+    assert not any("nfs" in c for c in config["setup_commands"])  # records travel through Ray's storage
 
 
 def test_schema_validator_catches_mistakes():
