@@ -37,7 +37,9 @@ class Resources:
     rss_above_idle_gb: float  # peak RSS minus the process's RSS just before the model was built
     model_memory_gb: float  # parameters + gradients + optimiser state of the trainable part, computed
     train_utterances_per_s: float
-    latency_ms: float  # one utterance from raw inputs (features already extracted), batch size 1
+    # One utterance from raw inputs (features already extracted), batch size 1: measured on a trial's first
+    # fold only (it depends on the architecture and config, not on the fold's data); None on later folds.
+    latency_ms: float | None
     train_wall_s: float
     energy_j: float | None
     device: str

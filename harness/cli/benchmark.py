@@ -5,7 +5,7 @@
    ``python -m harness.search``.
 2. Final stage: the top-k configs of each pair (``--top-k``, chosen on mean validation weighted F1 over the
    trials of that run that finished every fold) are re-trained with ``--seeds`` seeds on every fold, with
-   explanations and per-utterance predictions (one Parquet file per run).
+   explanations and per-utterance predictions (in each trial's checkpoint in the storage).
 3. Report: the headline tables (comparison, per_emotion, pairwise, fusion_gain) come from the final stage.
 
 On the demo corpus with no budget flags it uses a demo-sized budget (stated in the report). Pretrained

@@ -111,6 +111,7 @@ def comparison_row(run: Run, search: Run | None) -> dict:
     best = run.best()
     searched = search or run
     resources = [f.resources for f in folds]
+    latencies = [r.latency_ms for r in resources if r.latency_ms is not None]  # one per trial (its first fold)
     explanations = [f.explanation for f in folds if f.explanation is not None]
     fold_f1 = (
         pd.DataFrame([(f.fold, f.test.weighted_f1) for f in folds], columns=["fold", "f1"]).groupby("fold").f1.mean()
@@ -150,7 +151,7 @@ def comparison_row(run: Run, search: Run | None) -> dict:
         "train_utt_per_s": round(float(np.mean([r.train_utterances_per_s for r in resources])), 1)
         if resources
         else float("nan"),
-        "latency_ms": round(float(np.mean([r.latency_ms for r in resources])), 2) if resources else float("nan"),
+        "latency_ms": round(float(np.mean(latencies)), 2) if latencies else float("nan"),
         "search_wall_s": round(float(searched.summary.get("wall_s", float("nan"))), 1),
         "gpu_hours": round(train_s * gpus / 3600, 4),
         "energy_kj": round(sum(r.energy_j for r in resources if r.energy_j) / 1000, 2)

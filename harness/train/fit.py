@@ -2,7 +2,7 @@
 
     train_fold   -> a trained model (best validation epoch), epochs and the training resources
     score        -> validation and test metrics (the only use of the test session) and the predictions
-    measure      -> parameters, memory, throughput and latency as a ``Resources`` record
+    measure      -> parameters, memory, throughput and (when asked) latency as a ``Resources`` record
 
 ``fit_fold`` runs the three (and, when asked, the explanation) and returns a ``FoldRecord``. No Ray and no
 Optuna here: ``report`` is any callable taking a dict (tests pass ``list.append``; the Ray trainable
@@ -212,19 +212,26 @@ def score(model: EmotionModel, data: PairData, fold: Fold, device: torch.device,
     )
 
 
-def measure(trained: Trained, cfg: TrialConfig, data: PairData, fold: Fold, device: torch.device) -> Resources:
-    """Resource figures: size, memory (process peak, above idle, and the model's own), speed, latency."""
+def measure(
+    trained: Trained, cfg: TrialConfig, data: PairData, fold: Fold, device: torch.device, latency: bool = True
+) -> Resources:
+    """Resource figures: size, memory (process peak, above idle, and the model's own), speed and, with
+    ``latency``, the median time of one utterance through the live model (8 test utterances, raw inputs)."""
     model = trained.model.eval()
-    autocast = autocast_for(cfg, device)
-    sample = fold.test[: min(8, len(fold.test))]
-    live = [to_device(model.collate(data.features, sample[i : i + 1], live=True), device) for i in range(len(sample))]
-    utterances = itertools.cycle(live)
+    seconds = None
+    if latency:
+        autocast = autocast_for(cfg, device)
+        sample = fold.test[: min(8, len(fold.test))]
+        live = [
+            to_device(model.collate(data.features, sample[i : i + 1], live=True), device) for i in range(len(sample))
+        ]
+        utterances = itertools.cycle(live)
 
-    def one_utterance() -> None:
-        with torch.no_grad(), autocast:
-            model(next(utterances))
+        def one_utterance() -> None:
+            with torch.no_grad(), autocast:
+                model(next(utterances))
 
-    latency = measure_latency(one_utterance, device, warmup=3, repeats=2 * len(live))
+        seconds = measure_latency(one_utterance, device, warmup=2, repeats=len(live))
     monitor, params = trained.monitor, count_params(model)
     return Resources(
         params_total=params.total,
@@ -235,7 +242,7 @@ def measure(trained: Trained, cfg: TrialConfig, data: PairData, fold: Fold, devi
         rss_above_idle_gb=max(0.0, monitor.peak_rss_bytes / GB - trained.rss_before_gb),
         model_memory_gb=model_memory_bytes(model) / GB,
         train_utterances_per_s=trained.trained_utterances / max(trained.train_seconds, 1e-9),
-        latency_ms=latency * 1000,
+        latency_ms=None if seconds is None else seconds * 1000,
         train_wall_s=monitor.wall_s,
         energy_j=monitor.energy_j,
         device=str(device),
@@ -256,8 +263,10 @@ def fit_fold(
     report: Report,
     device: torch.device | None = None,
     explain: bool = False,
+    latency: bool = True,
 ) -> FoldOutcome:
-    """Train, score and measure one fold; explain the trained model too when ``explain`` (final stage)."""
+    """Train, score and measure one fold (latency too when ``latency``: a trial's first fold); explain the
+    trained model too when ``explain`` (final stage)."""
     device = device or default_device()
     seconds: dict[str, float] = {}
     started = time.perf_counter()
@@ -267,7 +276,7 @@ def fit_fold(
     scores = score(trained.model, data, fold, device, cfg.batch_size)
     seconds["score"] = time.perf_counter() - started
     started = time.perf_counter()
-    resources = measure(trained, cfg, data, fold, device)
+    resources = measure(trained, cfg, data, fold, device, latency)
     seconds["measure"] = time.perf_counter() - started
     explanation = None
     if explain and cfg.explain_samples > 0:

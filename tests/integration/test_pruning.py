@@ -64,3 +64,6 @@ def test_stopped_trials_are_pruned_in_the_optuna_study(tmp_path, demo_manifest, 
     assert len(stopped) == states.count(TrialState.PRUNED)
     assert all(len(r.folds) < 3 for r in stopped)
     assert sum(r.status == "finished" for r in records.values()) == states.count(TrialState.COMPLETE)
+    for record in records.values():  # latency: measured once per trial, on its first fold
+        assert record.folds[0].resources.latency_ms > 0
+        assert all(f.resources.latency_ms is None for f in record.folds[1:])

@@ -12,6 +12,7 @@ from harness.corpus import EMOTIONS
 from harness.records import FoldRecord, Metrics, Resources, RunMeta, TrialRecord
 from harness.report.tables import _stat, markdown_table, write_reports
 from harness.store import Storage, write_json
+from tests.fixtures.predictions import random_runs
 
 
 def test_stat_columns_are_numbers_with_sample_std_and_one_value_has_no_spread():
@@ -89,30 +90,6 @@ def test_best_config_never_crosses_fold_sets_or_sources_and_smoke_runs_stay_out(
     assert markdown.count("## ") == 3 and "DEMO CORPUS, NOT IEMOCAP" in markdown
 
 
-def predictions(pair: str, accuracy: float, seeds: int = 2, dialogs: int = 30, per_dialog: int = 10) -> pd.DataFrame:
-    labels = np.random.default_rng(0).integers(0, 6, size=(dialogs, per_dialog))  # the same truth for every pair
-    rng = np.random.default_rng(int(accuracy * 1000))
-    rows = []
-    for seed in range(seeds):
-        for d in range(dialogs):
-            fold = d % 5 + 1
-            for u in range(per_dialog):
-                label = int(labels[d, u])
-                pred = label if rng.random() < accuracy else int((label + 1) % 6)
-                rows.append(
-                    {
-                        "pair": pair,
-                        "seed": seed,
-                        "fold": fold,
-                        "utterance_id": f"d{d}_u{u}",
-                        "dialog": f"d{d}",
-                        "label": label,
-                        "pred": pred,
-                    }
-                )
-    return pd.DataFrame(rows)
-
-
 def test_final_stage_tables_compare_pairs_and_fusion_against_its_own_baselines(tmp_path):
     accuracy = {"cnnbilstm_bilstm": 0.8, "cnnbilstm": 0.5, "bilstm": 0.6, "wav2vec": 0.7}
     for pair, acc in accuracy.items():
@@ -123,7 +100,7 @@ def test_final_stage_tables_compare_pairs_and_fusion_against_its_own_baselines(t
             (1, 2, 3, 4, 5),
             [0.5, 0.5],
             stage="final",
-            predictions=predictions(pair, acc),
+            predictions=random_runs(np.random.default_rng(int(acc * 1000)), pair, acc, [0, 1], 30, (10, 10)),
         )
     write_reports(tmp_path)
     pairwise = pd.read_csv(tmp_path / "pairwise.csv")

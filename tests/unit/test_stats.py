@@ -22,6 +22,7 @@ from harness.report.stats import (
     summarize,
     t_interval,
 )
+from tests.fixtures.predictions import random_runs
 
 
 def predictions(
@@ -194,42 +195,6 @@ def test_t_interval_small_and_degenerate_samples():
 
 # --------------------------------------------------------------------------------------------------------
 # paired bootstrap: exactness and mechanics
-
-
-def random_runs(
-    rng: np.random.Generator,
-    pair: str,
-    accuracy: float,
-    seeds: list[int],
-    n_dialogs: int = 40,
-    sizes: tuple[int, int] = (10, 60),
-    folds: int = 5,
-) -> pd.DataFrame:
-    """Predictions of one model: i.i.d. correctness at the given accuracy over a fixed layout of dialogs,
-    utterances and labels (the same in every call with the same ``n_dialogs`` and ``sizes``, so that models
-    made by separate calls predict the same utterances)."""
-    layout = np.random.default_rng(12345)
-    n = layout.integers(sizes[0], sizes[1] + 1, n_dialogs)
-    dialog = np.repeat(np.arange(n_dialogs), n)
-    labels = layout.integers(0, 6, len(dialog))
-    frames = []
-    for seed in seeds:
-        right = rng.random(len(dialog)) < accuracy
-        pred = np.where(right, labels, (labels + rng.integers(1, 6, len(dialog))) % 6)
-        frames.append(
-            pd.DataFrame(
-                {
-                    "pair": pair,
-                    "seed": seed,
-                    "fold": dialog % folds + 1,
-                    "utterance_id": [f"u{i}" for i in range(len(dialog))],
-                    "dialog": [f"d{d}" for d in dialog],
-                    "label": labels,
-                    "pred": pred,
-                }
-            )
-        )
-    return pd.concat(frames, ignore_index=True)
 
 
 def weighted_f1(frame: pd.DataFrame) -> float:
