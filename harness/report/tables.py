@@ -157,7 +157,8 @@ def comparison_row(run: Run, search: Run | None) -> dict:
         "energy_kj": round(sum(r.energy_j for r in resources if r.energy_j) / 1000, 2)
         if any(r.energy_j for r in resources)
         else float("nan"),
-        **_stat("faithfulness", [e.faithfulness for e in explanations]),
+        # folds whose explanation budget left no utterance for Integrated Gradients have no faithfulness
+        **_stat("faithfulness", [e.faithfulness for e in explanations if e.n_samples]),
         **_stat(
             "audio_ablation_f1_drop",
             [e.ablation_f1_drop["audio"] for e in explanations if "audio" in e.ablation_f1_drop],

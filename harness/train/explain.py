@@ -23,8 +23,13 @@
   model actually uses.
 
 Cost is bounded three ways: explained inputs are cut to ``explain_max_positions``; interpolation steps run
-in batches of ``explain_batch`` (memory); and ``budget_s`` stops explaining further utterances once the
-time spent would pass it (at least one is explained), so ``Explanation.n_samples`` says how many were.
+in batches of ``explain_batch`` (memory); and a time budget stops explaining further utterances once the
+next would pass it, so ``Explanation.n_samples`` says how many were. The budget is a share of the trial's
+time (``ExplainBudget``): ``explain_budget`` x the train+score+measure seconds of the trial's folds so far,
+minus what earlier folds spent explaining. A trial's first fold explains at least one utterance; a later
+fold may explain none when the budget is spent (its modality ablation still runs), which keeps the share
+bounded where folds take about a second (frozen encoders on the demo corpus) and one Integrated-Gradients
+utterance through a live 94 M-parameter backbone does not fit in a tenth of one.
 
 A model with dialogue context is explained on the current turn only: attributions and faithfulness run
 it with no other turn in the window (as at a dialog's first turn), while the modality ablation scores
@@ -46,7 +51,7 @@ from harness.models.data import PairData
 from harness.models.encoders.base import Embedded, Encoder
 from harness.models.encoders.pretrained import PretrainedEncoder
 from harness.models.fusion import EmotionModel
-from harness.records import Explanation
+from harness.records import Explanation, FoldRecord
 from harness.train.batching import predict, to_device
 from harness.train.measure import ResourceMonitor
 from harness.train.metrics import compute_metrics
@@ -122,6 +127,31 @@ def explained_input(encoder: Encoder, embedded: Embedded, max_positions: int) ->
     return Explained(embedded.x.detach().float(), embedded.mask, lambda x: x, live)
 
 
+@dataclass(frozen=True)
+class ExplainBudget:
+    """What one fold may spend explaining: a share of the trial's time, carried over its folds."""
+
+    share: float  # cfg.explain_budget; 0: no bound
+    carried_s: float = 0.0  # share x earlier folds' train+score+measure seconds, minus their explanations
+    per_utterance_s: float = 0.0  # the slowest earlier explanation per utterance (a conservative estimate)
+    min_samples: int = 1  # the trial's first fold explains at least one utterance
+
+    @classmethod
+    def after(cls, share: float, earlier: list[FoldRecord]) -> ExplainBudget:
+        explained = [f.explanation for f in earlier if f.explanation is not None]
+        work = sum(v for f in earlier for k, v in f.seconds.items() if k != "explain")
+        return cls(
+            share,
+            share * work - sum(e.seconds for e in explained),
+            max((e.seconds / e.n_samples for e in explained if e.n_samples), default=0.0),
+            0 if explained else 1,
+        )
+
+    def seconds(self, fold_work_s: float) -> float | None:
+        """The budget of a fold whose train+score+measure took ``fold_work_s``; None when unbounded."""
+        return None if self.share <= 0 else self.carried_s + self.share * fold_work_s
+
+
 def explain_fold(
     model: EmotionModel,
     data: PairData,
@@ -129,13 +159,18 @@ def explain_fold(
     cfg: TrialConfig,
     device: torch.device,
     budget_s: float | None = None,
+    min_samples: int = 1,
+    per_utterance_s: float = 0.0,
 ) -> Explanation:
     """Ablation on every row; attributions and faithfulness on up to ``cfg.explain_samples`` random rows,
-    fewer when ``budget_s`` (seconds for the whole explanation) would otherwise be passed."""
+    fewer when ``budget_s`` (seconds for the whole explanation) would otherwise be passed, but at least
+    ``min_samples``. ``per_utterance_s``: the expected cost of one utterance before any is timed here."""
     started = time.perf_counter()
     with ResourceMonitor(device) as monitor:
-        ablation, ablation_emotion, drops, n = _explain(model, data, rows, cfg, device, started, budget_s)
-    mean = {kind: {m: float(np.mean(v)) for m, v in per.items()} for kind, per in drops.items()}
+        ablation, ablation_emotion, drops, n = _explain(
+            model, data, rows, cfg, device, started, budget_s, min_samples, per_utterance_s
+        )
+    mean = {kind: {m: float(np.mean(v)) if v else float("nan") for m, v in per.items()} for kind, per in drops.items()}
     faithfulness = float(np.mean([mean["comprehensive"][m] - mean["random"][m] for m in model.modalities]))
     peak = (monitor.peak_gpu_bytes if monitor.peak_gpu_bytes is not None else monitor.peak_rss_bytes) / 1024**3
     return Explanation(
@@ -161,6 +196,8 @@ def _explain(
     device: torch.device,
     started: float,
     budget_s: float | None,
+    min_samples: int,
+    per_utterance: float,
 ) -> tuple[dict, dict, dict[str, dict[str, list[float]]], int]:
     model.eval()
     ablation, ablation_emotion = modality_ablation(model, data, rows, device, cfg.batch_size)
@@ -170,12 +207,12 @@ def _explain(
     drops: dict[str, dict[str, list[float]]] = {
         k: {m: [] for m in modalities} for k in ("comprehensive", "sufficient", "random")
     }
-    done, per_utterance = 0, 0.0
+    done = 0
     # cuDNN's RNN backward refuses eval mode; the native kernels give the same gradients.
     with torch.backends.cudnn.flags(enabled=False):
         for row in picked:
             elapsed = time.perf_counter() - started
-            if budget_s is not None and done and elapsed + per_utterance > budget_s:
+            if budget_s is not None and done >= min_samples and elapsed + per_utterance > budget_s:
                 break  # the next utterance would pass the budget: the explained ones are a random subset
             one_started = time.perf_counter()
             _explain_one(model, data, int(row), modalities, cfg, device, rng, drops)

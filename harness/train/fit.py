@@ -34,7 +34,7 @@ from harness.models.fusion import EmotionModel, build_pair_model
 from harness.models.pairs import PairSpec
 from harness.records import FoldRecord, Metrics, Resources
 from harness.train.batching import batches, dialog_batches, length_grouped_batches, predict, to_device
-from harness.train.explain import explain_fold
+from harness.train.explain import ExplainBudget, explain_fold
 from harness.train.measure import ResourceMonitor, count_params, measure_latency, model_memory_bytes
 from harness.train.metrics import compute_metrics
 
@@ -263,10 +263,14 @@ def fit_fold(
     report: Report,
     device: torch.device | None = None,
     explain: bool = False,
-    latency: bool = True,
+    earlier: list[FoldRecord] | None = None,
 ) -> FoldOutcome:
-    """Train, score and measure one fold (latency too when ``latency``: a trial's first fold); explain the
-    trained model too when ``explain`` (final stage)."""
+    """Train, score and measure one fold; explain the trained model too when ``explain`` (final stage).
+
+    ``earlier``: the trial's folds done before this one. Latency is measured on a trial's first fold only
+    (it depends on the config, not the fold), and the explanation budget is carried over the trial's
+    folds (``ExplainBudget``)."""
+    earlier = earlier or []
     device = device or default_device()
     seconds: dict[str, float] = {}
     started = time.perf_counter()
@@ -276,13 +280,22 @@ def fit_fold(
     scores = score(trained.model, data, fold, device, cfg.batch_size)
     seconds["score"] = time.perf_counter() - started
     started = time.perf_counter()
-    resources = measure(trained, cfg, data, fold, device, latency)
+    resources = measure(trained, cfg, data, fold, device, latency=not earlier)
     seconds["measure"] = time.perf_counter() - started
     explanation = None
     if explain and cfg.explain_samples > 0:
-        budget_s = cfg.explain_budget * sum(seconds.values()) if cfg.explain_budget > 0 else None
+        budget = ExplainBudget.after(cfg.explain_budget, earlier)
         started = time.perf_counter()
-        explanation = explain_fold(trained.model, data, fold.test, cfg, device, budget_s)
+        explanation = explain_fold(
+            trained.model,
+            data,
+            fold.test,
+            cfg,
+            device,
+            budget.seconds(sum(seconds.values())),
+            budget.min_samples,
+            budget.per_utterance_s,
+        )
         seconds["explain"] = time.perf_counter() - started
     log.info(
         "fold %d: best epoch %d, val wF1 %.3f, test wF1 %.3f",

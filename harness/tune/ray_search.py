@@ -223,8 +223,7 @@ def run_trial(config: dict[str, Any], inputs: TrialInputs) -> None:
                 running = float(np.mean(finished + [metrics["val_weighted_f1"]]))
                 tune.report(metrics | {"folds_done": len(finished), METRIC: running, "fold_end": False})
 
-            # Latency depends on the config, not the fold: measured once per trial, on its first fold.
-            outcome = fit_fold(cfg, pair, data, fold, report_epoch, explain=inputs.final, latency=not folds_done)
+            outcome = fit_fold(cfg, pair, data, fold, report_epoch, explain=inputs.final, earlier=folds_done)
             folds_done.append(outcome.record)
             if inputs.final:
                 predictions.append(

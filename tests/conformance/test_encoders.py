@@ -213,3 +213,5 @@ def test_an_explanation_budget_bounds_the_explained_utterances(models, cache, de
     assert explain_fold(model, data, rows, cfg, CPU).n_samples == 3
     bounded = explain_fold(model, data, rows, cfg, CPU, budget_s=0.0)
     assert bounded.n_samples == 1 and np.isfinite(bounded.faithfulness)  # at least one, whatever the budget
+    spent = explain_fold(model, data, rows, cfg, CPU, budget_s=0.0, min_samples=0)  # a later fold, budget spent
+    assert spent.n_samples == 0 and np.isnan(spent.faithfulness) and spent.ablation_f1_drop == bounded.ablation_f1_drop
