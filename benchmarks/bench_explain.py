@@ -23,7 +23,9 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import multiprocessing
 import platform
+from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -59,8 +61,11 @@ def final_config(pair_name: str, size: str, overrides: dict) -> TrialConfig:
     return TrialConfig.from_flat(fixed | models | overrides)
 
 
-def bench_pair(name: str, cfg: TrialConfig, folds: tuple[int, ...], cache: FeatureCache, device: torch.device) -> dict:
+def bench_pair(
+    name: str, cfg: TrialConfig, folds: tuple[int, ...], cache: FeatureCache, device: torch.device, threads: int
+) -> dict:
     """One final-stage trial of ``cfg``: ``fit_fold`` over ``folds`` in turn, as ``run_trial`` calls it."""
+    torch.set_num_threads(threads)
     pair = get_pair(name)
     manifest = load_corpus(ensure_demo_corpus()).manifest()
     data = load_pair_data(pair, cfg, manifest, cache, corpus_fingerprint(manifest), progress=False)
@@ -122,7 +127,9 @@ def main() -> None:
     rows = []
     for name in args.pairs:
         cfg = final_config(name, size, overrides)
-        row = bench_pair(name, cfg, tuple(args.folds), cache, device)
+        # One fresh process per pair, as a trial is: peak memory is that pair's, not the largest so far.
+        with ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn")) as pool:
+            row = pool.submit(bench_pair, name, cfg, tuple(args.folds), cache, device, torch.get_num_threads()).result()
         rows.append(row)
         print(
             f"{name:<18} {row['finetune']:>5} {row['params_M']:>8.1f} {row['work_s']:>8.1f} {row['explain_s']:>9.2f} "
