@@ -35,7 +35,7 @@ import numpy as np
 import soundfile
 from filelock import FileLock
 
-from harness.corpus.iemocap import DEMO_MARKER
+from harness.corpus.iemocap import DEMO_MARKER, EMOTION_NAMES
 from harness.paths import default_cache_dir
 
 log = logging.getLogger(__name__)
@@ -61,19 +61,8 @@ FILLERS = ("i", "you", "the", "it", "was", "just", "really", "that", "we", "so",
 NOISE_TOKENS = ("[LAUGHTER]", "[BREATHING]", "[GARBAGE]")
 EXCLUDED_PER_SESSION = {"xxx": 6, "oth": 1, "sur": 1, "fea": 1}
 SIX_CLASS_PER_SESSION = {"neu": 10, "ang": 6, "hap": 5, "sad": 7, "fru": 10, "exc": 7}
-CATEGORY_NAMES = {
-    "neu": "Neutral",
-    "ang": "Anger",
-    "hap": "Happiness",
-    "sad": "Sadness",
-    "fru": "Frustration",
-    "exc": "Excited",
-    "xxx": "Other",
-    "oth": "Other",
-    "sur": "Surprise",
-    "fea": "Fear",
-    "dis": "Disgust",
-}
+# The release's category names (its annotator lines spell them out)
+CATEGORY_NAMES = EMOTION_NAMES | {"xxx": "Other", "oth": "Other", "sur": "Surprise", "fea": "Fear", "dis": "Disgust"}
 
 
 @dataclass(frozen=True)

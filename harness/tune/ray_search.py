@@ -373,7 +373,7 @@ def _trainable(inputs: TrialInputs, settings: SearchSettings) -> Any:
     )
 
 
-def _reporter() -> tune.CLIReporter:
+def _reporter(space: SearchSpace, final: bool) -> tune.CLIReporter:
     columns = {
         "fold": "fold",
         "epoch": "epoch",
@@ -382,12 +382,15 @@ def _reporter() -> tune.CLIReporter:
         "folds_done": "folds",
     }
     # A table every minute at most (not one per result), with the validation scores; one log line per
-    # finished trial comes from TrialLog.
+    # finished trial comes from TrialLog. Parameter columns: up to three searched values that every config
+    # has (Ray shows every key, checkpoint paths included, when given none, and its best-trial line fails
+    # on a missing one); a final-stage config sits under "__config".
+    always = [p.name for p in space.params if not p.when][:3] or list(space.fixed)[:1]
     return tune.CLIReporter(
         metric_columns=columns,
         max_report_frequency=60,
         print_intermediate_tables=True,
-        parameter_columns=[],
+        parameter_columns={"__config/seed": "seed"} if final else {k: k for k in always},
         max_progress_rows=10,
         sort_by_metric=True,
         metric=METRIC,
@@ -436,7 +439,7 @@ def make_tuner(inputs: TrialInputs, settings: SearchSettings, final_configs: lis
             name=settings.name,
             storage_path=Storage(settings.storage).uri,
             verbose=1,
-            progress_reporter=_reporter(),
+            progress_reporter=_reporter(inputs.space, final_configs is not None),
             callbacks=[TrialLog(inputs.meta, inputs.final)],
             failure_config=tune.FailureConfig(max_failures=settings.max_failures),
             checkpoint_config=tune.CheckpointConfig(num_to_keep=1),

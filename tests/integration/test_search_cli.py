@@ -52,6 +52,9 @@ def test_search_records_rerun_check_and_all_failed(tmp_path, env):
     records = store.records()
     assert len(records) == 2 and all(r.status == "finished" and r.folds[0].test.n == 45 for r in records)
     assert all(r.folds[0].explanation is None for r in records)  # search trials do not explain
+    header = next(line for line in first.stdout.splitlines() if line.startswith("| Trial name"))
+    columns = [c.strip() for c in header.strip("|").split("|")]
+    assert columns[3:6] == ["lr", "weight_decay", "dropout"] and "explain_samples" not in columns  # searched only
     summary = store.read("search.json")
     assert summary["trials"] == 2 and summary["wall_s"] > 0 and not summary["interrupted"]
 
