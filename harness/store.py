@@ -20,8 +20,10 @@ from __future__ import annotations
 import io
 import json
 import os
+import uuid
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 
 import pandas as pd
 import pyarrow.fs as pafs
@@ -67,7 +69,7 @@ def write_bytes(fs: pafs.FileSystem, path: str, data: bytes) -> None:
     """Write ``data`` to ``path`` whole: a temporary file moved onto it (a rename on local disks; object
     stores write an object whole anyway)."""
     fs.create_dir(path.rsplit("/", 1)[0], recursive=True)
-    tmp = f"{path}.tmp{os.getpid()}"
+    tmp = f"{path}.tmp{uuid.uuid4().hex}"  # unique per write: two threads of one process may write one file
     with fs.open_output_stream(tmp) as stream:
         stream.write(data)
     fs.move(tmp, path)
@@ -91,14 +93,18 @@ def _name(path: str) -> str:
 
 
 def trial_record(fs: pafs.FileSystem, trial_path: str) -> TrialRecord | None:
-    """A trial's record: as it ended (driver) if written, else as of its last finished fold, else None."""
-    final = f"{trial_path}/{RECORD}"
-    if _exists(fs, final):
-        return from_dict(TrialRecord, read_json(fs, final))
+    """A trial's record: as it ended (driver) if written, else as of its last finished fold, else None.
+    A checkpoint with more folds than the driver's record wins: the trial ran on after the driver wrote it
+    (a run killed before Ray saved the trial's end, then resumed)."""
+    ended = f"{trial_path}/{RECORD}"
+    driver = from_dict(TrialRecord, read_json(fs, ended)) if _exists(fs, ended) else None
     checkpoint = latest_checkpoint(fs, trial_path)
+    latest = None
     if checkpoint and _exists(fs, f"{checkpoint}/{RECORD}"):
-        return from_dict(TrialRecord, read_json(fs, f"{checkpoint}/{RECORD}"))
-    return None
+        latest = from_dict(TrialRecord, read_json(fs, f"{checkpoint}/{RECORD}"))
+    if driver is None or (latest is not None and len(latest.folds) > len(driver.folds)):
+        return latest
+    return driver
 
 
 def trial_predictions(fs: pafs.FileSystem, trial_path: str) -> pd.DataFrame | None:
@@ -138,8 +144,14 @@ class RunStore:
         return sorted(records, key=lambda r: r.trial_id)
 
     def predictions(self) -> pd.DataFrame | None:
-        """Per-utterance predictions of every final-stage trial of the run, or None."""
-        parts = [f for f in (trial_predictions(self.fs, p) for p in self.trial_paths()) if f is not None]
+        """Per-utterance predictions of the run's final-stage trials that ran every fold, or None (a trial
+        that failed or was interrupted part-way would pool, and pair, fewer folds than the others)."""
+        parts = []
+        for path in self.trial_paths():
+            record = trial_record(self.fs, path)
+            frame = trial_predictions(self.fs, path) if record is not None and record.complete else None
+            if frame is not None:
+                parts.append(frame)
         return pd.concat(parts, ignore_index=True) if parts else None
 
 
@@ -151,8 +163,12 @@ class Storage:
         self.fs, self.path = filesystem(self.uri)
 
     def run(self, name: str) -> RunStore:
-        sep = "" if self.uri.endswith("/") else "/"
-        return RunStore(self.fs, f"{self.path.rstrip('/')}/{name}", f"{self.uri}{sep}{name}", self.uri)
+        if "://" in self.uri:  # the name joins the URI's path, before any query (s3://b/runs?region=x)
+            parts = urlsplit(self.uri)
+            uri = urlunsplit(parts._replace(path=f"{parts.path.rstrip('/')}/{name}"))
+        else:
+            uri = f"{self.uri.rstrip('/')}/{name}"
+        return RunStore(self.fs, f"{self.path.rstrip('/')}/{name}", uri, self.uri)
 
     def runs(self) -> list[RunStore]:
         """Runs of this harness in the storage: folders with the run's books."""

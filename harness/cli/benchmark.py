@@ -37,7 +37,7 @@ from harness.errors import UserError
 from harness.logs import setup_logging
 from harness.models.pairs import GRID, PAIRS, get_pair
 from harness.paths import writable_dir
-from harness.store import RunStore, Storage
+from harness.store import RunStore
 
 log = logging.getLogger(__name__)
 # Demo-sized budget: ~10 minutes for every pair on 2 CPU cores. Frozen pretrained encoders (fine-tuning a
@@ -92,6 +92,12 @@ def best_configs(store: RunStore, n_folds: int, k: int) -> list[dict]:
     return [r.config for r in complete[:k]]
 
 
+def seeded(configs: list[dict], seeds: int) -> list[dict]:
+    """The final stage's trials: each config with ``seeds`` seeds, 0..S-1 for the best, S..2S-1 for the
+    next; every trial has its own seed, the key of its predictions."""
+    return [c | {"seed": rank * seeds + s} for rank, c in enumerate(configs) for s in range(seeds)]
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     setup_logging()
@@ -118,11 +124,25 @@ def main(argv: list[str] | None = None) -> int:
             )
             for p in pairs
         }
+        # The final stages too, before Ray starts: a rerun with other --seeds or --top-k is refused here.
+        finals = {
+            p: plan_pair(
+                args,
+                p,
+                data,
+                storage,
+                default_run_name(p, data.source, args, f"_{args.name}_final"),
+                stage="final",
+                stand_ins=True,
+                final={"seeds": args.seeds, "top_k": args.top_k},
+            )
+            for p in pairs
+        }
     except UserError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
     try:
-        code = run_benchmark(args, data, plans, storage, budget, interrupts)
+        code = run_benchmark(args, data, plans, finals, budget, interrupts)
     finally:
         stop_ray()
     if code:
@@ -137,7 +157,7 @@ def run_benchmark(
     args: argparse.Namespace,
     data: RunData,
     plans: dict[str, PairPlan],
-    storage: Storage,
+    finals: dict[str, PairPlan],
     budget: str,
     interrupts: Interrupts,
 ) -> int:
@@ -155,9 +175,8 @@ def run_benchmark(
             if not configs:
                 log.warning("%s: no trial finished every fold; no final stage for it", pair)
                 continue
-            final_configs = [c | {"seed": seed} for c in configs for seed in range(args.seeds)]
-            name = default_run_name(pair, data.source, args, f"_{args.name}_final")
-            final: PairPlan = plan_pair(args, pair, data, storage, name, stage="final", stand_ins=True)
+            final_configs = seeded(configs, args.seeds)
+            final = finals[pair]
             final.store.write(
                 "final_configs.json", {"budget": budget, "search_run": plan.meta.run, "configs": final_configs}
             )

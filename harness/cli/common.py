@@ -116,6 +116,7 @@ class RunIdentity:
     num_samples: int
     seed: int
     stage: str
+    final: dict[str, int] | None = None  # final stage: {"seeds": S, "top_k": K}
 
     def check_against(self, store: RunStore) -> None:
         """Store this identity in the run's books, or compare it with the stored one; raise ``UserError``

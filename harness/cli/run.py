@@ -194,6 +194,7 @@ def plan_pair(
     stage: str,
     space_path: str | None = None,
     stand_ins: bool = False,
+    final: dict[str, int] | None = None,
 ) -> PairPlan:
     pair = get_pair(pair_name)
     space = load_space(space_path or pair.space_path)
@@ -230,6 +231,7 @@ def plan_pair(
         args.num_samples,
         args.seed,
         stage,
+        final,
     )
     store = storage.run(name)
     identity.check_against(store)
@@ -381,6 +383,7 @@ class WallClock:
 
     def finish(self, summary: dict[str, Any]) -> dict[str, Any]:
         self._stop.set()
+        self._thread.join()  # its last write must not land after this one
         return self.write(summary | {"running": False})
 
 

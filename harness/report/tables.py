@@ -60,6 +60,11 @@ class Run:
     summary: dict = field(default_factory=dict)
     predictions: pd.DataFrame | None = None
     budget: str = ""
+    search_run: str = ""  # final stage: the search run its configs came from
+
+    @property
+    def written_at(self) -> str:
+        return max((r.written_at for r in self.records), default="")
 
     @property
     def stage(self) -> str:
@@ -81,7 +86,17 @@ def load_runs(storage: str | Path) -> list[Run]:
         final = store.read("final_configs.json") or {}
         predictions = store.predictions() if records[0].stage == "final" else None
         summary = store.read("search.json") or {}
-        runs.append(Run(store.uri, records[0].meta, records, summary, predictions, final.get("budget", "")))
+        runs.append(
+            Run(
+                store.uri,
+                records[0].meta,
+                records,
+                summary,
+                predictions,
+                final.get("budget", ""),
+                final.get("search_run", ""),
+            )
+        )
     return runs
 
 
@@ -109,7 +124,8 @@ def _checkpoints(meta: RunMeta) -> str:
 def comparison_row(run: Run, search: Run | None) -> dict:
     folds = _folds(run)
     best = run.best()
-    searched = search or run
+    # a final row without its search run (deleted) gets no search figures rather than the final stage's
+    searched = search or (run if run.stage == "search" else Run(run.location, run.meta, []))
     resources = [f.resources for f in folds]
     latencies = [r.latency_ms for r in resources if r.latency_ms is not None]  # one per trial (its first fold)
     explanations = [f.explanation for f in folds if f.explanation is not None]
@@ -137,6 +153,8 @@ def comparison_row(run: Run, search: Run | None) -> dict:
         **_stat("test_unweighted_acc", [f.test.unweighted_accuracy for f in folds]),
         **_stat("test_weighted_acc", [f.test.weighted_accuracy for f in folds]),
     }
+    if not searched.records:
+        row |= dict.fromkeys(("search_trials", "search_failed", "search_stopped_early"), float("nan"))
     if run.predictions is not None:
         pooled = stats.summarize(run.predictions).iloc[0]
         row |= {f"pooled_{k}": round(float(pooled[f"pooled_{k}"]), 4) for k in ("weighted_f1", "macro_f1", "ua", "wa")}
@@ -221,11 +239,15 @@ def groups(runs: list[Run]) -> list[Group]:
                 if r.stage == "search" and (best := r.best()) is not None
             ]
             best_search = max(scored, key=lambda item: item[0])[1] if scored else None
-            if best_search is not None:
-                searches[pair] = best_search
-            pick = finals[-1] if finals else best_search
-            if pick is not None:
-                chosen.append(pick)
+            pick = max(finals, key=lambda r: r.written_at) if finals else best_search
+            if pick is None:
+                continue
+            chosen.append(pick)
+            # a final row's search figures come from the search its configs came from, nothing else
+            source = next((r for r in mine if pick.search_run and r.meta.run == pick.search_run), None)
+            searched = source if pick.stage == "final" else best_search
+            if searched is not None:
+                searches[pair] = searched
         out.append(Group(key, chosen, searches))
     return out
 

@@ -16,28 +16,9 @@ pytestmark = pytest.mark.slow
 def test_benchmark_final_stage_predictions_and_tables(tmp_path, env):
     results = tmp_path / "results"
     pairs = ["cnnbilstm_bilstm", "cnnbilstm", "bilstm"]
-    result = harness(
-        "benchmark",
-        "--pairs",
-        *pairs,
-        "--num-samples",
-        "2",
-        "--seeds",
-        "2",
-        "--folds",
-        "4",
-        "5",
-        "--set",
-        "epochs=3",
-        "--set",
-        "explain_samples=2",
-        "--set",
-        "explain_steps=4",
-        "--results",
-        str(results),
-        env=env,
-        timeout=900,
-    )
+    args = ["--pairs", *pairs, "--num-samples", "2", "--seeds", "2", "--folds", "4", "5", "--results", str(results)]
+    args += ["--set", "epochs=3", "--set", "explain_samples=2", "--set", "explain_steps=4"]
+    result = harness("benchmark", *args, env=env, timeout=900)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     manifest = load_corpus(ensure_demo_corpus(env["HARNESS_CACHE"])).manifest()
     test_ids = {fold: set(manifest[manifest.session == fold].utterance_id) for fold in (4, 5)}
@@ -57,3 +38,9 @@ def test_benchmark_final_stage_predictions_and_tables(tmp_path, env):
     assert "Budget: 2 trials per pair" in (results / "comparison.md").read_text()
     for png in ("per_emotion_f1.png", "f1_vs_params.png", "f1_vs_memory.png"):
         assert (results / png).stat().st_size > 1000
+
+    more = list(args)
+    more[more.index("--seeds") + 1] = "3"
+    more_seeds = harness("benchmark", *more, env=env, timeout=120)  # the finished benchmark with other seeds
+    assert more_seeds.returncode == 2 and "this run was started with other options" in more_seeds.stderr
+    assert "final" in more_seeds.stderr and "Traceback" not in more_seeds.stderr

@@ -1,4 +1,4 @@
-"""harness.cli: validate, --set parsing"""
+"""harness.cli: validate, --set parsing, the benchmark's final-stage seeds"""
 
 from __future__ import annotations
 
@@ -29,3 +29,10 @@ def test_set_overrides_parse_numbers_like_a_shell_user_writes_them():
         "class_weighted": False,
         "audio.model": "/m/w2v",
     }
+
+
+def test_final_stage_trials_each_have_their_own_seed():
+    from harness.cli.benchmark import seeded
+
+    trials = seeded([{"lr": 0.1, "seed": 0}, {"lr": 0.2, "seed": 0}], 3)
+    assert [(t["lr"], t["seed"]) for t in trials] == [(0.1, 0), (0.1, 1), (0.1, 2), (0.2, 3), (0.2, 4), (0.2, 5)]

@@ -55,12 +55,15 @@ def write_run(
     stage: str = "search",
     protocol: str = "loso",
     predictions: pd.DataFrame | None = None,
+    search_run: str = "",
 ) -> None:
     """A run in the default storage (RESULTS/ray), laid out as the trials and the driver leave it: the
     run's books, one trial folder per validation score (all complete), predictions in a checkpoint."""
     meta = RunMeta(pair, run, source, "x", {}, folds, 0, smoke, protocol=protocol)
     store = Storage(results / "ray").run(run)
     store.write("run.json", {"pair": pair})
+    if search_run:
+        store.write("final_configs.json", {"budget": "b", "search_run": search_run, "configs": []})
     for i, v in enumerate(val):
         fold_records = [
             FoldRecord(f, "Ses01F", 1, 1, "max_epochs", metrics(v), metrics(test), RESOURCES) for f in folds
@@ -88,6 +91,20 @@ def test_best_config_never_crosses_fold_sets_or_sources_and_smoke_runs_stay_out(
     assert "cnnbilstm" in (tmp_path / "smoke_runs.md").read_text()
     markdown = (tmp_path / "comparison.md").read_text()
     assert markdown.count("## ") == 3 and "DEMO CORPUS, NOT IEMOCAP" in markdown
+
+
+def test_a_final_row_takes_its_search_figures_from_its_own_search_run(tmp_path):
+    write_run(tmp_path, "bilstm", "bilstm_demo", (4, 5), [0.9, 0.8, 0.7])  # a separate search, best val F1
+    write_run(tmp_path, "bilstm", "bilstm_demo_bench", (4, 5), [0.5, 0.4])  # the benchmark's own search
+    write_run(
+        tmp_path, "bilstm", "bilstm_demo_bench_final", (4, 5), [0.5], stage="final", search_run="bilstm_demo_bench"
+    )
+    write_run(tmp_path, "bilstm", "bilstm_orphan_final", (1,), [0.5], stage="final", search_run="deleted")
+    write_reports(tmp_path)
+    rows = {r.run: r for r in pd.read_csv(tmp_path / "comparison.csv").itertuples()}
+    assert set(rows) == {"bilstm_demo_bench_final", "bilstm_orphan_final"}
+    assert rows["bilstm_demo_bench_final"].search_trials == 2  # not the 3 trials of the other search
+    assert pd.isna(rows["bilstm_orphan_final"].search_trials)  # its search is gone: no figures, not the finals'
 
 
 def test_final_stage_tables_compare_pairs_and_fusion_against_its_own_baselines(tmp_path):

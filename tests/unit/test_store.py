@@ -5,14 +5,22 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from harness.records import RunMeta, TrialRecord
+from harness.corpus import EMOTIONS
+from harness.records import FoldRecord, Metrics, Resources, RunMeta, TrialRecord
 from harness.store import Storage, trial_record, write_json
 
+METRICS = Metrics(0.5, 0.5, 0.5, 0.5, {e: 0.5 for e in EMOTIONS}, [[0] * 6 for _ in range(6)], 10)
+RESOURCES = Resources(1, 1, None, None, 0.5, 0.1, 0.01, 100.0, 1.0, 1.0, None, "cpu")
+FOLD = FoldRecord(1, "Ses01F", 1, 1, "max_epochs", METRICS, METRICS, RESOURCES)
 META = RunMeta("bilstm", "run", "demo", "x", {}, (5,), 0, False)
 
 
 def record(trial: str, status: str) -> dict:
     return TrialRecord(META, trial, {"lr": 0.1}, status, []).to_dict()
+
+
+def _record(meta: RunMeta, trial: str, status: str, folds: list[FoldRecord]) -> dict:
+    return TrialRecord(meta, trial, {"lr": 0.1}, status, folds).to_dict()
 
 
 @pytest.mark.parametrize("as_uri", [False, True])
@@ -33,15 +41,35 @@ def test_records_prefer_how_the_trial_ended_then_its_latest_checkpoint(tmp_path,
     assert not list(tmp_path.rglob("*.tmp*"))  # writes go through a temporary file, then a move
 
 
-def test_predictions_come_from_each_trials_latest_checkpoint(tmp_path):
+def test_predictions_come_from_complete_trials_latest_checkpoint(tmp_path):
     store = Storage(tmp_path).run("run")
-    for trial, seed in (("a", 0), ("b", 1)):
+    meta = RunMeta("bilstm", "run", "demo", "x", {}, (1, 2), 0, False)
+    for trial, seed, ended in (("a", 0, "finished"), ("b", 1, "finished"), ("c", 2, "failed")):
         for n, folds in enumerate(([1], [1, 2])):
             folder = tmp_path / "run" / f"trial_{trial}" / f"checkpoint_00000{n}"
             folder.mkdir(parents=True)
             pd.DataFrame({"seed": seed, "fold": folds}).to_parquet(folder / "predictions.parquet")
+        fold_records = [FOLD] * (2 if ended == "finished" else 1)  # c failed after one fold
+        write_json(store.fs, f"{store.path}/trial_{trial}/record.json", _record(meta, trial, ended, fold_records))
     frame = store.predictions()
-    assert sorted(zip(frame.seed, frame.fold)) == [(0, 1), (0, 2), (1, 1), (1, 2)]
+    assert sorted(zip(frame.seed, frame.fold)) == [(0, 1), (0, 2), (1, 1), (1, 2)]  # never the failed trial's
+
+
+def test_a_checkpoint_with_more_folds_wins_over_a_stale_driver_record(tmp_path):
+    store = Storage(tmp_path).run("run")
+    fs, base = store.fs, store.path
+    meta = RunMeta("bilstm", "run", "demo", "x", {}, (1, 2), 0, False)
+    write_json(fs, f"{base}/t/record.json", _record(meta, "t", "failed", [FOLD]))  # written, then the driver died
+    write_json(fs, f"{base}/t/checkpoint_000001/record.json", _record(meta, "t", "finished", [FOLD, FOLD]))
+    assert trial_record(fs, f"{base}/t").status == "finished"
+    write_json(fs, f"{base}/t/record.json", _record(meta, "t", "stopped_early", [FOLD, FOLD]))
+    assert trial_record(fs, f"{base}/t").status == "stopped_early"  # as many folds: how it ended
+
+
+def test_run_uris_keep_the_query_after_the_path():
+    storage = Storage("s3://bucket/runs?endpoint_override=localhost:9000&scheme=http")
+    assert storage.run("a").uri == "s3://bucket/runs/a?endpoint_override=localhost:9000&scheme=http"
+    assert storage.run("a").path == "bucket/runs/a"
 
 
 def test_a_folder_without_the_runs_books_is_not_a_run(tmp_path):
