@@ -14,6 +14,7 @@ from typing import Any
 import yaml
 
 from harness.config import ConfigError
+from harness.corpus.folds import SPLIT_VERSION
 from harness.errors import UserError
 from harness.models.encoders.pretrained import checkpoint_problem
 from harness.models.variants import EncoderVariant
@@ -117,6 +118,7 @@ class RunIdentity:
     seed: int
     stage: str
     final: dict[str, int] | None = None  # final stage: {"seeds": S, "top_k": K}
+    split_version: int = SPLIT_VERSION
 
     def check_against(self, store: RunStore) -> None:
         """Store this identity in the run's books, or compare it with the stored one; raise ``UserError``

@@ -1,9 +1,12 @@
 """Speaker-independent leave-one-session-out folds, derived from the manifest.
 
 Fold k tests on Session k and never looks at it before the final score. Model selection and early
-stopping use a validation speaker carved out of the training sessions: one speaker of the next session
-(cyclically), alternating F and M across folds. That speaker is removed from training, so validation is
-speaker-disjoint from both training and test data.
+stopping use the next session (cyclically) as validation, both of its speakers, and train on the other
+three. Validation is speaker-disjoint from training and test. It is a whole session, not one speaker of
+it, because the two speakers of a session share every dialog: with one validation speaker, its partner's
+turns would stay in training, and a model with dialogue context would read turns it was fitted on (with
+their labels) as the context of validation turns but never of test turns, inflating validation scores
+for context models only. A whole session validates under the same conditions as the test.
 """
 
 from __future__ import annotations
@@ -15,11 +18,15 @@ import pandas as pd
 
 from harness.corpus.iemocap import SESSIONS
 
+# Bumped when the split of the same corpus changes, so that a stored run is never resumed on other folds.
+# 2: loso validates on the whole next session (1 validated on one of its speakers).
+SPLIT_VERSION = 2
+
 
 @dataclass(frozen=True)
 class Fold:
     test_session: int
-    validation_speaker: str
+    validation_speaker: str  # who is validated on: a session (loso, both speakers), or held-out dialogs
     train: np.ndarray  # row indices into the manifest
     validation: np.ndarray
     test: np.ndarray
@@ -31,25 +38,29 @@ class Fold:
         return f"fold{self.test_session}"
 
 
-def validation_speaker_for(test_session: int, sessions: tuple[int, ...] = SESSIONS) -> str:
-    position = sessions.index(test_session)
-    next_session = sessions[(position + 1) % len(sessions)]
-    return f"Ses{next_session:02d}{'FM'[position % 2]}"
+def validation_session_for(test_session: int, sessions: tuple[int, ...] = SESSIONS) -> int:
+    return sessions[(sessions.index(test_session) + 1) % len(sessions)]
 
 
 def make_fold(manifest: pd.DataFrame, test_session: int, sessions: tuple[int, ...] = SESSIONS) -> Fold:
     if test_session not in sessions:
         raise ValueError(f"test session {test_session} is not one of {sessions}")
-    speaker = validation_speaker_for(test_session, sessions)
+    validation = validation_session_for(test_session, sessions)
     session = manifest["session"].to_numpy()
     is_test = session == test_session
-    is_validation = (manifest["speaker"] == speaker).to_numpy()
+    is_validation = session == validation
     if not is_validation.any():
-        raise ValueError(f"validation speaker {speaker} has no utterances in the manifest")
+        raise ValueError(f"validation Session {validation} has no utterances in the manifest")
     if not is_test.any():
         raise ValueError(f"Session {test_session} has no utterances in the manifest")
     is_train = ~is_test & ~is_validation
-    return Fold(test_session, speaker, np.flatnonzero(is_train), np.flatnonzero(is_validation), np.flatnonzero(is_test))
+    return Fold(
+        test_session,
+        f"Ses{validation:02d}",  # both speakers
+        np.flatnonzero(is_train),
+        np.flatnonzero(is_validation),
+        np.flatnonzero(is_test),
+    )
 
 
 def make_folds(manifest: pd.DataFrame, test_sessions: tuple[int, ...] = SESSIONS) -> list[Fold]:

@@ -12,7 +12,7 @@ Class sets (``apply_class_set``):
        reports weighted / unweighted accuracy).
 
 Protocols (``make_protocol_folds``):
-    ``loso``      five folds, fold k tests on Session k; validation is a speaker of the training sessions
+    ``loso``      five folds, fold k tests on Session k and validates on the next session, both speakers
                   (``harness.corpus.folds``): speaker-independent throughout.
     ``session5``  one fold: train on Sessions 1-4, test on Session 5, as the ERC papers do. Validation is a
                   set of whole dialogs held out of the training sessions, never Session 5: per training

@@ -17,9 +17,9 @@ gain from context smaller and less steady on the demo folds; it keeps PyTorch's 
 
 Windows hold row indices only: a turn's audio and text are read, never its label. Normalisation
 statistics and the vocabulary still come from the training rows only (the encoders' ``build``). At test
-time a window reads other turns of the same test dialog, as the published ERC models do. Under ``loso``
-the validation speaker's turns are read as context of their partner's training turns (features only: a
-dialog has both speakers); the test session is never in a training window, its dialogs being its own.
+time a window reads other turns of the same test dialog, as the published ERC models do. Validation
+windows likewise read only validation turns (``loso`` validates on a whole session, ``session5`` on whole
+dialogs), never a turn the model was trained on: a trained turn's vector carries its label.
 """
 
 from __future__ import annotations

@@ -39,7 +39,7 @@ from harness.store import Storage
 log = logging.getLogger(__name__)
 PROTOCOLS = {
     "loso": "Speaker-independent leave-one-session-out: fold k tests on Session k; early stopping and model "
-    "selection use one held-out speaker of the training sessions; configs are ranked by mean validation "
+    "selection use the next session (both speakers), training the other three; configs are ranked by mean validation "
     "weighted F1, test sessions are scored only for this report.",
     "session5": "Train on Sessions 1-4, validate on held-out dialogues of the training sessions, test on Session 5 "
     "(the ERC benchmark split).",

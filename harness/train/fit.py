@@ -115,7 +115,7 @@ class Trained:
 def train_fold(
     cfg: TrialConfig, pair: PairSpec, data: PairData, fold: Fold, report: Report, device: torch.device
 ) -> Trained:
-    """Train on the fold's training speakers; early-stop on its validation speaker; keep the best epoch."""
+    """Train on the fold's training rows; early-stop on its validation rows; keep the best epoch."""
     seed_everything(cfg.seed)
     rng = np.random.default_rng(cfg.seed)
     rss_before = psutil.Process().memory_info().rss / GB
