@@ -121,6 +121,16 @@ def _checkpoints(meta: RunMeta) -> str:
     return text + (" [RANDOM-INIT STAND-IN: scores mean nothing]" if meta.stand_in else "")
 
 
+def _val_weighted_f1(run: Run) -> float:
+    """A search row: its best trial's mean validation F1 (what chose it). A final row: the mean over its
+    complete trials (every seed), as its test columns are, not the luckiest seed's."""
+    if run.stage == "final":
+        values = [r.mean_val_weighted_f1 for r in run.records if r.complete and r.mean_val_weighted_f1 is not None]
+        return round(float(np.mean(values)), 4) if values else float("nan")
+    value = best.mean_val_weighted_f1 if (best := run.best()) else None
+    return round(float(value), 4) if value is not None else float("nan")
+
+
 def comparison_row(run: Run, search: Run | None) -> dict:
     folds = _folds(run)
     best = run.best()
@@ -144,7 +154,7 @@ def comparison_row(run: Run, search: Run | None) -> dict:
         "search_trials": len(searched.records),
         "search_failed": sum(r.status == "failed" for r in searched.records),
         "search_stopped_early": sum(r.status == "stopped_early" for r in searched.records),
-        "val_weighted_f1": round(float(best.mean_val_weighted_f1 or float("nan")), 4) if best else float("nan"),
+        "val_weighted_f1": _val_weighted_f1(run),
         **_stat("test_weighted_f1", [f.test.weighted_f1 for f in folds]),
         "folds_n": len(fold_f1),
         "test_weighted_f1_ci_low": round(interval.low, 4),
@@ -205,7 +215,7 @@ def per_emotion_row(run: Run) -> dict:
         pooled = stats.summarize(run.predictions).iloc[0]
         for e in EMOTIONS:
             cells[EMOTION_NAMES[e]] = round(float(pooled[f"pooled_f1_{e}"]), 4)
-            cells[f"{EMOTION_NAMES[e]}_std"] = round(float(pooled.get(f"f1_{e}_std", float("nan"))), 4)
+            cells[f"{EMOTION_NAMES[e]}_std"] = round(float(pooled[f"run_std_f1_{e}"]), 4)  # over seed x fold runs
         cells["weighted_f1"] = round(float(pooled["pooled_weighted_f1"]), 4)
     else:
         folds = _folds(run)
@@ -257,10 +267,19 @@ def _group_columns(key: tuple) -> dict:
     return {"data_source": source, "protocol": protocol, "classes": classes, "folds": " ".join(str(f) for f in folds)}
 
 
+def _same_seeds(finals: dict[str, pd.DataFrame], a: str, b: str) -> bool:
+    """Whether two final runs can be paired: the statistics pair seeds by value, so runs of other seed sets
+    (benchmarks with other --seeds or --top-k) would be compared on their shared seeds only, unlike their rows."""
+    seeds_a, seeds_b = sorted(finals[a].seed.unique()), sorted(finals[b].seed.unique())
+    if seeds_a != seeds_b:
+        log.warning("%s vs %s not compared: their final stages have other seeds (%s; %s)", a, b, seeds_a, seeds_b)
+    return seeds_a == seeds_b
+
+
 def pairwise_table(group: Group) -> pd.DataFrame:
     finals = {r.meta.pair: r.predictions for r in group.rows if r.predictions is not None}
     names = sorted(finals)
-    comparisons = [(a, b) for i, a in enumerate(names) for b in names[i + 1 :]]
+    comparisons = [(a, b) for i, a in enumerate(names) for b in names[i + 1 :] if _same_seeds(finals, a, b)]
     if not comparisons:
         return pd.DataFrame()
     table = stats.compare(pd.concat(finals.values(), ignore_index=True), comparisons)
@@ -276,7 +295,7 @@ def fusion_gain_table(group: Group) -> pd.DataFrame:
             continue
         for modality in pair.encoders:
             baseline = unimodal_baseline(pair, modality)
-            if baseline is not None and baseline.name in finals:
+            if baseline is not None and baseline.name in finals and _same_seeds(finals, name, baseline.name):
                 comparisons.append((name, baseline.name))
                 modalities.append(modality)
     if not comparisons:

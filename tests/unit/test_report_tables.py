@@ -115,7 +115,7 @@ def test_final_stage_tables_compare_pairs_and_fusion_against_its_own_baselines(t
             pair,
             f"{pair}_final",
             (1, 2, 3, 4, 5),
-            [0.5, 0.5],
+            [0.5, 0.7],
             stage="final",
             predictions=random_runs(np.random.default_rng(int(acc * 1000)), pair, acc, [0, 1], 30, (10, 10)),
         )
@@ -143,6 +143,19 @@ def test_final_stage_tables_compare_pairs_and_fusion_against_its_own_baselines(t
     comparison = pd.read_csv(tmp_path / "comparison.csv").set_index("pair")
     assert comparison.loc["cnnbilstm_bilstm", "stage"] == "final" and comparison.loc["cnnbilstm_bilstm", "seeds"] == 2
     assert comparison.loc["cnnbilstm_bilstm", "pooled_weighted_f1"] == pytest.approx(0.8, abs=0.06)
+    assert comparison.loc["cnnbilstm_bilstm", "val_weighted_f1"] == 0.6  # over the seeds, not the best seed's
+    per_emotion = pd.read_csv(tmp_path / "per_emotion.csv")
+    assert per_emotion.Neutral_std.notna().all() and (per_emotion.Neutral_std > 0).all()  # over seed x fold runs
+
+
+def test_final_runs_of_other_seed_sets_are_not_paired(tmp_path):
+    for pair, seeds in (("cnnbilstm_bilstm", [0, 1]), ("cnnbilstm", [0, 1]), ("bilstm", [0, 1, 2])):
+        predictions = random_runs(np.random.default_rng(len(pair)), pair, 0.6, seeds, 30, (10, 10))
+        write_run(tmp_path, pair, f"{pair}_final", (1, 2, 3, 4, 5), [0.5], stage="final", predictions=predictions)
+    write_reports(tmp_path)
+    pairwise = pd.read_csv(tmp_path / "pairwise.csv")
+    assert list(zip(pairwise.pair_a, pairwise.pair_b)) == [("cnnbilstm", "cnnbilstm_bilstm")]
+    assert list(pd.read_csv(tmp_path / "fusion_gain.csv").baseline) == ["cnnbilstm"]
 
 
 def test_report_is_reproducible(tmp_path):
