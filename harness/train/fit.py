@@ -122,7 +122,9 @@ def train_fold(
     model = build_pair_model(pair, cfg, data, fold.train).to(device)
     params = count_params(model)
     optimizer = make_optimizer(model, cfg)
-    steps = cfg.epochs * math.ceil(len(fold.train) / cfg.batch_size)
+    # +1: dialog batches (context models) are cut at a random offset, one partial batch more than
+    # ceil(n / size) in some epochs; the schedule must not run past its end (the cosine would rise again)
+    steps = cfg.epochs * (math.ceil(len(fold.train) / cfg.batch_size) + 1)
     scheduler = get_cosine_schedule_with_warmup(optimizer, int(cfg.warmup_ratio * steps), steps)
     weights = None
     if cfg.class_weighted:  # "balanced" weights from the training speakers' label counts
