@@ -138,20 +138,20 @@ class RunStore:
     def trial_paths(self) -> list[str]:
         return [p for p in _children(self.fs, self.path, pafs.FileType.Directory) if _name(p) != BOOKS]
 
-    def records(self) -> list[TrialRecord]:
-        """Every trial's record, in trial-id order (a trial that never finished a fold has none)."""
-        records = [r for r in (trial_record(self.fs, p) for p in self.trial_paths()) if r is not None]
-        return sorted(records, key=lambda r: r.trial_id)
+    def trials(self) -> list[tuple[str, TrialRecord]]:
+        """Each trial's folder and record, in trial-id order (a trial that never finished a fold has none)."""
+        found = [(p, trial_record(self.fs, p)) for p in self.trial_paths()]
+        return sorted(((p, r) for p, r in found if r is not None), key=lambda item: item[1].trial_id)
 
-    def predictions(self) -> pd.DataFrame | None:
+    def records(self) -> list[TrialRecord]:
+        return [r for _, r in self.trials()]
+
+    def predictions(self, trials: list[tuple[str, TrialRecord]] | None = None) -> pd.DataFrame | None:
         """Per-utterance predictions of the run's final-stage trials that ran every fold, or None (a trial
-        that failed or was interrupted part-way would pool, and pair, fewer folds than the others)."""
-        parts = []
-        for path in self.trial_paths():
-            record = trial_record(self.fs, path)
-            frame = trial_predictions(self.fs, path) if record is not None and record.complete else None
-            if frame is not None:
-                parts.append(frame)
+        that failed or was interrupted part-way would pool, and pair, fewer folds than the others).
+        ``trials``: ``self.trials()`` when the caller has read them already."""
+        complete = [p for p, r in (self.trials() if trials is None else trials) if r.complete]
+        parts = [f for f in (trial_predictions(self.fs, p) for p in complete) if f is not None]
         return pd.concat(parts, ignore_index=True) if parts else None
 
 

@@ -112,32 +112,15 @@ def main(argv: list[str] | None = None) -> int:
             raise UserError("--seeds and --top-k must be > 0")
         results = writable_dir(args.results, "--results")
         storage = open_storage(args)
-        plans = {
-            p: plan_pair(
-                args,
-                p,
-                data,
-                storage,
-                default_run_name(p, data.source, args, f"_{args.name}"),
-                stage="search",
-                stand_ins=True,
-            )
-            for p in pairs
-        }
+
+        def plan(pair: str, stage: str, final: dict[str, int] | None = None) -> PairPlan:
+            suffix = f"_{args.name}" + ("_final" if stage == "final" else "")
+            name = default_run_name(pair, data.source, args, suffix)
+            return plan_pair(args, pair, data, storage, name, stage=stage, stand_ins=True, final=final)
+
+        plans = {p: plan(p, "search") for p in pairs}
         # The final stages too, before Ray starts: a rerun with other --seeds or --top-k is refused here.
-        finals = {
-            p: plan_pair(
-                args,
-                p,
-                data,
-                storage,
-                default_run_name(p, data.source, args, f"_{args.name}_final"),
-                stage="final",
-                stand_ins=True,
-                final={"seeds": args.seeds, "top_k": args.top_k},
-            )
-            for p in pairs
-        }
+        finals = {p: plan(p, "final", {"seeds": args.seeds, "top_k": args.top_k}) for p in pairs}
     except UserError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2

@@ -80,11 +80,12 @@ def load_runs(storage: str | Path) -> list[Run]:
     """Every run in the storage with at least one trial record."""
     runs = []
     for store in Storage(storage).runs():
-        records = store.records()
+        trials = store.trials()
+        records = [r for _, r in trials]
         if not records:
             continue
         final = store.read("final_configs.json") or {}
-        predictions = store.predictions() if records[0].stage == "final" else None
+        predictions = store.predictions(trials) if records[0].stage == "final" else None
         summary = store.read("search.json") or {}
         runs.append(
             Run(
