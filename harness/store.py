@@ -146,6 +146,16 @@ class RunStore:
     def records(self) -> list[TrialRecord]:
         return [r for _, r in self.trials()]
 
+    def drop_trials_except(self, folders: frozenset[str]) -> list[str]:
+        """Delete the trial folders not named in ``folders`` (the experiment's trials as Ray knows them) and
+        return their names. A run killed hard leaves the folders of trials started after Ray's last
+        snapshot of the experiment; the restored run never knew them and sampled their slots again, so
+        their records would count as extra trials of the run."""
+        dropped = [p for p in self.trial_paths() if _name(p) not in folders]
+        for path in dropped:
+            self.fs.delete_dir(path)
+        return [_name(p) for p in dropped]
+
     def predictions(self, trials: list[tuple[str, TrialRecord]] | None = None) -> pd.DataFrame | None:
         """Per-utterance predictions of the run's final-stage trials that ran every fold, or None (a trial
         that failed or was interrupted part-way would pool, and pair, fewer folds than the others).

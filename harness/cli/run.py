@@ -341,6 +341,14 @@ def execute(
     except KeyboardInterrupt:  # a second Ctrl-C, or one before Ray's handler was in place
         outcome = None
     interrupted = outcome is None or outcome.interrupted or interrupts.signal is not None
+    if outcome is not None and not interrupted and len(outcome.folders) == outcome.trials:
+        orphans = plan.store.drop_trials_except(outcome.folders)
+        if orphans:
+            log.warning(
+                "dropped %d trial folder(s) of a killed run that the resumed run never knew: %s",
+                len(orphans),
+                ", ".join(orphans),
+            )
     summary = clock.finish(
         {
             "pair": plan.pair.name,

@@ -89,6 +89,7 @@ class SearchOutcome:
     trials: int
     failed: int
     interrupted: bool
+    folders: frozenset[str] = frozenset()  # the trial folders (names) of the experiment Ray knows
 
 
 def init_ray(address: str | None) -> None:
@@ -477,4 +478,5 @@ def run_tuner(tuner: tune.Tuner, expected: int) -> SearchOutcome:
     trials = grid._experiment_analysis.trials
     unfinished = [t for t in trials if t.status not in (Trial.TERMINATED, Trial.ERROR)]
     failed = sum(t.status == Trial.ERROR for t in trials)
-    return SearchOutcome(len(trials), failed, bool(unfinished) or len(trials) < expected)
+    folders = frozenset(Path(t.path).name for t in trials if t.path)
+    return SearchOutcome(len(trials), failed, bool(unfinished) or len(trials) < expected, folders)

@@ -75,3 +75,12 @@ def test_run_uris_keep_the_query_after_the_path():
 def test_a_folder_without_the_runs_books_is_not_a_run(tmp_path):
     (tmp_path / "someone_elses_experiment" / "trial_x").mkdir(parents=True)
     assert Storage(tmp_path).runs() == []
+
+
+def test_trial_folders_the_experiment_never_knew_are_dropped(tmp_path):
+    store = Storage(tmp_path).run("run")
+    store.write("run.json", {"pair": "bilstm"})
+    for trial in ("a", "b", "orphan"):
+        write_json(store.fs, f"{store.path}/trial_{trial}/checkpoint_000000/record.json", record(trial, "finished"))
+    assert store.drop_trials_except(frozenset({"trial_a", "trial_b"})) == ["trial_orphan"]
+    assert [r.trial_id for r in store.records()] == ["a", "b"] and store.read("run.json") == {"pair": "bilstm"}
