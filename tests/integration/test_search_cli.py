@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import pytest
 
@@ -85,13 +87,34 @@ def test_search_records_rerun_check_and_all_failed(tmp_path, env):
     assert all(r.status == "failed" and r.reason.startswith("NonFiniteLossError") and not r.retryable for r in failed)
 
 
-def wait_for_finished_trial(store, timeout: float = 300) -> dict[str, str]:
+def ray_terminated(run: Path) -> set[str]:
+    """Trials that Ray's latest snapshot of the experiment (what a restore reads) holds as finished."""
+    terminated: set[str] = set()
+    for path in run.glob("experiment_state-*.json"):
+        try:
+            entries = json.loads(path.read_text())["trial_data"]
+        except (OSError, ValueError, KeyError):  # being written right now
+            continue
+        for state, _ in entries:
+            trial = json.loads(state)
+            if trial.get("status") == "TERMINATED":
+                terminated.add(trial["trial_id"])
+    return terminated
+
+
+def wait_for_finished_trial(store, run: Path | None = None, timeout: float = 300) -> dict[str, str]:
+    """Records of finished trials; with ``run``, only those Ray's snapshot already holds as finished (a hard
+    kill loses what happened after Ray's last snapshot, taken every 10 s or so, and the restore re-samples
+    those trials)."""
     deadline = time.time() + timeout
     while time.time() < deadline:
         try:
             finished = {r.trial_id: r.written_at for r in store.records() if r.status == "finished"}
         except (OSError, ValueError):  # a checkpoint being written or replaced right now
             finished = {}
+        if run is not None:
+            known = ray_terminated(run)
+            finished = {trial: at for trial, at in finished.items() if trial in known}
         if finished:
             return finished
         time.sleep(0.5)
@@ -123,7 +146,7 @@ def test_interrupted_search_says_so_and_resumes(stop, code, tmp_path, env, ray_t
         args, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True
     )
     store = Storage(results / "ray").run("bilstm_demo")
-    finished = wait_for_finished_trial(store)
+    finished = wait_for_finished_trial(store, None if stop == signal.SIGINT else results / "ray" / "bilstm_demo")
     if stop == signal.SIGINT:
         os.kill(process.pid, signal.SIGINT)  # Ctrl-C reaches the driver
         out, err = process.communicate(timeout=120)
