@@ -69,7 +69,7 @@ def _group_plots(out: Path, group, table: pd.DataFrame, suffix: str) -> None:
     per_emotion = np.array(
         [
             [
-                np.mean([f.test.per_emotion_f1.get(e, np.nan) for t in run.records if t.complete for f in t.folds])
+                np.nanmean([f.test.per_emotion_f1.get(e, np.nan) for t in run.records if t.complete for f in t.folds])
                 for e in EMOTIONS
             ]
             for run in group.rows

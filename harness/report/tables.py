@@ -102,7 +102,9 @@ def load_runs(storage: str | Path) -> list[Run]:
 
 
 def _stat(name: str, values: list[float]) -> dict[str, float]:
-    """``name``: the mean and ``name_std``: the sample standard deviation (NaN for fewer than two values)."""
+    """``name``: the mean and ``name_std``: the sample standard deviation (NaN for fewer than two values),
+    over the values that are not NaN (a fold without an emotion has no F1 for it)."""
+    values = [v for v in values if not np.isnan(v)]
     mean = float(np.mean(values)) if values else float("nan")
     std = float(np.std(values, ddof=1)) if len(values) > 1 else float("nan")
     return {name: round(mean, 4), f"{name}_std": round(std, 4) if not np.isnan(std) else std}
