@@ -134,11 +134,33 @@ def _val_weighted_f1(run: Run) -> float:
     return round(float(value), 4) if value is not None else float("nan")
 
 
+def _search_counts(search: Run | None) -> dict[str, float]:
+    """How the search that chose a row's config went; NaN for a final row whose search run is gone (its
+    figures are not the final stage's to give)."""
+    if search is None:
+        return dict.fromkeys(("search_trials", "search_failed", "search_stopped_early"), float("nan"))
+    return {
+        "search_trials": len(search.records),
+        "search_failed": sum(r.status == "failed" for r in search.records),
+        "search_stopped_early": sum(r.status == "stopped_early" for r in search.records),
+    }
+
+
+def _search_cost(search: Run | None) -> dict[str, float]:
+    if search is None:
+        return {"search_wall_s": float("nan"), "gpu_hours": float("nan")}
+    gpus = search.summary.get("gpus_per_trial", 0.0) or 0.0
+    train_s = sum(f.resources.train_wall_s for r in search.records for f in r.folds)
+    return {
+        "search_wall_s": round(float(search.summary.get("wall_s", float("nan"))), 1),
+        "gpu_hours": round(train_s * gpus / 3600, 4),
+    }
+
+
 def comparison_row(run: Run, search: Run | None) -> dict:
     folds = _folds(run)
     best = run.best()
-    # a final row without its search run (deleted) gets no search figures rather than the final stage's
-    searched = search or (run if run.stage == "search" else Run(run.location, run.meta, []))
+    searched = search or (run if run.stage == "search" else None)
     resources = [f.resources for f in folds]
     latencies = [r.latency_ms for r in resources if r.latency_ms is not None]  # one per trial (its first fold)
     explanations = [f.explanation for f in folds if f.explanation is not None]
@@ -146,17 +168,13 @@ def comparison_row(run: Run, search: Run | None) -> dict:
         pd.DataFrame([(f.fold, f.test.weighted_f1) for f in folds], columns=["fold", "f1"]).groupby("fold").f1.mean()
     )
     interval = stats.t_interval(fold_f1.to_numpy())
-    gpus = searched.summary.get("gpus_per_trial", 0.0) or 0.0
-    train_s = sum(f.resources.train_wall_s for r in searched.records for f in r.folds)
     row = {
         "pair": run.meta.pair,
         "stage": run.stage,
         "run": run.meta.run,
         "checkpoints": _checkpoints(run.meta),
         "seeds": len({r.config.get("seed") for r in run.records if r.complete}) if run.stage == "final" else 1,
-        "search_trials": len(searched.records),
-        "search_failed": sum(r.status == "failed" for r in searched.records),
-        "search_stopped_early": sum(r.status == "stopped_early" for r in searched.records),
+        **_search_counts(searched),
         "val_weighted_f1": _val_weighted_f1(run),
         **_stat("test_weighted_f1", [f.test.weighted_f1 for f in folds]),
         "folds_n": len(fold_f1),
@@ -166,8 +184,6 @@ def comparison_row(run: Run, search: Run | None) -> dict:
         **_stat("test_unweighted_acc", [f.test.unweighted_accuracy for f in folds]),
         **_stat("test_weighted_acc", [f.test.weighted_accuracy for f in folds]),
     }
-    if not searched.records:
-        row |= dict.fromkeys(("search_trials", "search_failed", "search_stopped_early"), float("nan"))
     if run.predictions is not None:
         pooled = stats.summarize(run.predictions).iloc[0]
         row |= {f"pooled_{k}": round(float(pooled[f"pooled_{k}"]), 4) for k in ("weighted_f1", "macro_f1", "ua", "wa")}
@@ -183,8 +199,7 @@ def comparison_row(run: Run, search: Run | None) -> dict:
         if resources
         else float("nan"),
         "latency_ms": round(float(np.mean(latencies)), 2) if latencies else float("nan"),
-        "search_wall_s": round(float(searched.summary.get("wall_s", float("nan"))), 1),
-        "gpu_hours": round(train_s * gpus / 3600, 4),
+        **_search_cost(searched),
         "energy_kj": round(sum(r.energy_j for r in resources if r.energy_j) / 1000, 2)
         if any(r.energy_j for r in resources)
         else float("nan"),

@@ -104,7 +104,8 @@ def test_a_final_row_takes_its_search_figures_from_its_own_search_run(tmp_path):
     rows = {r.run: r for r in pd.read_csv(tmp_path / "comparison.csv").itertuples()}
     assert set(rows) == {"bilstm_demo_bench_final", "bilstm_orphan_final"}
     assert rows["bilstm_demo_bench_final"].search_trials == 2  # not the 3 trials of the other search
-    assert pd.isna(rows["bilstm_orphan_final"].search_trials)  # its search is gone: no figures, not the finals'
+    orphan = rows["bilstm_orphan_final"]  # its search is gone: no search figures, not the final stage's
+    assert pd.isna(orphan.search_trials) and pd.isna(orphan.search_wall_s) and pd.isna(orphan.gpu_hours)
 
 
 def test_final_stage_tables_compare_pairs_and_fusion_against_its_own_baselines(tmp_path):
