@@ -14,6 +14,7 @@ pytestmark = pytest.mark.slow
 ROOT = Path(__file__).resolve().parents[2]
 
 
+@pytest.mark.timeout(900)
 def test_bench_scale_writes_one_table(tmp_path):
     out = tmp_path / "scale.md"
     env = os.environ | {"HARNESS_CACHE": str(tmp_path / "cache"), "PYTHONPATH": str(ROOT)}
@@ -35,7 +36,7 @@ def test_bench_scale_writes_one_table(tmp_path):
         capture_output=True,
         text=True,
         env=env,
-        timeout=300,
+        timeout=600,
     )
     assert result.returncode == 0, result.stderr[-3000:]
     table = json.loads(out.with_suffix(".json").read_text())

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from harness.store import Storage
+from harness.store import RECORD, Storage, read_json
 from tests.integration.conftest import end_processes_under, harness
 
 pytestmark = pytest.mark.slow
@@ -45,6 +45,7 @@ def test_bad_arguments_fail_before_ray_with_one_line(args, message, env):
     assert "ray" not in result.stderr.lower().split("error:")[0]
 
 
+@pytest.mark.timeout(1200)  # three searches and four refused reruns
 def test_search_records_rerun_check_and_all_failed(tmp_path, env):
     results = tmp_path / "results"
     args = ["--pair", "bilstm", "--num-samples", "2", "--folds", "5", "--set", "epochs=2", "--results", str(results)]
@@ -102,16 +103,27 @@ def ray_terminated(run: Path) -> set[str]:
     return terminated
 
 
+def driver_finished(store) -> dict[str, str]:
+    """Trials the driver saw finish: their ``record.json`` (written when Ray's driver has the trial's end,
+    not the checkpoint the worker writes before the driver knows of it), by trial id -> written_at."""
+    finished = {}
+    for path in store.trial_paths():
+        try:
+            record = read_json(store.fs, f"{path}/{RECORD}")
+        except (OSError, ValueError):  # not written yet
+            continue
+        if record["status"] == "finished":
+            finished[record["trial_id"]] = record["written_at"]
+    return finished
+
+
 def wait_for_finished_trial(store, run: Path | None = None, timeout: float = 300) -> dict[str, str]:
-    """Records of finished trials; with ``run``, only those Ray's snapshot already holds as finished (a hard
-    kill loses what happened after Ray's last snapshot, taken every 10 s or so, and the restore re-samples
+    """Finished trials; with ``run``, only those Ray's snapshot already holds as finished (a hard kill
+    loses what happened after Ray's last snapshot, taken every 10 s or so, and the restore re-samples
     those trials)."""
     deadline = time.time() + timeout
     while time.time() < deadline:
-        try:
-            finished = {r.trial_id: r.written_at for r in store.records() if r.status == "finished"}
-        except (OSError, ValueError):  # a checkpoint being written or replaced right now
-            finished = {}
+        finished = driver_finished(store)
         if run is not None:
             known = ray_terminated(run)
             finished = {trial: at for trial, at in finished.items() if trial in known}
@@ -121,6 +133,7 @@ def wait_for_finished_trial(store, run: Path | None = None, timeout: float = 300
     raise AssertionError("no trial finished before the deadline")
 
 
+@pytest.mark.timeout(1200)  # two searches, each allowed 300-600 s on a loaded machine
 @pytest.mark.parametrize("stop, code", [(signal.SIGINT, 130), (signal.SIGKILL, None)])
 def test_interrupted_search_says_so_and_resumes(stop, code, tmp_path, env, ray_tmp):
     results = tmp_path / "results"
@@ -142,20 +155,23 @@ def test_interrupted_search_says_so_and_resumes(stop, code, tmp_path, env, ray_t
         str(results),
         "--no-report",
     ]
-    process = subprocess.Popen(
-        args, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True
-    )
+    # output to files, not pipes: a pipe nobody reads while the search runs fills up and blocks the driver
+    out_file, err_file = open(tmp_path / "out", "w+"), open(tmp_path / "err", "w+")
+    process = subprocess.Popen(args, env=env, stdout=out_file, stderr=err_file, text=True, start_new_session=True)
     store = Storage(results / "ray").run("bilstm_demo")
     finished = wait_for_finished_trial(store, None if stop == signal.SIGINT else results / "ray" / "bilstm_demo")
     if stop == signal.SIGINT:
         os.kill(process.pid, signal.SIGINT)  # Ctrl-C reaches the driver
-        out, err = process.communicate(timeout=120)
+        process.wait(timeout=120)
+        out, err = (tmp_path / "out").read_text(), (tmp_path / "err").read_text()
         assert process.returncode == code, err[-3000:]
         assert "interrupted" in err and "run the same command again to resume" in err and "done" not in out
     else:
         os.killpg(process.pid, signal.SIGKILL)  # the whole search: driver, raylet and workers
-        process.communicate()
+        process.wait()
         end_processes_under(ray_tmp)
+    out_file.close()
+    err_file.close()
     before = store.read("search.json")["wall_s"]
     assert before > 0  # written as the run goes, so a killed run's time is kept
     result = subprocess.run(args, env=env, capture_output=True, text=True, timeout=600)
