@@ -19,10 +19,15 @@ from __future__ import annotations
 import json
 import logging
 import os
+import signal
 import tempfile
+import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from pathlib import Path
+from types import FrameType
 from typing import Any
 
 import numpy as np
@@ -50,6 +55,7 @@ os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")
 os.environ.setdefault("TUNE_WARN_EXCESSIVE_EXPERIMENT_CHECKPOINT_SYNC_THRESHOLD_S", "0")
 log = logging.getLogger(__name__)
 METRIC = "mean_val_weighted_f1"
+_NO_TUNE_SIGINT = "TUNE_DISABLE_SIGINT_HANDLER"
 # Failures that recur identically on a retry (a diverging config, a bad value): Ray's FailureConfig
 # still retries the trial, but the retry ends at once with the recorded reason instead of re-training.
 DETERMINISTIC_FAILURES = (NonFiniteLossError, ConfigError)
@@ -471,12 +477,52 @@ def restore_or_make(
     return make_tuner(inputs, settings, final_configs)
 
 
+@contextmanager
+def graceful_interrupts() -> Iterator[dict[str, bool]]:
+    """Ctrl-C during ``tuner.fit()``: Ray Tune's graceful stop (save the experiment state, stop the trials,
+    return), and a record that it came (``["interrupted"]``); a second Ctrl-C skips the save.
+
+    Ray Tune's own SIGINT handler stops the same way but then marks every stopped trial TERMINATED, so an
+    interrupted run whose trials had all started looked finished. Its SIGINT handler is switched off
+    (``TUNE_DISABLE_SIGINT_HANDLER``) and the stop is reached through the SIGUSR1 handler that Ray Tune
+    registers for it during ``fit``. Outside the main thread (no signals there) nothing changes."""
+    state = {"interrupted": False}
+    if threading.current_thread() is not threading.main_thread():
+        yield state
+        return
+    previous, disabled = signal.getsignal(signal.SIGINT), os.environ.get(_NO_TUNE_SIGINT)
+
+    def on_sigint(sig: int, frame: FrameType | None) -> None:
+        ray_stop = signal.getsignal(signal.SIGUSR1)  # Ray Tune's stop while fit runs, else the default
+        first, state["interrupted"] = not state["interrupted"], True
+        if first and callable(ray_stop):
+            ray_stop(sig, frame)
+            return
+        raise KeyboardInterrupt
+
+    os.environ[_NO_TUNE_SIGINT] = "1"
+    signal.signal(signal.SIGUSR1, signal.SIG_DFL)
+    signal.signal(signal.SIGINT, on_sigint)
+    try:
+        yield state
+    finally:
+        signal.signal(signal.SIGINT, previous)
+        signal.signal(signal.SIGUSR1, signal.SIG_DFL)  # Ray Tune leaves its handler of the finished fit
+        if disabled is None:
+            os.environ.pop(_NO_TUNE_SIGINT, None)
+        else:
+            os.environ[_NO_TUNE_SIGINT] = disabled
+
+
 def run_tuner(tuner: tune.Tuner, expected: int) -> SearchOutcome:
-    """``tuner.fit()``, then what happened: trial counts and whether the run was interrupted (SIGINT or
-    SIGTERM: Ray saves the experiment state and returns early; the caller must not call that done)."""
-    grid = tuner.fit()
+    """``tuner.fit()``, then what happened: trial counts and whether the run was interrupted (SIGINT, or
+    SIGTERM turned into SIGINT by the caller: Ray saves the experiment state and returns early; the caller
+    must not call that done)."""
+    with graceful_interrupts() as interrupts:
+        grid = tuner.fit()
     trials = grid._experiment_analysis.trials
     unfinished = [t for t in trials if t.status not in (Trial.TERMINATED, Trial.ERROR)]
     failed = sum(t.status == Trial.ERROR for t in trials)
     folders = frozenset(Path(t.path).name for t in trials if t.path)
-    return SearchOutcome(len(trials), failed, bool(unfinished) or len(trials) < expected, folders)
+    interrupted = interrupts["interrupted"] or bool(unfinished) or len(trials) < expected
+    return SearchOutcome(len(trials), failed, interrupted, folders)

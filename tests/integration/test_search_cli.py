@@ -182,3 +182,35 @@ def test_interrupted_search_says_so_and_resumes(stop, code, tmp_path, env, ray_t
         assert records[trial].written_at == written_at  # kept, not re-run
     assert sum(r.status == "finished" for r in records.values()) == 3
     assert store.read("search.json")["wall_s"] > before  # adds up across resumes
+
+
+@pytest.mark.timeout(1200)
+def test_ctrl_c_after_every_trial_started_is_not_reported_as_done(tmp_path, env):
+    # Ray Tune marks the trials it stops on Ctrl-C TERMINATED: with every trial started, the run looked done.
+    results = tmp_path / "results"
+    args = [sys.executable, "-m", "harness.search", "--pair", "bilstm", "--num-samples", "2", "--max-concurrent"]
+    args += ["2", "--folds", "1", "2", "3", "4", "5", "--set", "epochs=3", "--results", str(results), "--no-report"]
+    with open(tmp_path / "out", "w") as out, open(tmp_path / "err", "w") as err:
+        process = subprocess.Popen(args, env=env, stdout=out, stderr=err, text=True)
+        store = Storage(results / "ray").run("bilstm_demo")
+        deadline = time.time() + 300
+        while time.time() < deadline:  # both trials have run a fold, and have four more to go
+            try:
+                records = store.records()
+            except (OSError, ValueError):  # a checkpoint being written right now
+                records = []
+            if len(records) == 2 and all(1 <= len(r.folds) < 5 for r in records):
+                break
+            time.sleep(0.2)
+        else:
+            raise AssertionError("the two trials never ran a fold")
+        process.send_signal(signal.SIGINT)
+        assert process.wait(timeout=120) == 130, (tmp_path / "err").read_text()[-3000:]
+    assert (
+        "done" not in (tmp_path / "out").read_text()
+        and "interrupted: 2 trials started" in (tmp_path / "err").read_text()
+    )
+    assert store.read("search.json")["interrupted"] and not driver_finished(store)
+    result = subprocess.run(args, env=env, capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0 and "done: 2 trials" in result.stdout, result.stderr[-3000:]
+    assert all(len(r.folds) == 5 for r in store.records() if r.status == "finished")
