@@ -76,8 +76,10 @@ def apply_budget(args: argparse.Namespace, demo: bool) -> str:
     demo_budget = demo and args.num_samples is None and args.seeds is None
     if demo_budget:
         args.overrides = DEMO_OVERRIDES + args.overrides
-    args.num_samples = args.num_samples or (DEMO_SAMPLES if demo_budget else 8)
-    args.seeds = args.seeds or (DEMO_SEEDS if demo_budget else 5)
+    if args.num_samples is None:
+        args.num_samples = DEMO_SAMPLES if demo_budget else 8
+    if args.seeds is None:
+        args.seeds = DEMO_SEEDS if demo_budget else 5
     return (
         f"{args.num_samples} trials per pair (Optuna TPE, ASHA), folds {args.folds}; final stage: top {args.top_k} "
         f"config(s) x {args.seeds} seeds x every fold"
@@ -109,7 +111,9 @@ def main(argv: list[str] | None = None) -> int:
         budget = apply_budget(args, data.source == "demo")
         check_arguments(args)
         if args.seeds <= 0 or args.top_k <= 0:
-            raise UserError("--seeds and --top-k must be > 0")
+            raise UserError(f"--seeds and --top-k must be > 0, got {args.seeds} and {args.top_k}")
+        if args.top_k > args.num_samples:
+            raise UserError(f"--top-k {args.top_k} is more than the {args.num_samples} trials searched per pair")
         results = writable_dir(args.results, "--results")
         storage = open_storage(args)
 

@@ -130,10 +130,33 @@ def check_arguments(args: argparse.Namespace) -> None:
         raise ConfigError(f"--gpus-per-trial must be >= 0, got {args.gpus_per_trial}")
     if any(f not in SESSIONS for f in args.folds):
         raise ConfigError(f"--folds must be among {SESSIONS}, got {args.folds}")
+    if len(set(args.folds)) < len(args.folds):
+        raise ConfigError(f"--folds names a session twice: {args.folds}")
     if args.protocol == "session5":
+        if args.folds not in (list(SESSIONS), [5]):
+            raise ConfigError(f"--protocol session5 has one fold (test Session 5); --folds {args.folds} does not apply")
         args.folds = [5]  # one fold: train on Sessions 1-4, test on Session 5
+    check_local_resources(args)
     if args.smoke_test:
         args.num_samples, args.folds = min(args.num_samples, 2), args.folds[-1:]
+
+
+def check_local_resources(args: argparse.Namespace) -> None:
+    """A trial that asks a new local Ray instance for more than this machine has would wait for ever."""
+    if args.address or os.environ.get("RAY_ADDRESS"):
+        return  # a cluster: its nodes, not this machine, hold the resources (autoscaling may add them)
+    cpus = os.cpu_count() or 1
+    if args.cpus_per_trial > cpus:
+        raise ConfigError(f"--cpus-per-trial {args.cpus_per_trial:g}: this machine has {cpus} CPUs")
+    if args.gpus_per_trial:
+        import torch
+
+        gpus = torch.cuda.device_count()
+        if args.gpus_per_trial > gpus:
+            raise ConfigError(
+                f"--gpus-per-trial {args.gpus_per_trial:g}: this machine has {gpus} GPU(s) "
+                "(join a cluster with --address to use others)"
+            )
 
 
 def checkpoints_for(

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 
 def test_validate_command_checks_spaces_and_builds_pairs(capsys):
     from harness.cli.validate import main
@@ -36,3 +38,33 @@ def test_final_stage_trials_each_have_their_own_seed():
 
     trials = seeded([{"lr": 0.1, "seed": 0}, {"lr": 0.2, "seed": 0}], 3)
     assert [(t["lr"], t["seed"]) for t in trials] == [(0.1, 0), (0.1, 1), (0.1, 2), (0.2, 3), (0.2, 4), (0.2, 5)]
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["--folds", "4", "4"], "--folds names a session twice"),
+        (["--protocol", "session5", "--folds", "1"], "--protocol session5 has one fold"),
+        (["--cpus-per-trial", "4096"], "--cpus-per-trial 4096: this machine has"),
+        (["--gpus-per-trial", "64"], "--gpus-per-trial 64: this machine has"),
+    ],
+)
+def test_search_refuses_options_that_would_change_the_run_silently_or_never_start(args, message, tmp_path, capsys):
+    from harness.cli.search import main
+
+    assert main(["--pair", "bilstm", "--results", str(tmp_path), *args]) == 2
+    assert message in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["--seeds", "0"], "--seeds and --top-k must be > 0, got 0"),
+        (["--num-samples", "2", "--top-k", "3"], "--top-k 3 is more than the 2 trials searched per pair"),
+    ],
+)
+def test_benchmark_refuses_a_budget_it_cannot_keep(args, message, tmp_path, capsys):
+    from harness.cli.benchmark import main
+
+    assert main(["--pairs", "bilstm", "--results", str(tmp_path), *args]) == 2
+    assert message in capsys.readouterr().err
