@@ -102,11 +102,32 @@ class SearchSpace:
         return [self.config({}).flat()[key]]
 
 
-def _read_yaml(path: Path) -> dict:
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """A YAML loader that refuses a key written twice in one mapping (PyYAML keeps the last silently)."""
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict:
+        seen: set = set()
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=deep)
+            if key in seen:
+                raise yaml.constructor.ConstructorError(None, None, f"key {key!r} written twice", key_node.start_mark)
+            seen.add(key)
+        return super().construct_mapping(node, deep=deep)
+
+
+def _read_yaml(path: Path, including: tuple[Path, ...] = ()) -> dict[str, dict[str, tuple[Any, Path]]]:
+    """``{"fixed": {key: (value, file)}, "search": {key: (spec, file)}}`` of ``path`` and its includes,
+    merged in order (a later file wins; fixing a key an included file searches fixes it, and the other way
+    round). A key both fixed and searched in one file is an error, as is an include cycle."""
+    if path.resolve() in including:
+        cycle = " -> ".join(p.name for p in (*including, path.resolve()))
+        raise ConfigError(f"{path}: include cycle ({cycle})")
     try:
-        data = yaml.safe_load(path.read_text())
+        data = yaml.load(path.read_text(), Loader=_UniqueKeyLoader)
     except FileNotFoundError:
         raise ConfigError(f"{path}: search space file not found") from None
+    except OSError as err:  # a folder, no permission
+        raise ConfigError(f"{path}: cannot read the search space file ({err.strerror})") from None
     except yaml.YAMLError as err:
         mark = getattr(err, "problem_mark", None)
         where = f"{path}:{mark.line + 1}" if mark else str(path)
@@ -120,10 +141,20 @@ def _read_yaml(path: Path) -> dict:
     includes = [includes] if isinstance(includes, str) else includes
     if not isinstance(includes, list) or not all(isinstance(i, str) for i in includes):
         raise ConfigError(f"{path}: 'include' takes a file name or a list of file names")
-    merged: dict[str, dict] = {"fixed": {}, "search": {}}
-    for part in [_read_yaml(path.parent / name) for name in includes] + [data]:
-        for key in ("fixed", "search"):
-            merged[key].update(part.get(key) or {})
+    for key in ("fixed", "search"):
+        if not isinstance(data.get(key) or {}, dict):
+            raise ConfigError(f"{path}: '{key}' must be a mapping of config keys")
+    both = set(data.get("fixed") or {}) & set(data.get("search") or {})
+    if both:
+        raise ConfigError(f"{path}: {sorted(both)} both fixed and searched; keep one")
+    merged: dict[str, dict[str, tuple[Any, Path]]] = {"fixed": {}, "search": {}}
+    parts = [_read_yaml(path.parent / name, (*including, path.resolve())) for name in includes]
+    parts.append({key: {k: (v, path) for k, v in (data.get(key) or {}).items()} for key in ("fixed", "search")})
+    for part in parts:
+        for key, other in (("fixed", "search"), ("search", "fixed")):
+            for name, entry in part[key].items():
+                merged[key][name] = entry
+                merged[other].pop(name, None)
     return merged
 
 
@@ -131,8 +162,10 @@ def _param(path: Path, name: str, spec: Any) -> Param:
     where = f"{path}: search.{name}"
     if name not in flat_keys():
         raise ConfigError(f"{path}: unknown key {name!r}{did_you_mean(name, flat_keys())}")
-    if not isinstance(spec, dict) or spec.get("type") not in PARAM_TYPES:
+    if not isinstance(spec, dict) or "type" not in spec:
         raise ConfigError(f"{where}: needs 'type', one of {PARAM_TYPES}")
+    if spec["type"] not in PARAM_TYPES:
+        raise ConfigError(f"{where}: unknown type {spec['type']!r}, expected one of {PARAM_TYPES}")
     extra = set(spec) - _PARAM_KEYS
     if extra:
         raise ConfigError(f"{where}: unknown field(s) {sorted(extra)}")
@@ -156,14 +189,20 @@ def _param(path: Path, name: str, spec: Any) -> Param:
         raise ConfigError(f"{where}: needs numeric 'low' < 'high', got low={low!r} high={high!r}")
     if spec["type"] == "loguniform" and low <= 0:
         raise ConfigError(f"{where}: loguniform needs low > 0")
+    step = spec.get("step")
+    if step is not None:
+        if isinstance(step, bool) or not isinstance(step, (int, float)) or step <= 0 or spec["type"] == "loguniform":
+            raise ConfigError(f"{where}: 'step' must be a number > 0 (int and float types only), got {step!r}")
+        if abs(round((high - low) / step) * step - (high - low)) > 1e-9 * max(1.0, abs(high)):
+            raise ConfigError(f"{where}: high - low = {high - low:g} is not a multiple of step {step:g}")
     return Param(name, spec["type"], float(low), float(high), spec.get("step"), when=when)
 
 
 def load_space(path: str | Path) -> SearchSpace:
     path = Path(path)
     data = _read_yaml(path)
-    fixed = dict(data.get("fixed") or {})
-    params = tuple(_param(path, name, spec) for name, spec in (data.get("search") or {}).items())
+    fixed = {name: value for name, (value, _) in data["fixed"].items()}
+    params = tuple(_param(origin, name, spec) for name, (spec, origin) in data["search"].items())
     space = SearchSpace(str(path), fixed, params)
     # Every fixed value and every choice must make a valid TrialConfig.
     space.config({})

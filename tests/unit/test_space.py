@@ -42,6 +42,14 @@ def test_conditional_parameter_only_when_active():
         ("fixed: {epochs: 3}\nsearch:\n  lr: [1, 2\n", r"bad\.yaml:\d+: invalid YAML"),
         ("fixd: {}\n", "unknown top-level key"),
         ("fixed: {fusion: sum}\n", "fusion must be one of"),
+        (
+            "search:\n  lr: {type: float, low: 0.1, high: 1}\n  lr: {type: float, low: 0.2, high: 1}\n",
+            r"bad\.yaml:3: .*'lr' written twice",
+        ),
+        ("fixed: {lr: 0.1}\nsearch:\n  lr: {type: float, low: 0.01, high: 1}\n", r"\['lr'\] both fixed and searched"),
+        ("search:\n  text.hidden: {type: int, low: 64, high: 250, step: 64}\n", "186 is not a multiple of step 64"),
+        ("search:\n  lr: {type: gaussian, low: 0, high: 1}\n", "unknown type 'gaussian'"),
+        ("include: bad.yaml\n", r"include cycle \(bad\.yaml -> bad\.yaml\)"),
     ],
 )
 def test_bad_search_space_is_a_clear_error(tmp_path, text, message):
@@ -49,3 +57,21 @@ def test_bad_search_space_is_a_clear_error(tmp_path, text, message):
     path.write_text(text)
     with pytest.raises(ConfigError, match=message):
         load_space(path)
+
+
+def test_included_files_merge_in_order_and_errors_name_the_file_they_are_in(tmp_path):
+    (tmp_path / "_parent.yaml").write_text("search:\n  lr: {type: loguniform, low: 1.0e-4, high: 1.0e-2}\n")
+    (tmp_path / "child.yaml").write_text("include: _parent.yaml\nfixed: {lr: 0.001}\n")
+    space = load_space(tmp_path / "child.yaml")
+    assert space.fixed["lr"] == 0.001 and "lr" not in [p.name for p in space.params]  # the child fixes it
+    (tmp_path / "_parent.yaml").write_text("search:\n  lr: {type: float, low: 1, high: 0}\n")
+    with pytest.raises(ConfigError, match=r"_parent\.yaml: search\.lr: needs numeric"):
+        load_space(_child_searching(tmp_path))
+    with pytest.raises(ConfigError, match="cannot read the search space file"):
+        load_space(tmp_path)  # a folder
+
+
+def _child_searching(tmp_path):
+    path = tmp_path / "child2.yaml"
+    path.write_text("include: _parent.yaml\nfixed: {epochs: 2}\n")
+    return path
