@@ -26,8 +26,10 @@ from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 import pandas as pd
+import pyarrow as pa
 import pyarrow.fs as pafs
 
+from harness.errors import UserError
 from harness.records import TrialRecord, from_dict
 
 BOOKS = "harness"
@@ -76,7 +78,10 @@ def write_bytes(fs: pafs.FileSystem, path: str, data: bytes) -> None:
 
 
 def read_json(fs: pafs.FileSystem, path: str) -> Any:
-    return json.loads(read_bytes(fs, path))
+    try:
+        return json.loads(read_bytes(fs, path))
+    except ValueError as err:  # UnicodeDecodeError too
+        raise UserError(f"{path}: not valid JSON ({err})") from None
 
 
 def write_json(fs: pafs.FileSystem, path: str, payload: Any) -> None:
@@ -111,7 +116,11 @@ def trial_predictions(fs: pafs.FileSystem, trial_path: str) -> pd.DataFrame | No
     checkpoint = latest_checkpoint(fs, trial_path)
     if checkpoint is None or not _exists(fs, f"{checkpoint}/{PREDICTIONS}"):
         return None
-    return pd.read_parquet(io.BytesIO(read_bytes(fs, f"{checkpoint}/{PREDICTIONS}")))
+    path = f"{checkpoint}/{PREDICTIONS}"
+    try:
+        return pd.read_parquet(io.BytesIO(read_bytes(fs, path)))
+    except (ValueError, pa.ArrowException) as err:
+        raise UserError(f"{path}: not a readable predictions table ({str(err).splitlines()[0]})") from None
 
 
 class RunStore:
@@ -134,6 +143,10 @@ class RunStore:
 
     def write(self, name: str, payload: Any) -> None:
         write_json(self.fs, f"{self.path}/{BOOKS}/{name}", payload)
+
+    def files(self) -> list[str]:
+        """Names of the files at the top of the run's folder (Ray Tune's experiment state lives there)."""
+        return [_name(p) for p in _children(self.fs, self.path, pafs.FileType.File)]
 
     def trial_paths(self) -> list[str]:
         return [p for p in _children(self.fs, self.path, pafs.FileType.Directory) if _name(p) != BOOKS]

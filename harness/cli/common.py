@@ -18,7 +18,7 @@ from harness.corpus.folds import SPLIT_VERSION
 from harness.errors import UserError
 from harness.models.encoders.pretrained import checkpoint_problem
 from harness.models.variants import EncoderVariant
-from harness.store import RunStore
+from harness.store import RunStore, read_json
 
 
 def parse_overrides(pairs: list[str]) -> dict[str, Any]:
@@ -127,8 +127,16 @@ class RunIdentity:
         try:
             stored = store.read("run.json")
             if stored is None:
+                if store.trial_paths() or any(f.startswith(RAY_STATE) for f in store.files()):
+                    raise UserError(
+                        f"{store.uri}: holds a Ray Tune experiment but not this harness's harness/run.json "
+                        f"(damaged, or another tool's); run with --name NEW, or delete {store.uri} to start again"
+                    )
                 store.write("run.json", mine)
                 return
+            check_resumable(store)
+        except UserError:
+            raise
         except (OSError, ValueError) as err:
             raise UserError(f"{store.uri}: cannot keep the run's books there ({str(err).splitlines()[0]})") from None
         differ = [k for k in mine if stored.get(k) != mine[k]]
@@ -145,6 +153,24 @@ class RunIdentity:
             f"{store.uri}: this run was started with other options ({detail}); {hint}, or delete "
             f"{store.uri} to start it again"
         )
+
+
+RAY_STATE = ("tuner.pkl", "experiment_state-")  # what Ray Tune restores an experiment from
+
+
+def check_resumable(store: RunStore) -> None:
+    """A started run whose trials exist must resume from Ray Tune's state: without it Ray would start the
+    experiment afresh and the run would lose (and then drop) its trials; a half-written state is a Ray
+    traceback after Ray started. Checked before Ray, from the files alone."""
+    files = store.files()
+    if store.trial_paths() and RAY_STATE[0] not in files:
+        raise UserError(
+            f"{store.uri}/{RAY_STATE[0]}: missing, so Ray Tune cannot resume this run's trials; run with "
+            f"--name NEW, or delete {store.uri} to start again"
+        )
+    for name in (f for f in files if f.startswith(RAY_STATE[1]) and f.endswith(".json")):
+        read_json(store.fs, f"{store.path}/{name}")  # UserError naming the file when it is not JSON
+    store.read("search.json")
 
 
 def _short(value: Any) -> str:

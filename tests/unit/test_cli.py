@@ -68,3 +68,30 @@ def test_benchmark_refuses_a_budget_it_cannot_keep(args, message, tmp_path, caps
 
     assert main(["--pairs", "bilstm", "--results", str(tmp_path), *args]) == 2
     assert message in capsys.readouterr().err
+
+
+def test_a_damaged_run_folder_is_refused_before_ray_naming_what_is_wrong(tmp_path):
+    from harness.cli.common import RunIdentity
+    from harness.errors import UserError
+    from harness.store import Storage
+
+    identity = RunIdentity("bilstm", "demo", "f", {}, (5,), "loso", 6, "release", 2, 0, "search")
+    store = Storage(tmp_path).run("r")
+    identity.check_against(store)  # a new run: its books are written
+    identity.check_against(store)  # the same run again: resumable, nothing started yet
+    (tmp_path / "r" / "trial_1").mkdir()
+    with pytest.raises(UserError, match=r"r/tuner\.pkl: missing, so Ray Tune cannot resume"):
+        identity.check_against(store)  # the trials would be lost, then dropped, by a fresh experiment
+    (tmp_path / "r" / "tuner.pkl").write_bytes(b"x")
+    (tmp_path / "r" / "experiment_state-2026.json").write_text('{"trial_data": [')
+    with pytest.raises(UserError, match=r"experiment_state-2026\.json: not valid JSON"):
+        identity.check_against(store)
+    (tmp_path / "r" / "experiment_state-2026.json").write_text("{}")
+    (tmp_path / "r" / "harness" / "search.json").write_text("{oops")
+    with pytest.raises(UserError, match=r"harness/search\.json: not valid JSON"):
+        identity.check_against(store)
+    (tmp_path / "r" / "harness" / "search.json").write_text("{}")
+    identity.check_against(store)
+    (tmp_path / "r" / "harness" / "run.json").unlink()
+    with pytest.raises(UserError, match="holds a Ray Tune experiment but not this harness's harness/run.json"):
+        identity.check_against(store)  # would resume the trials under whatever options it is given now

@@ -84,3 +84,19 @@ def test_trial_folders_the_experiment_never_knew_are_dropped(tmp_path):
         write_json(store.fs, f"{store.path}/trial_{trial}/checkpoint_000000/record.json", record(trial, "finished"))
     assert store.drop_trials_except(frozenset({"trial_a", "trial_b"})) == ["trial_orphan"]
     assert [r.trial_id for r in store.records()] == ["a", "b"] and store.read("run.json") == {"pair": "bilstm"}
+
+
+def test_a_corrupt_record_or_predictions_file_is_an_error_naming_it(tmp_path):
+    import pyarrow.fs as pafs
+
+    from harness.errors import UserError
+    from harness.store import trial_predictions, trial_record
+
+    trial = tmp_path / "trial"
+    (trial / "checkpoint_000000").mkdir(parents=True)
+    (trial / "record.json").write_text('{"trial_id": ')
+    with pytest.raises(UserError, match=r"trial/record\.json: not valid JSON"):
+        trial_record(pafs.LocalFileSystem(), str(trial))
+    (trial / "checkpoint_000000" / "predictions.parquet").write_bytes(b"PAR1 cut off")
+    with pytest.raises(UserError, match=r"checkpoint_000000/predictions\.parquet: not a readable predictions table"):
+        trial_predictions(pafs.LocalFileSystem(), str(trial))
