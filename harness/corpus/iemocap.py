@@ -364,6 +364,14 @@ class _Reader:
         summary_files = sorted(p for p in emo_dir.glob("*.txt") if p.is_file() and not _is_hidden(p))
         if not summary_files:
             raise CorpusError(f"{emo_dir}: no EmoEvaluation summary files")
+        wav_root = session_dir / "sentences" / "wav"
+        summarized = {p.stem for p in summary_files}
+        for wav_dir in sorted(wav_root.iterdir() if wav_root.is_dir() else []):
+            if wav_dir.is_dir() and not _is_hidden(wav_dir) and wav_dir.name not in summarized:
+                # the dialog's utterances would vanish from the benchmark without a word
+                self.problem(
+                    emo_dir / f"{wav_dir.name}.txt", None, f"missing: dialog {wav_dir.name} has wavs but no labels"
+                )
         for summary_file in summary_files:
             dialog = summary_file.stem
             transcript_file = session_dir / "dialog" / "transcriptions" / f"{dialog}.txt"
@@ -372,7 +380,10 @@ class _Reader:
                 texts = self.transcripts(transcript_file)
             else:
                 self.problem(transcript_file, None, f"missing transcription for dialog {dialog}")
-            for label in self.summaries(summary_file, session, dialog):
+            labels = list(self.summaries(summary_file, session, dialog))
+            if not labels:
+                self.problem(summary_file, None, "no label lines (an empty or cut-off EmoEvaluation file)")
+            for label in labels:
                 if not self.is_first(label):
                     continue
                 if texts is None:

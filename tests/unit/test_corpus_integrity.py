@@ -174,20 +174,34 @@ def test_orphan_wavs_and_unknown_root_entries_are_listed_not_errors(tmp_path):
     write_quirky_session(tmp_path)
     write_wav(_wav(tmp_path, "Ses03M_impro05a_F009"), 1.0)  # a wav with no label line
     write_wav(_wav(tmp_path, "._Ses03M_impro05a_F000"), 0.1)  # macOS junk: known, not an orphan
-    write_wav(tmp_path / "Session3" / "sentences" / "wav" / "Ses03F_impro99" / "Ses03F_impro99_M000.wav", 1.0)
     (tmp_path / "Session6").mkdir()
     (tmp_path / "Documentation").mkdir()  # part of the real release
     (tmp_path / "README.txt").write_text("IEMOCAP\n")
     (tmp_path / ".DS_Store").write_bytes(b"\x00")
     (tmp_path / "notes.txt").write_text("mine\n")
     corpus = load_corpus(tmp_path, sessions=(3,))
-    assert corpus.orphan_wavs == [
-        "Session3/sentences/wav/Ses03F_impro99/Ses03F_impro99_M000.wav",
-        "Session3/sentences/wav/Ses03M_impro05a/Ses03M_impro05a_F009.wav",
-    ]
+    assert corpus.orphan_wavs == ["Session3/sentences/wav/Ses03M_impro05a/Ses03M_impro05a_F009.wav"]
     assert corpus.xx_wavs == 1  # Ses03M_impro05a_FXX0: an unlabelled turn, expected
     assert corpus.unknown_entries == ["Session6", "notes.txt"]
     assert len(corpus.utterances) == 2 and not corpus.skipped
+
+
+def test_a_dialog_without_labels_is_an_error_not_a_quiet_loss(tmp_path):
+    write_quirky_session(tmp_path)
+    write_wav(tmp_path / "Session3" / "sentences" / "wav" / "Ses03F_impro99" / "Ses03F_impro99_M000.wav", 1.0)
+    with pytest.raises(
+        CorpusError, match=r"EmoEvaluation/Ses03F_impro99\.txt: missing: dialog Ses03F_impro99 has wavs"
+    ):
+        load_corpus(tmp_path, sessions=(3,))
+    assert [p.reason for p in load_corpus(tmp_path, skip_bad=True, sessions=(3,)).skipped] == [
+        "missing: dialog Ses03F_impro99 has wavs but no labels"
+    ]
+    (tmp_path / "Session3" / "sentences" / "wav" / "Ses03F_impro99" / "Ses03F_impro99_M000.wav").unlink()
+    (tmp_path / "Session3" / "sentences" / "wav" / "Ses03F_impro99").rmdir()
+    summary = next((tmp_path / "Session3" / "dialog" / "EmoEvaluation").glob("*.txt"))
+    summary.write_text("")
+    with pytest.raises(CorpusError, match=rf"{summary.name}: no label lines"):
+        load_corpus(tmp_path, sessions=(3,))
 
 
 def test_demo_corpus_is_clean_and_marked(demo_root, demo_corpus):
