@@ -130,6 +130,9 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     try:
         code = run_benchmark(args, data, plans, finals, budget, interrupts)
+    except UserError as err:  # found while extracting a pair's features (a wav that decodes to NaN)
+        print(f"error: {err}", file=sys.stderr)
+        return 2
     finally:
         stop_ray()
     if code:

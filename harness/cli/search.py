@@ -82,9 +82,14 @@ def main(argv: list[str] | None = None) -> int:
     except UserError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
-    with Interrupts() as interrupts:
-        summary = execute(plan, data, args, interrupts)
-    stop_ray()
+    try:
+        with Interrupts() as interrupts:
+            summary = execute(plan, data, args, interrupts)
+    except UserError as err:  # found while extracting features (a wav that decodes to NaN), before Ray
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    finally:
+        stop_ray()
     if not args.no_report and not summary["interrupted"]:
         report_results(results, storage)
     return finish_message(summary, plan.store, results, interrupts)

@@ -15,6 +15,7 @@ import numpy as np
 import pandas as pd
 import soundfile
 
+from harness.errors import UserError
 from harness.features.spec import FeatureSpec
 
 log = logging.getLogger(__name__)
@@ -38,12 +39,14 @@ def load_audio(path: str, sample_rate: int) -> np.ndarray:
     try:
         audio, rate = soundfile.read(path, dtype="float32", always_2d=True)
     except Exception as err:
-        raise ValueError(f"{path}: unreadable wav ({err})") from None
+        raise UserError(f"{path}: unreadable wav ({err})") from None
+    if not np.isfinite(audio).all():  # a float wav can hold NaN or inf; every feature would be NaN
+        raise UserError(f"{path}: wav samples that are not finite numbers (NaN or inf)")
     audio = audio.mean(axis=1)
     if rate != sample_rate:
         import librosa
 
-        log.debug("resampling %s from %d Hz to %d Hz", path, rate, sample_rate)
+        log.warning("resampling %s from %d Hz to %d Hz", path, rate, sample_rate)
         audio = librosa.resample(audio, orig_sr=rate, target_sr=sample_rate)
     return audio
 

@@ -66,3 +66,17 @@ def test_waveform_and_words(demo_manifest, tmp_path):
     spec = FeatureSpec.make("words")
     words = cache.get(spec, manifest, frontend(spec), progress=False)
     assert all(w == w.lower() and "[" not in w for w in words[0])
+
+
+def test_a_wav_of_nan_samples_is_an_error_naming_it(tmp_path):
+    import soundfile
+
+    from harness.errors import UserError
+    from harness.features.frontends import load_audio
+
+    path = tmp_path / "Ses01F_impro01_F000.wav"
+    samples = np.zeros(1600, dtype=np.float32)
+    samples[10] = np.nan
+    soundfile.write(path, samples, 16_000, subtype="FLOAT")
+    with pytest.raises(UserError, match=r"Ses01F_impro01_F000\.wav: wav samples that are not finite"):
+        load_audio(str(path), 16_000)
