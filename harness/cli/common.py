@@ -59,6 +59,9 @@ def resolve_checkpoint(variant: EncoderVariant, name: str) -> str:
             raise ConfigError(checkpoint_problem(name, key, "the folder does not exist"))
         if not (path / "config.json").exists():
             raise ConfigError(checkpoint_problem(name, key, "the folder has no config.json"))
+        problem = local_checkpoint_problem(path)
+        if problem:
+            raise ConfigError(checkpoint_problem(name, key, problem))
         return str(path.resolve())
     if checkpoint_available(name):
         return name
@@ -77,6 +80,31 @@ def resolve_checkpoint(variant: EncoderVariant, name: str) -> str:
             checkpoint_problem(name, key, f"not cached and not downloadable ({type(err).__name__})")
         ) from None
     return name
+
+
+WEIGHTS = ("model.safetensors", "pytorch_model.bin", "model.safetensors.index.json", "pytorch_model.bin.index.json")
+
+
+def local_checkpoint_problem(path: Path) -> str | None:
+    """What keeps a local checkpoint folder from loading, found without loading it (headers only)."""
+    try:
+        config = json.loads((path / "config.json").read_text())
+    except (OSError, ValueError) as err:
+        return f"{path / 'config.json'} is not valid JSON ({str(err).splitlines()[0]})"
+    if not isinstance(config, dict) or "model_type" not in config:
+        return f"{path / 'config.json'} has no model_type (not a transformers config)"
+    weights = [w for w in WEIGHTS if (path / w).is_file()]
+    if not weights:
+        return f"no weights file ({', '.join(WEIGHTS[:2])}) in the folder"
+    if weights[0] == "model.safetensors":
+        from safetensors import safe_open
+
+        try:
+            with safe_open(str(path / weights[0]), framework="pt") as f:  # reads the header, checks sizes
+                f.keys()
+        except Exception as err:  # SafetensorError is not an OSError
+            return f"{path / weights[0]} is damaged ({str(err).splitlines()[0]})"
+    return None
 
 
 def git_hash() -> str:

@@ -95,3 +95,28 @@ def test_a_damaged_run_folder_is_refused_before_ray_naming_what_is_wrong(tmp_pat
     (tmp_path / "r" / "harness" / "run.json").unlink()
     with pytest.raises(UserError, match="holds a Ray Tune experiment but not this harness's harness/run.json"):
         identity.check_against(store)  # would resume the trials under whatever options it is given now
+
+
+def test_a_damaged_local_checkpoint_is_refused_before_ray(tmp_path):
+    import shutil
+
+    from harness.cli.common import resolve_checkpoint
+    from harness.config import ConfigError
+    from harness.models.pairs import get_pair
+    from harness.models.tiny import ensure_checkpoint
+
+    variant = get_pair("wav2vec").variants["audio"]
+    folder = tmp_path / "w2v"
+    shutil.copytree(ensure_checkpoint(variant, "tiny"), folder)
+    assert resolve_checkpoint(variant, str(folder)) == str(folder.resolve())
+    weights = (folder / "model.safetensors").read_bytes()
+    (folder / "model.safetensors").write_bytes(weights[: len(weights) // 2])
+    with pytest.raises(ConfigError, match=r"model\.safetensors is damaged"):
+        resolve_checkpoint(variant, str(folder))
+    (folder / "model.safetensors").unlink()
+    with pytest.raises(ConfigError, match="no weights file"):
+        resolve_checkpoint(variant, str(folder))
+    (folder / "config.json").write_text('{"model_type": ')
+    with pytest.raises(ConfigError, match=r"config\.json is not valid JSON") as err:
+        resolve_checkpoint(variant, str(folder))
+    assert "huggingface-cli" not in str(err.value)  # a local folder is not downloaded

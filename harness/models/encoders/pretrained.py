@@ -38,8 +38,8 @@ def load_pretrained(name: str, key: str = "") -> Any:  # a transformers PreTrain
     hf_logging.set_verbosity_error()
     try:
         model = AutoModel.from_pretrained(name)
-    except (OSError, ValueError) as err:
-        raise ConfigError(checkpoint_problem(name, key, str(err).splitlines()[0])) from None
+    except Exception as err:  # OSError, ValueError, SafetensorError...: a one-line error, not a library's traceback
+        raise ConfigError(checkpoint_problem(name, key, f"{type(err).__name__}: {str(err).splitlines()[0]}")) from None
     if hasattr(model.config, "layerdrop"):
         # LayerDrop skips whole layers in training mode, and a skipped layer leaves no hidden state: the
         # layer-weighted sum needs all of them.
@@ -52,10 +52,10 @@ def checkpoint_problem(name: str, key: str, detail: str) -> str:
     if looks_local and not Path(name).expanduser().exists():
         detail = "the folder does not exist"
     setting = f" --set {key}=/path/to/checkpoint" if key else " a local checkpoint folder"
-    return (
-        f"cannot load pretrained checkpoint {name!r}{f' ({key})' if key else ''}: {detail}. Without network "
-        f"access, download it once (huggingface-cli download {name}) or pass{setting}."
-    )
+    what = f"cannot load pretrained checkpoint {name!r}{f' ({key})' if key else ''}: {detail}."
+    if looks_local:
+        return f"{what} Pass{setting} holding a complete checkpoint (config.json and weights)."
+    return f"{what} Without network access, download it once (huggingface-cli download {name}) or pass{setting}."
 
 
 class PretrainedEncoder(Encoder):
