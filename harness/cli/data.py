@@ -10,12 +10,14 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
+from pathlib import Path
 
 from harness.corpus import counts_table, resolve_corpus
 from harness.corpus.demo import write_demo_corpus
 from harness.corpus.iemocap import DEMO_MARKER
 from harness.errors import UserError
 from harness.logs import setup_logging
+from harness.paths import default_cache_dir, writable_dir
 
 log = logging.getLogger(__name__)
 
@@ -45,10 +47,16 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     setup_logging()
     try:
+        writable_dir(default_cache_dir(), "HARNESS_CACHE")
         if args.command == "demo":
-            root = write_demo_corpus(args.out)
+            root = write_demo_corpus(writable_dir(args.out, "--out"))
             print(f"demo corpus written to {root}")
             return 0
+        if args.out:  # checked before the corpus is read, not after
+            out = Path(args.out).resolve()
+            if out.is_dir():
+                raise UserError(f"--out {out}: a directory; name the manifest CSV file")
+            writable_dir(out.parent, "--out")
         corpus, source = resolve_corpus(args.data, skip_bad=args.skip_bad)
     except UserError as err:
         print(f"error: {err}", file=sys.stderr)

@@ -23,7 +23,7 @@ from harness.errors import UserError
 from harness.features import FeatureCache, corpus_fingerprint
 from harness.models.pairs import PairSpec, get_pair
 from harness.models.tiny import ensure_checkpoint, tiny_overrides
-from harness.paths import default_cache_dir
+from harness.paths import default_cache_dir, writable_dir
 from harness.records import RunMeta
 from harness.store import RunStore, Storage
 from harness.tune.space import SearchSpace, load_space
@@ -119,6 +119,7 @@ def load_data(args: argparse.Namespace) -> RunData:
 
 
 def check_arguments(args: argparse.Namespace) -> None:
+    writable_dir(default_cache_dir(), "HARNESS_CACHE")  # features, the demo corpus, stand-in checkpoints
     for name, value in (
         ("--num-samples", args.num_samples),
         ("--cpus-per-trial", args.cpus_per_trial),

@@ -19,9 +19,9 @@ from harness.features import FeatureCache
 from harness.logs import setup_logging
 from harness.models.data import load_pair_data
 from harness.models.fusion import build_model
-from harness.models.pairs import PAIRS
+from harness.models.pairs import PAIRS, get_pair
 from harness.models.tiny import tiny_overrides
-from harness.paths import default_cache_dir
+from harness.paths import default_cache_dir, writable_dir
 from harness.tune.space import load_space
 
 
@@ -42,6 +42,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--pairs", nargs="+", default=list(PAIRS))
     args = parser.parse_args(argv)
     setup_logging()
+    try:  # what the command is asked is checked first: an exit of 1 means a pair failed its checks
+        writable_dir(default_cache_dir(), "HARNESS_CACHE")
+        for name in args.pairs:
+            get_pair(name)
+        parse_overrides(args.overrides)
+    except UserError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
     failures = 0
     manifest = None
     cache = FeatureCache(default_cache_dir() / "features")

@@ -120,3 +120,19 @@ def test_a_damaged_local_checkpoint_is_refused_before_ray(tmp_path):
     with pytest.raises(ConfigError, match=r"config\.json is not valid JSON") as err:
         resolve_checkpoint(variant, str(folder))
     assert "huggingface-cli" not in str(err.value)  # a local folder is not downloaded
+
+
+def test_bad_command_lines_of_the_other_commands_are_one_line_errors(tmp_path, monkeypatch, capsys):
+    from harness.cli import data, search, validate
+
+    assert validate.main(["--pairs", "bilstn"]) == 2 and "did you mean 'bilstm'" in capsys.readouterr().err
+    (tmp_path / "file").write_text("")
+    assert data.main(["demo", "--out", str(tmp_path / "file")]) == 2
+    assert "not a directory" in capsys.readouterr().err
+    assert (
+        data.main(["inspect", "--out", str(tmp_path)]) == 2
+        and "a directory; name the manifest" in capsys.readouterr().err
+    )
+    monkeypatch.setenv("HARNESS_CACHE", str(tmp_path / "file" / "cache"))
+    assert search.main(["--pair", "bilstm", "--results", str(tmp_path / "r")]) == 2
+    assert "HARNESS_CACHE" in capsys.readouterr().err
