@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import io
 import json
+import logging
 import os
 import uuid
 from pathlib import Path
@@ -32,6 +33,7 @@ import pyarrow.fs as pafs
 from harness.errors import UserError
 from harness.records import TrialRecord, from_dict
 
+log = logging.getLogger(__name__)
 BOOKS = "harness"
 RECORD = "record.json"
 PREDICTIONS = "predictions.parquet"
@@ -174,7 +176,18 @@ class RunStore:
         that failed or was interrupted part-way would pool, and pair, fewer folds than the others).
         ``trials``: ``self.trials()`` when the caller has read them already."""
         complete = [p for p, r in (self.trials() if trials is None else trials) if r.complete]
-        parts = [f for f in (trial_predictions(self.fs, p) for p in complete) if f is not None]
+        parts = []
+        for path in complete:
+            predictions = trial_predictions(self.fs, path)
+            if predictions is None:
+                log.warning(
+                    "%s: a complete final-stage trial without its %s; its seed is left out of the pooled "
+                    "and paired figures",
+                    path,
+                    PREDICTIONS,
+                )
+                continue
+            parts.append(predictions)
         return pd.concat(parts, ignore_index=True) if parts else None
 
 

@@ -25,6 +25,7 @@ from harness.cli.run import (
     RunData,
     add_run_arguments,
     check_arguments,
+    check_run_name,
     default_run_name,
     execute,
     load_data,
@@ -111,6 +112,7 @@ def main(argv: list[str] | None = None) -> int:
         pairs = [get_pair(p).name for p in (args.pairs or (list(GRID) if demo_default else list(PAIRS)))]
         budget = apply_budget(args, data.source == "demo")
         check_arguments(args)
+        check_run_name(args.name)
         if args.seeds <= 0 or args.top_k <= 0:
             raise UserError(f"--seeds and --top-k must be > 0, got {args.seeds} and {args.top_k}")
         if args.top_k > args.num_samples:

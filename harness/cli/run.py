@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 import logging
 import os
+import re
 import signal
 import threading
 import time
@@ -140,6 +141,24 @@ def check_arguments(args: argparse.Namespace) -> None:
     check_local_resources(args)
     if args.smoke_test:
         args.num_samples, args.folds = min(args.num_samples, 2), args.folds[-1:]
+
+
+def check_run_name(name: str | None) -> str | None:
+    """A run name is one folder name in the storage (``--name ../x`` would write outside it)."""
+    if name is not None and not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]*", name):
+        raise ConfigError(f"--name {name!r}: use letters, digits and . _ - (one folder name in the storage)")
+    return name
+
+
+def check_model_overrides(pair: PairSpec, overrides: list[str]) -> None:
+    """``--set audio.model=...`` for a pair whose audio encoder loads no checkpoint would be stored in the
+    run's config and reported as its checkpoint, though nothing loads it."""
+    for key in parse_overrides(overrides):
+        modality, _, field = key.partition(".")
+        variant = pair.variants.get(modality)
+        if field == "model" and (variant is None or not variant.pretrained):
+            what = f"its {modality} encoder loads no checkpoint" if variant else f"it has no {modality} encoder"
+            raise ConfigError(f"--set {key}: pair {pair.name} does not use it ({what})")
 
 
 def check_local_resources(args: argparse.Namespace) -> None:

@@ -16,6 +16,8 @@ from harness.cli.run import (
     Interrupts,
     add_run_arguments,
     check_arguments,
+    check_model_overrides,
+    check_run_name,
     default_run_name,
     execute,
     load_data,
@@ -77,8 +79,9 @@ def main(argv: list[str] | None = None) -> int:
         results = writable_dir(args.results, "--results")
         storage = open_storage(args)
         data = load_data(args)
-        name = args.name or default_run_name(args.pair, data.source, args)
+        name = check_run_name(args.name) or default_run_name(args.pair, data.source, args)
         plan = plan_pair(args, args.pair, data, storage, name, stage="search", space_path=args.space)
+        check_model_overrides(plan.pair, args.overrides)
     except UserError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2

@@ -41,6 +41,7 @@ from ray.tune.search.optuna import OptunaSearch
 
 from harness.config import ConfigError
 from harness.corpus.protocols import class_set, make_protocol_folds
+from harness.errors import UserError
 from harness.features import FeatureCache
 from harness.models.data import load_pair_data
 from harness.models.pairs import get_pair
@@ -103,13 +104,16 @@ def init_ray(address: str | None) -> None:
     if ray.is_initialized():
         return
     address = address or os.environ.get("RAY_ADDRESS") or "local"
-    ray.init(
-        address=address,
-        ignore_reinit_error=True,
-        include_dashboard=False,
-        log_to_driver=True,
-        logging_level=logging.WARNING,
-    )
+    try:
+        ray.init(
+            address=address,
+            ignore_reinit_error=True,
+            include_dashboard=False,
+            log_to_driver=True,
+            logging_level=logging.WARNING,
+        )
+    except ConnectionError as err:  # no cluster at that address (Ray retries, then raises)
+        raise UserError(f"--address {address}: cannot join a Ray cluster there ({str(err).splitlines()[0]})") from None
 
 
 def available_gpus() -> float:

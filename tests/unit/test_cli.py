@@ -47,6 +47,11 @@ def test_final_stage_trials_each_have_their_own_seed():
         (["--protocol", "session5", "--folds", "1"], "--protocol session5 has one fold"),
         (["--cpus-per-trial", "4096"], "--cpus-per-trial 4096: this machine has"),
         (["--gpus-per-trial", "64"], "--gpus-per-trial 64: this machine has"),
+        (["--name", "../../elsewhere"], "--name '../../elsewhere': use letters, digits"),
+        (
+            ["--set", "audio.model=/models/w2v"],
+            "--set audio.model: pair bilstm does not use it (it has no audio encoder)",
+        ),
     ],
 )
 def test_search_refuses_options_that_would_change_the_run_silently_or_never_start(args, message, tmp_path, capsys):
