@@ -72,15 +72,21 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def apply_budget(args: argparse.Namespace, demo: bool) -> str:
-    """Fill unset budget flags (demo-sized on the demo corpus) and describe the budget for the report."""
-    demo_budget = demo and args.num_samples is None and args.seeds is None
+def apply_budget(args: argparse.Namespace, demo: bool) -> bool:
+    """Fill unset budget flags (demo-sized on the demo corpus, not for a smoke test, whose own tiny budget
+    would be overridden); returns whether the demo budget applies."""
+    demo_budget = demo and args.num_samples is None and args.seeds is None and not args.smoke_test
     if demo_budget:
         args.overrides = DEMO_OVERRIDES + args.overrides
     if args.num_samples is None:
         args.num_samples = DEMO_SAMPLES if demo_budget else 8
     if args.seeds is None:
         args.seeds = DEMO_SEEDS if demo_budget else 5
+    return demo_budget
+
+
+def describe_budget(args: argparse.Namespace, demo_budget: bool) -> str:
+    """The budget for the report, as run (after ``check_arguments``: a smoke test has fewer trials and folds)."""
     return (
         f"{args.num_samples} trials per pair (Optuna TPE, ASHA), folds {args.folds}; final stage: top {args.top_k} "
         f"config(s) x {args.seeds} seeds x every fold"
@@ -110,8 +116,9 @@ def main(argv: list[str] | None = None) -> int:
         data: RunData = load_data(args)
         demo_default = data.source == "demo" and args.pairs is None and args.num_samples is None and args.seeds is None
         pairs = [get_pair(p).name for p in (args.pairs or (list(GRID) if demo_default else list(PAIRS)))]
-        budget = apply_budget(args, data.source == "demo")
+        demo_budget = apply_budget(args, data.source == "demo")
         check_arguments(args)
+        budget = describe_budget(args, demo_budget)
         check_run_name(args.name)
         if args.seeds <= 0 or args.top_k <= 0:
             raise UserError(f"--seeds and --top-k must be > 0, got {args.seeds} and {args.top_k}")

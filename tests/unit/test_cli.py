@@ -141,3 +141,16 @@ def test_bad_command_lines_of_the_other_commands_are_one_line_errors(tmp_path, m
     monkeypatch.setenv("HARNESS_CACHE", str(tmp_path / "file" / "cache"))
     assert search.main(["--pair", "bilstm", "--results", str(tmp_path / "r")]) == 2
     assert "HARNESS_CACHE" in capsys.readouterr().err
+
+
+def test_a_benchmark_smoke_test_keeps_its_tiny_budget_and_says_what_ran():
+    from harness.cli.benchmark import DEMO_OVERRIDES, apply_budget, build_parser, describe_budget
+    from harness.cli.run import check_arguments
+
+    args = build_parser().parse_args(["--smoke-test"])
+    demo_budget = apply_budget(args, demo=True)
+    check_arguments(args)
+    assert not demo_budget and not set(DEMO_OVERRIDES) & set(args.overrides)  # epochs=8 beat the smoke test's 1
+    assert describe_budget(args, demo_budget).startswith("2 trials per pair (Optuna TPE, ASHA), folds [5]")
+    args = build_parser().parse_args([])
+    assert apply_budget(args, demo=True) and args.overrides[: len(DEMO_OVERRIDES)] == DEMO_OVERRIDES
