@@ -13,6 +13,11 @@ def default_cache_dir() -> Path:
     return Path(os.environ.get("HARNESS_CACHE", Path.home() / ".cache" / "harness"))
 
 
+def usable_cache_dir() -> Path:
+    """The cache folder, checked writable before anything is built there (a one-line ``UserError``)."""
+    return writable_dir(default_cache_dir(), "HARNESS_CACHE")
+
+
 def writable_dir(path: str | Path, flag: str) -> Path:
     """``path`` as an existing, writable directory (created if missing), or a one-line ``UserError``."""
     path = Path(path).resolve()

@@ -37,7 +37,7 @@ from harness.cli.run import (
 from harness.errors import UserError
 from harness.logs import setup_logging
 from harness.models.pairs import GRID, PAIRS, get_pair
-from harness.paths import default_cache_dir, writable_dir
+from harness.paths import writable_dir
 from harness.store import RunStore
 
 log = logging.getLogger(__name__)
@@ -112,7 +112,6 @@ def main(argv: list[str] | None = None) -> int:
     setup_logging()
     interrupts = Interrupts()
     try:
-        writable_dir(default_cache_dir(), "HARNESS_CACHE")
         data: RunData = load_data(args)
         demo_default = data.source == "demo" and args.pairs is None and args.num_samples is None and args.seeds is None
         pairs = [get_pair(p).name for p in (args.pairs or (list(GRID) if demo_default else list(PAIRS)))]

@@ -155,7 +155,9 @@ class RunIdentity:
         try:
             stored = store.read("run.json")
             if stored is None:
-                if store.trial_paths() or any(f.startswith(RAY_STATE) for f in store.files()):
+                if store.trial_paths() or any(
+                    f == TUNER_STATE or f.startswith(EXPERIMENT_STATE) for f in store.files()
+                ):
                     raise UserError(
                         f"{store.uri}: holds a Ray Tune experiment but not this harness's harness/run.json "
                         f"(damaged, or another tool's); run with --name NEW, or delete {store.uri} to start again"
@@ -183,7 +185,8 @@ class RunIdentity:
         )
 
 
-RAY_STATE = ("tuner.pkl", "experiment_state-")  # what Ray Tune restores an experiment from
+# What Ray Tune restores an experiment from, at the top of its folder
+TUNER_STATE, EXPERIMENT_STATE = "tuner.pkl", "experiment_state-"
 
 
 def check_resumable(store: RunStore) -> None:
@@ -191,12 +194,12 @@ def check_resumable(store: RunStore) -> None:
     experiment afresh and the run would lose (and then drop) its trials; a half-written state is a Ray
     traceback after Ray started. Checked before Ray, from the files alone."""
     files = store.files()
-    if store.trial_paths() and RAY_STATE[0] not in files:
+    if store.trial_paths() and TUNER_STATE not in files:
         raise UserError(
-            f"{store.uri}/{RAY_STATE[0]}: missing, so Ray Tune cannot resume this run's trials; run with "
+            f"{store.uri}/{TUNER_STATE}: missing, so Ray Tune cannot resume this run's trials; run with "
             f"--name NEW, or delete {store.uri} to start again"
         )
-    for name in (f for f in files if f.startswith(RAY_STATE[1]) and f.endswith(".json")):
+    for name in (f for f in files if f.startswith(EXPERIMENT_STATE) and f.endswith(".json")):
         read_json(store.fs, f"{store.path}/{name}")  # UserError naming the file when it is not JSON
     store.read("search.json")
 

@@ -17,7 +17,7 @@ from harness.corpus.demo import write_demo_corpus
 from harness.corpus.iemocap import DEMO_MARKER
 from harness.errors import UserError
 from harness.logs import setup_logging
-from harness.paths import default_cache_dir, writable_dir
+from harness.paths import usable_cache_dir, writable_dir
 
 log = logging.getLogger(__name__)
 
@@ -47,7 +47,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     setup_logging()
     try:
-        writable_dir(default_cache_dir(), "HARNESS_CACHE")
+        usable_cache_dir()
         if args.command == "demo":
             root = write_demo_corpus(writable_dir(args.out, "--out"))
             print(f"demo corpus written to {root}")

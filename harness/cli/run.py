@@ -24,7 +24,7 @@ from harness.errors import UserError
 from harness.features import FeatureCache, corpus_fingerprint
 from harness.models.pairs import PairSpec, get_pair
 from harness.models.tiny import ensure_checkpoint, tiny_overrides
-from harness.paths import default_cache_dir, writable_dir
+from harness.paths import default_cache_dir, usable_cache_dir
 from harness.records import RunMeta
 from harness.store import RunStore, Storage
 from harness.tune.space import SearchSpace, load_space
@@ -114,13 +114,13 @@ class PairPlan:
 
 
 def load_data(args: argparse.Namespace) -> RunData:
+    usable_cache_dir()  # the demo corpus, then features and stand-in checkpoints, are built there
     corpus, source = resolve_corpus(args.data, skip_bad=args.skip_bad)
     manifest = benchmark_manifest(corpus, args.labels, args.classes).reset_index(drop=True)
     return RunData(corpus, source, manifest, corpus_fingerprint(manifest))
 
 
 def check_arguments(args: argparse.Namespace) -> None:
-    writable_dir(default_cache_dir(), "HARNESS_CACHE")  # features, the demo corpus, stand-in checkpoints
     for name, value in (
         ("--num-samples", args.num_samples),
         ("--cpus-per-trial", args.cpus_per_trial),

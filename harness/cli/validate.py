@@ -21,7 +21,7 @@ from harness.models.data import load_pair_data
 from harness.models.fusion import build_model
 from harness.models.pairs import PAIRS, get_pair
 from harness.models.tiny import tiny_overrides
-from harness.paths import default_cache_dir, writable_dir
+from harness.paths import default_cache_dir, usable_cache_dir
 from harness.tune.space import load_space
 
 
@@ -43,7 +43,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     setup_logging()
     try:  # what the command is asked is checked first: an exit of 1 means a pair failed its checks
-        writable_dir(default_cache_dir(), "HARNESS_CACHE")
+        usable_cache_dir()
         for name in args.pairs:
             get_pair(name)
         parse_overrides(args.overrides)

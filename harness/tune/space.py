@@ -195,7 +195,7 @@ def _param(path: Path, name: str, spec: Any) -> Param:
             raise ConfigError(f"{where}: 'step' must be a number > 0 (int and float types only), got {step!r}")
         if abs(round((high - low) / step) * step - (high - low)) > 1e-9 * max(1.0, abs(high)):
             raise ConfigError(f"{where}: high - low = {high - low:g} is not a multiple of step {step:g}")
-    return Param(name, spec["type"], float(low), float(high), spec.get("step"), when=when)
+    return Param(name, spec["type"], float(low), float(high), step, when=when)
 
 
 def load_space(path: str | Path) -> SearchSpace:
