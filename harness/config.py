@@ -62,6 +62,11 @@ class TrialConfig:
     patience: int = 6  # early stopping on validation weighted F1
     batch_size: int = 32
     group_by_length: bool = True  # training batches of similar-length utterances: less padding, same epochs
+    # > 0: a fold's training and validation inputs are collated once, on the trial's device, in length-sorted
+    # buckets of this many utterances (rounded up to whole batches); batches are drawn inside a bucket, so a
+    # bucket's batches share one shape. Smaller pads less, larger regroups more. 0: each batch is collated
+    # when its step runs (group_by_length applies). Context models always collate per step.
+    bucket_size: int = 128
     lr: float = 1e-3  # heads, fusion and small encoders
     encoder_lr: float = 3e-5  # fine-tuned pretrained layers
     weight_decay: float = 0.01
@@ -89,6 +94,11 @@ class TrialConfig:
             (self.fusion in FUSIONS, f"fusion must be one of {FUSIONS}, got {self.fusion!r}"),
             (self.epochs >= 1, "epochs must be >= 1"),
             (self.batch_size >= 1, "batch_size must be >= 1"),
+            (self.bucket_size >= 0, "bucket_size must be >= 0 (0: batches collated per step)"),
+            (
+                self.bucket_size == 0 or self.group_by_length,
+                "group_by_length: false needs bucket_size: 0 (buckets group by length)",
+            ),
             (self.lr > 0 and self.encoder_lr > 0, "learning rates must be > 0"),
             (0 <= self.dropout < 1, "dropout must be in [0, 1)"),
             (self.explain_budget >= 0, "explain_budget must be >= 0 (0: no bound)"),

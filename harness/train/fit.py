@@ -17,7 +17,7 @@ import logging
 import math
 import random
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 import numpy as np
@@ -33,7 +33,14 @@ from harness.models.data import PairData
 from harness.models.fusion import EmotionModel, build_pair_model
 from harness.models.pairs import PairSpec
 from harness.records import FoldRecord, Metrics, Resources
-from harness.train.batching import batches, dialog_batches, length_grouped_batches, predict, to_device
+from harness.train.batching import (
+    ResidentBuckets,
+    batches,
+    dialog_batches,
+    length_grouped_batches,
+    predict,
+    to_device,
+)
 from harness.train.explain import ExplainBudget, explain_fold
 from harness.train.measure import ResourceMonitor, count_params, measure_latency, model_memory_bytes
 from harness.train.metrics import compute_metrics
@@ -85,19 +92,38 @@ def train_step(
     autocast: torch.autocast,
     grad_clip: float,
 ) -> float:
-    """One optimiser step on ``rows``; returns the loss. Raises ``NonFiniteLossError`` on NaN/inf."""
+    """One optimiser step on ``rows``, collated now; returns the loss. Raises ``NonFiniteLossError`` on NaN/inf."""
     batch = to_device(model.collate(data.features, rows), device)
     labels = torch.as_tensor(data.labels[rows], device=device)
+    loss = optimise(model, batch, labels, optimizer, criterion, autocast, grad_clip)
+    if not torch.isfinite(loss):
+        raise NonFiniteLossError(f"training loss is {loss.item()}")
+    return float(loss.item())
+
+
+def optimise(
+    model: EmotionModel,
+    batch: dict,
+    labels: torch.Tensor,
+    optimizer: torch.optim.Optimizer,
+    criterion: nn.Module,
+    autocast: torch.autocast,
+    grad_clip: float,
+) -> torch.Tensor:
+    """One optimiser step on a batch already on the device; returns the detached loss, still on the device.
+
+    Nothing here waits for the device (no ``.item()``): the training loop checks the epoch's losses once,
+    at its end, so a GPU runs steps back to back instead of stopping twice a step for the host. A step
+    whose loss is not finite leaves NaN weights behind, and the epoch's check then ends the trial.
+    """
     with autocast:
         logits = model(batch)
     loss = criterion(logits.float(), labels)
-    if not torch.isfinite(loss):
-        raise NonFiniteLossError(f"training loss is {loss.item()}")
     optimizer.zero_grad(set_to_none=True)
     loss.backward()
     nn.utils.clip_grad_norm_(model.parameters(), grad_clip)
     optimizer.step()
-    return float(loss.item())
+    return loss.detach()
 
 
 @dataclass
@@ -138,32 +164,60 @@ def train_fold(
     # Only trainable tensors change, so only they are copied when a new best epoch is kept.
     keep = {n for n, p in model.named_parameters() if p.requires_grad} | {n for n, _ in model.named_buffers()}
     lengths = model.input_lengths(data.features)
+    # Length buckets: the fold's training and validation inputs go to the device once, here, and every
+    # batch of a bucket has the same shape, so cuDNN's autotuner (benchmark) pays off; with per-step
+    # collation each new length would be tuned again, so it stays off there.
+    resident = cfg.bucket_size > 0 and not cfg.context.enabled
+    train_store = val_store = None
+    if resident:
+        train_store = ResidentBuckets(model, data, fold.train, cfg.bucket_size, cfg.batch_size, device)
+        val_store = ResidentBuckets(model, data, fold.validation, cfg.bucket_size, cfg.batch_size, device)
+    torch.backends.cudnn.benchmark = resident and device.type == "cuda"
 
-    def epoch_batches() -> list[np.ndarray]:
+    def epoch_batches() -> Iterator[tuple[dict, torch.Tensor, int]]:
+        """(inputs on the device, labels, utterances) per step of this epoch, made as the steps ask."""
+        if train_store is not None:
+            store = train_store
+            return ((*store.take(b, positions), len(positions)) for b, positions in store.epoch(rng))
         if cfg.context.enabled:
-            return dialog_batches(fold.train, data.dialogs, cfg.batch_size, rng)
-        if cfg.group_by_length:
-            return length_grouped_batches(fold.train, lengths, cfg.batch_size, rng)
-        return batches(rng.permutation(fold.train), cfg.batch_size)
+            chunks = dialog_batches(fold.train, data.dialogs, cfg.batch_size, rng)
+        elif cfg.group_by_length:
+            chunks = length_grouped_batches(fold.train, lengths, cfg.batch_size, rng)
+        else:
+            chunks = batches(rng.permutation(fold.train), cfg.batch_size)
+        return (
+            (
+                to_device(model.collate(data.features, c), device),
+                torch.as_tensor(data.labels[c], device=device),
+                len(c),
+            )
+            for c in chunks
+        )
 
     best_f1, best_epoch, best_state, stopped, epoch = -1.0, 0, None, "max_epochs", 0
     train_seconds, trained_utterances = 0.0, 0
     with ResourceMonitor(device) as monitor:
         for epoch in range(1, cfg.epochs + 1):
             model.train()
-            started, losses = time.perf_counter(), []
-            for chunk in epoch_batches():
-                try:
-                    losses.append(train_step(model, data, chunk, optimizer, criterion, device, autocast, cfg.grad_clip))
-                except NonFiniteLossError as err:
-                    raise NonFiniteLossError(
-                        f"fold {fold.test_session} epoch {epoch}: {err} (lr={cfg.lr:g}); trial stopped"
-                    ) from None
+            started, step_losses = time.perf_counter(), []
+            for inputs, labels, n in epoch_batches():
+                step_losses.append(optimise(model, inputs, labels, optimizer, criterion, autocast, cfg.grad_clip))
                 scheduler.step()
-                trained_utterances += len(chunk)
+                trained_utterances += n
+            losses = torch.stack(step_losses).float().cpu().numpy()  # the epoch's one wait for the device
             train_seconds += time.perf_counter() - started
+            if not np.isfinite(losses).all():
+                bad = int(np.flatnonzero(~np.isfinite(losses))[0])
+                raise NonFiniteLossError(
+                    f"fold {fold.test_session} epoch {epoch}: training loss is {losses[bad]} at step {bad + 1} "
+                    f"(lr={cfg.lr:g}); trial stopped"
+                )
 
-            validation = evaluate(model, data, fold.validation, device, cfg.batch_size)
+            if val_store is not None:
+                probabilities = val_store.predict(model, fold.validation)
+                validation = compute_metrics(data.labels[fold.validation], probabilities.argmax(1), data.classes)
+            else:
+                validation = evaluate(model, data, fold.validation, device, cfg.batch_size)
             report(
                 {
                     "fold": fold.test_session,
