@@ -41,23 +41,55 @@ class Resources:
     # fold only (it depends on the architecture and config, not on the fold's data); None on later folds.
     latency_ms: float | None
     train_wall_s: float
-    energy_j: float | None
+    energy_j: float | None  # device-wide NVML energy during training (every process on the device)
     device: str
+    # Added later (defaults: records written before them still load). See harness.train.costs.
+    latency_1s_ms: float | None = None  # median, raw waveform + text string through front ends and model
+    latency_4s_ms: float | None = None
+    latency_10s_ms: float | None = None
+    latency_1s_iqr_ms: float | None = None
+    latency_4s_iqr_ms: float | None = None
+    latency_10s_iqr_ms: float | None = None
+    rtf_4s: float | None = None  # real-time factor: 4-s latency / 4 s
+    latency_repeats: int = 0  # timed calls per length (after warm-up)
+    gflops_4s: float | None = None  # forward GFLOPs, one 4-s utterance + 12 words
+    train_gflops_per_epoch: float | None = None  # estimate: 3 x forward x training utterances
+    device_seconds: float | None = None  # training's device use: GPU wall x own busy share, or CPU core-seconds
+    device_busy_share: float | None = None  # GPU: own mean SM utilisation (NVML, per process); None: not measured
+    attributed_energy_j: float | None = None  # this process's share of the device energy (None: not measurable)
 
 
 @dataclass(frozen=True)
 class Explanation:
-    ablation_f1_drop: dict[str, float]  # modality -> weighted-F1 drop when that modality is removed
+    ablation_f1_drop: dict[str, float]  # modality -> weighted-F1 drop when that modality is removed (``ablation``)
     ablation_emotion_f1_drop: dict[str, float]  # "audio.ang" -> that emotion's F1 drop
-    comprehensiveness: dict[str, float]  # modality -> mean probability drop, top positions removed
-    sufficiency: dict[str, float]  # modality -> mean probability drop, only top positions kept
-    random_comprehensiveness: dict[str, float]  # modality -> the same drop for random positions
+    # Older records: raw probability drops at the top 20% positions. Now: normalised by the whole-modality
+    # drop and averaged over k = 5, 10, 20, 50% of units; faithfulness = mean aopc_comprehensiveness.
+    comprehensiveness: dict[str, float]  # modality -> mean drop, top units removed
+    sufficiency: dict[str, float]  # modality -> mean drop, only top units kept
+    random_comprehensiveness: dict[str, float]  # modality -> the same drop for random units
     faithfulness: float  # mean over modalities of comprehensiveness - random control
     n_samples: int
     seconds: float = 0.0  # wall time of the explanation
     peak_rss_gb: float | None = None  # peak resident memory while explaining
-    max_frames: int = 0  # cap on positions per explained utterance (0: none)
+    max_frames: int = 0  # cap on positions per explained utterance (0: none; older records)
     budget_s: float | None = None  # time budget it was given (None: none)
+    # Issue 19 (defaults: older records still load, and say what they were). harness.train.explain.
+    level: dict[str, str] = field(default_factory=dict)  # modality -> "end_to_end" or "head_level" ({}: older)
+    set_size: int = 0  # utterances in the fold's explanation set (0: older records, a budget-sized sample)
+    within_budget: bool = True  # False: the set was explained, but past the fold's time budget
+    completeness_error: dict[str, float] = field(default_factory=dict)  # modality -> mean relative IG error
+    sanity_rank_corr: dict[str, float] = field(default_factory=dict)  # modality -> mean, head randomised
+    ig_steps: dict[str, int] = field(default_factory=dict)  # modality -> most IG steps one utterance needed
+    ablation: str = "zero"  # how ablation_f1_drop removed a modality: "permutation" (now) or "zero" (older)
+    crop_s: float = 0.0  # audio crop of explained utterances in seconds (0: as scored)
+
+
+@dataclass(frozen=True)
+class EpochStat:
+    epoch: int
+    train_loss: float
+    val_weighted_f1: float
 
 
 @dataclass(frozen=True)
@@ -68,10 +100,11 @@ class FoldRecord:
     epochs_run: int
     stopped: str  # "early_stopping" or "max_epochs"
     validation: Metrics
-    test: Metrics
+    test: Metrics | None  # None on a nested search's inner folds, which hold no test session
     resources: Resources
     explanation: Explanation | None = None
     seconds: dict[str, float] = field(default_factory=dict)  # train / score / measure / explain wall times
+    history: list[EpochStat] = field(default_factory=list)  # per epoch, in order (learning curves)
 
 
 @dataclass(frozen=True)
@@ -90,11 +123,18 @@ class RunMeta:
     checkpoints: dict[str, str] = field(default_factory=dict)  # modality -> checkpoint used
     stand_in: bool = False  # a random-init stand-in checkpoint replaced an unavailable pretrained one
     skipped: tuple[str, ...] = ()  # corpus problems --skip-bad skipped
+    subset: str = "all"  # dialogs trained, chosen and tested on: all, improvised or scripted
+    fidelity: str = "folds"  # what ASHA's rungs count: "epochs" (of the first inner fold, then folds) or "folds"
+
+    @property
+    def protocol_group(self) -> str:
+        """The protocol as tables group it: a subset is a protocol group of its own."""
+        return self.protocol if self.subset == "all" else f"{self.protocol} ({self.subset} only)"
 
     @property
     def group(self) -> tuple[str, str, int, tuple[int, ...]]:
-        """Runs that may be ranked together: same data, protocol, class set and fold set."""
-        return (self.data_source, self.protocol, self.classes, tuple(self.test_sessions))
+        """Runs that may be ranked together: same data, protocol (and subset), class set and fold set."""
+        return (self.data_source, self.protocol_group, self.classes, tuple(self.test_sessions))
 
     @property
     def is_real(self) -> bool:
@@ -116,6 +156,10 @@ class TrialRecord:
     node_id: str = ""  # the Ray node that ran the trial's last fold
     written_at: str = ""
     stage: str = "search"  # "search" or "final"
+    # Nested search: the outer test session this config is a candidate for (its folds are that session's
+    # inner folds); None for a non-nested search and the final stage.
+    outer_fold: int | None = None
+    n_folds: int = 0  # folds the trial runs when it finishes (0: one per test session)
 
     @property
     def mean_val_weighted_f1(self) -> float | None:
@@ -124,8 +168,12 @@ class TrialRecord:
         return sum(f.validation.weighted_f1 for f in self.folds) / len(self.folds)
 
     @property
+    def expected_folds(self) -> int:
+        return self.n_folds or len(self.meta.test_sessions)
+
+    @property
     def complete(self) -> bool:
-        return self.status == "finished" and len(self.folds) == len(self.meta.test_sessions)
+        return self.status == "finished" and len(self.folds) == self.expected_folds
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self) | {"mean_val_weighted_f1": self.mean_val_weighted_f1}

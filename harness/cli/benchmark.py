@@ -35,10 +35,11 @@ from harness.cli.run import (
     stop_ray,
 )
 from harness.errors import UserError
-from harness.logs import setup_logging
+from harness.logs import setup_logging, start_run_log
 from harness.models.pairs import GRID, PAIRS, get_pair
 from harness.paths import writable_dir
-from harness.store import RunStore
+from harness.records import TrialRecord
+from harness.tune.selection import PER_FOLD, select_configs, validation_sessions
 
 log = logging.getLogger(__name__)
 # Demo-sized budget: ~10 minutes for every pair on 2 CPU cores. Frozen pretrained encoders (fine-tuning a
@@ -94,17 +95,40 @@ def describe_budget(args: argparse.Namespace, demo_budget: bool) -> str:
     )
 
 
-def best_configs(store: RunStore, n_folds: int, k: int) -> list[dict]:
-    """The top-k configs of one run: complete trials only, ranked by mean validation weighted F1."""
-    complete = [r for r in store.records() if r.status == "finished" and len(r.folds) == n_folds]
-    complete.sort(key=lambda r: (-(r.mean_val_weighted_f1 or 0.0), r.trial_id))
-    return [r.config for r in complete[:k]]
+def seeded(selected: dict[int, list[TrialRecord]], seeds: int, search_seed: int) -> list[dict]:
+    """The final stage's trials: for each rank r (the r-th best config of every test fold) and seed, one
+    trial over every test fold, each fold with its own chosen config (``per_fold``). Seeds are
+    search_seed+1.. onwards (search_seed+1..+S for the best configs, the next S for the next rank), never
+    a search trial's seed, so no final model is a search run itself; every trial has its own seed, the key
+    of its predictions."""
+    ranks = min(len(records) for records in selected.values())
+    return [
+        {
+            "seed": search_seed + 1 + rank * seeds + s,
+            PER_FOLD: {
+                str(fold): records[rank].config | {"seed": search_seed + 1 + rank * seeds + s}
+                for fold, records in selected.items()
+            },
+        }
+        for rank in range(ranks)
+        for s in range(seeds)
+    ]
 
 
-def seeded(configs: list[dict], seeds: int) -> list[dict]:
-    """The final stage's trials: each config with ``seeds`` seeds, 0..S-1 for the best, S..2S-1 for the
-    next; every trial has its own seed, the key of its predictions."""
-    return [c | {"seed": rank * seeds + s} for rank, c in enumerate(configs) for s in range(seeds)]
+def selection_rows(pair: str, selected: dict[int, list[TrialRecord]]) -> list[dict]:
+    """What chose each test fold's config, for ``final_configs.json`` (and the report's selected_configs)."""
+    return [
+        {
+            "pair": pair,
+            "test_session": fold,
+            "rank": rank + 1,
+            "trial_id": record.trial_id,
+            "selected_on_sessions": " ".join(str(s) for s in validation_sessions(record)),
+            "val_weighted_f1": record.mean_val_weighted_f1,
+        }
+        for fold, records in selected.items()
+        for rank, record in enumerate(records)
+    ]
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -125,6 +149,7 @@ def main(argv: list[str] | None = None) -> int:
             raise UserError(f"--top-k {args.top_k} is more than the {args.num_samples} trials searched per pair")
         results = writable_dir(args.results, "--results")
         storage = open_storage(args)
+        start_run_log(storage.uri, results, "benchmark", args.name)  # Ray's and Optuna's own lines go there
 
         def plan(pair: str, stage: str, final: dict[str, int] | None = None) -> PairPlan:
             suffix = f"_{args.name}" + ("_final" if stage == "final" else "")
@@ -161,7 +186,6 @@ def run_benchmark(
     interrupts: Interrupts,
 ) -> int:
     """The search of every pair, then the final stage of every pair; returns 0 or the interrupt's exit code."""
-    n_folds = len(args.folds)
     with interrupts:
         for pair, plan in plans.items():
             log.info("search: %s (%s)", pair, budget)
@@ -170,16 +194,28 @@ def run_benchmark(
                 print(f"interrupted during the search of {pair}; run the same command again to resume", file=sys.stderr)
                 return interrupts.exit_code
         for pair, plan in plans.items():
-            configs = best_configs(plan.store, n_folds, args.top_k)
-            if not configs:
-                log.warning("%s: no trial finished every fold; no final stage for it", pair)
+            selected = select_configs(plan.store.records(), plan.meta, args.top_k)
+            missing = [f for f, records in selected.items() if len(records) < args.top_k]
+            if missing:
+                log.warning(
+                    "%s: fewer than %d config(s) ran every fold for test fold(s) %s; no final stage for it",
+                    pair,
+                    args.top_k,
+                    " ".join(str(f) for f in missing),
+                )
                 continue
-            final_configs = seeded(configs, args.seeds)
+            final_configs = seeded(selected, args.seeds, args.seed)
             final = finals[pair]
             final.store.write(
-                "final_configs.json", {"budget": budget, "search_run": plan.meta.run, "configs": final_configs}
+                "final_configs.json",
+                {
+                    "budget": budget,
+                    "search_run": plan.meta.run,
+                    "configs": final_configs,
+                    "selected": selection_rows(pair, selected),
+                },
             )
-            log.info("final stage: %s, %d config(s) x %d seeds", pair, len(configs), args.seeds)
+            log.info("final stage: %s, %d config(s) per fold x %d seeds", pair, args.top_k, args.seeds)
             summary = execute(final, data, args, interrupts, final_configs=final_configs)
             if summary["interrupted"]:
                 print(

@@ -20,13 +20,17 @@ import pandas as pd
 from harness.cli.common import RunIdentity, git_hash, parse_overrides, resolve_checkpoint, versions
 from harness.config import ConfigError
 from harness.corpus import CLASS_SETS, LABEL_POLICIES, PROTOCOLS, SESSIONS, Corpus, benchmark_manifest, resolve_corpus
+from harness.corpus.protocols import SUBSETS, apply_subset, selection_units
 from harness.errors import UserError
 from harness.features import FeatureCache, corpus_fingerprint
+from harness.hub import checkpoint_or_stand_in
+from harness.lock import hold_run
 from harness.models.pairs import PairSpec, get_pair
-from harness.models.tiny import ensure_checkpoint, tiny_overrides
+from harness.models.tiny import tiny_overrides
 from harness.paths import default_cache_dir, usable_cache_dir
 from harness.records import RunMeta
 from harness.store import RunStore, Storage
+from harness.tune.fidelity import FIDELITIES
 from harness.tune.space import SearchSpace, load_space
 
 log = logging.getLogger(__name__)
@@ -74,7 +78,29 @@ def add_run_arguments(parser: argparse.ArgumentParser) -> None:
         "--protocol",
         choices=PROTOCOLS,
         default="loso",
-        help="loso: five speaker-independent folds; session5: train 1-4, test 5 (the ERC split)",
+        help="loso: five speaker-independent folds, each fold's config chosen on the other four sessions only "
+        "(nested); loso-flat: one config chosen on all five folds' validation sessions (non-nested, optimistic); "
+        "session5: train 1-4, test 5 (the ERC split)",
+    )
+    parser.add_argument(
+        "--subset",
+        choices=SUBSETS,
+        default="all",
+        help="dialogs to train, select and test on: all, or improvised (or scripted) only; the scripts repeat "
+        "across sessions, so scripted test lines often occur verbatim in training",
+    )
+    parser.add_argument(
+        "--fidelity",
+        choices=FIDELITIES,
+        default="epochs",
+        help="what ASHA's rungs count: epochs (1, 3, 9 epochs of the first fold, then folds) or folds (1, 2, 4)",
+    )
+    parser.add_argument(
+        "--optuna-storage",
+        default=None,
+        metavar="URL",
+        help="an Optuna RDB storage (postgresql://..., mysql://...) for the studies; default: SQLite in the "
+        "run's books, STORAGE/RUN/harness/optuna.db",
     )
     parser.add_argument(
         "--classes",
@@ -116,7 +142,7 @@ class PairPlan:
 def load_data(args: argparse.Namespace) -> RunData:
     usable_cache_dir()  # the demo corpus, then features and stand-in checkpoints, are built there
     corpus, source = resolve_corpus(args.data, skip_bad=args.skip_bad)
-    manifest = benchmark_manifest(corpus, args.labels, args.classes).reset_index(drop=True)
+    manifest = apply_subset(benchmark_manifest(corpus, args.labels, args.classes), args.subset).reset_index(drop=True)
     return RunData(corpus, source, manifest, corpus_fingerprint(manifest))
 
 
@@ -197,19 +223,11 @@ def checkpoints_for(
         if key in overrides:
             out[key] = resolve_checkpoint(variant, str(overrides[key]))
             continue
-        try:
+        if not stand_ins:
             out[key] = resolve_checkpoint(variant, variant.checkpoint)
-        except ConfigError:
-            if not stand_ins:
-                raise
-            log.warning(
-                "%s: %s is not available offline; using a real-size RANDOM-INIT stand-in (sizes, memory "
-                "and latency are real; scores mean nothing)",
-                pair.name,
-                variant.checkpoint,
-            )
-            out[key] = str(ensure_checkpoint(variant, "real"))
-            stand_in = True
+            continue
+        choice = checkpoint_or_stand_in(variant)  # resolved once per process, a stand-in announced once
+        out[key], stand_in = choice.path, stand_in or choice.stand_in
     return out, stand_in
 
 
@@ -261,6 +279,8 @@ def plan_pair(
         classes=args.classes,
         labels=args.labels,
         skipped=tuple(str(p) for p in data.corpus.skipped),
+        subset=args.subset,
+        fidelity=args.fidelity,
     )
     identity = RunIdentity(
         pair.name,
@@ -275,8 +295,11 @@ def plan_pair(
         args.seed,
         stage,
         final,
+        subset=args.subset,
+        fidelity=args.fidelity,
     )
     store = storage.run(name)
+    hold_run(store)  # before its books are read: a second command on this run is refused (harness.lock)
     identity.check_against(store)
     return PairPlan(pair, space, meta, store, identity)
 
@@ -289,6 +312,7 @@ def default_run_name(pair: str, source: str, args: argparse.Namespace, suffix: s
             (f"_{args.protocol}", "_loso"),
             (f"_{args.classes}cls", "_6cls"),
             (f"_{args.labels}", "_release"),
+            (f"_{args.subset}", "_all"),
         )
         if part != default
     )
@@ -367,6 +391,7 @@ def execute(
         storage=plan.store.storage,
         name=plan.meta.run,
         seed=args.seed,
+        optuna_storage=args.optuna_storage,
     )
     inputs = TrialInputs(
         plan.meta,
@@ -376,11 +401,13 @@ def execute(
         str(cache.root),
         args.cpus_per_trial,
         final=final_configs is not None,
+        inner_folds=1 if args.smoke_test else None,
     )
     clock = WallClock(plan.store, plan.store.read("search.json") or {}, started)
     tuner = restore_or_make(inputs, settings, final_configs)
     try:
-        outcome = run_tuner(tuner, settings.num_samples)
+        units = 1 if final_configs is not None else len(selection_units(plan.meta.protocol, plan.meta.test_sessions))
+        outcome = run_tuner(tuner, settings.num_samples * units)
     except KeyboardInterrupt:  # a second Ctrl-C, or one before Ray's handler was in place
         outcome = None
     interrupted = outcome is None or outcome.interrupted or interrupts.signal is not None
@@ -402,6 +429,8 @@ def execute(
             "cpus_per_trial": args.cpus_per_trial,
             "max_concurrent": settings.max_concurrent,
             "num_samples": settings.num_samples,
+            "protocol": plan.meta.protocol,
+            "fidelity": plan.meta.fidelity,
             "trials": outcome.trials if outcome else None,
             "errors": outcome.failed if outcome else None,
             "interrupted": interrupted,

@@ -20,6 +20,21 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+DIALOG_TYPES: tuple[str, ...] = ("improvised", "scripted")
+
+
+def dialog_type(dialog: str) -> str:
+    """``improvised`` or ``scripted``, from the dialog name (``Ses01F_impro01``, ``Ses05M_script01_1b``).
+
+    IEMOCAP's five sessions perform the same three scripts (and the same improvisation scenarios), so a
+    scripted test transcript often occurs verbatim in training, spoken by other actors."""
+    name = dialog.lower()
+    if "_impro" in name:
+        return "improvised"
+    if "_script" in name:
+        return "scripted"
+    return "other"  # not an IEMOCAP dialog name; in neither subset
+
 
 @dataclass(frozen=True)
 class Windows:

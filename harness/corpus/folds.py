@@ -7,6 +7,10 @@ it, because the two speakers of a session share every dialog: with one validatio
 turns would stay in training, and a model with dialogue context would read turns it was fitted on (with
 their labels) as the context of validation turns but never of test turns, inflating validation scores
 for context models only. A whole session validates under the same conditions as the test.
+
+Nested selection (``inner_folds``): for outer test session k, configs are compared on inner folds that
+validate on each of the other sessions in turn and train on the remaining ones. Nothing in them holds a
+row of Session k, so a config chosen on them never saw the test speakers' labels.
 """
 
 from __future__ import annotations
@@ -20,7 +24,8 @@ from harness.corpus.iemocap import SESSIONS
 
 # Bumped when the split of the same corpus changes, so that a stored run is never resumed on other folds.
 # 2: loso validates on the whole next session (1 validated on one of its speakers).
-SPLIT_VERSION = 2
+# 3: loso selects configs on inner folds that never hold the test session (nested); loso-flat is the old split.
+SPLIT_VERSION = 3
 
 
 @dataclass(frozen=True)
@@ -66,3 +71,32 @@ def make_fold(manifest: pd.DataFrame, test_session: int, sessions: tuple[int, ..
 def make_folds(manifest: pd.DataFrame, test_sessions: tuple[int, ...] = SESSIONS) -> list[Fold]:
     """One fold per test session; ``test_sessions`` picks a subset (e.g. ``(5,)`` for a smoke test)."""
     return [make_fold(manifest, s) for s in test_sessions]
+
+
+def inner_folds(manifest: pd.DataFrame, outer: int, sessions: tuple[int, ...] = SESSIONS) -> list[Fold]:
+    """The inner folds of outer test session ``outer``: one per other session, in the cyclic order after
+    ``outer`` (so every config of an outer fold runs them in the same order), validating on it and training
+    on the rest. They hold no row of Session ``outer`` (their ``test`` is empty): what they train, stop
+    early or rank never reads its labels."""
+    if outer not in sessions:
+        raise ValueError(f"outer test session {outer} is not one of {sessions}")
+    session = manifest["session"].to_numpy()
+    start = sessions.index(outer)
+    others = [sessions[(start + i) % len(sessions)] for i in range(1, len(sessions))]
+    out = []
+    for validation in others:
+        is_validation = session == validation
+        if not is_validation.any():
+            raise ValueError(f"inner validation Session {validation} has no utterances in the manifest")
+        is_train = (session != outer) & ~is_validation
+        out.append(
+            Fold(
+                outer,
+                f"Ses{validation:02d}",
+                np.flatnonzero(is_train),
+                np.flatnonzero(is_validation),
+                np.empty(0, dtype=np.int64),
+                protocol="loso",
+            )
+        )
+    return out

@@ -29,6 +29,7 @@ from typing import Any
 import pandas as pd
 import soundfile
 
+from harness.corpus.dialogs import dialog_type
 from harness.errors import UserError
 
 log = logging.getLogger(__name__)
@@ -141,7 +142,9 @@ class Corpus:
         """The six-class utterances; ``excluded=True`` appends the rows labelled outside them, for
         ``harness.corpus.protocols.apply_labels`` to relabel or drop."""
         rows = [u.__dict__ for u in self.utterances + (self.excluded if excluded else [])]
-        return pd.DataFrame(rows, columns=list(MANIFEST_COLUMNS))
+        frame = pd.DataFrame(rows, columns=list(MANIFEST_COLUMNS))
+        frame.insert(frame.columns.get_loc("dialog") + 1, "dialog_type", frame["dialog"].map(dialog_type))
+        return frame
 
 
 def speaker_of(utterance_id: str) -> str:

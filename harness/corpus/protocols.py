@@ -11,9 +11,15 @@ Class sets (``apply_class_set``):
     4  neu ang hap sad, with exc merged into hap and fru dropped: 5,531 utterances (speech-only work, which
        reports weighted / unweighted accuracy).
 
-Protocols (``make_protocol_folds``):
-    ``loso``      five folds, fold k tests on Session k and validates on the next session, both speakers
-                  (``harness.corpus.folds``): speaker-independent throughout.
+Protocols (``make_protocol_folds`` for the test folds, ``selection_folds`` for what chooses configs):
+    ``loso``      nested leave-one-session-out (the default). Fold k tests on Session k. Its config is chosen
+                  on inner folds of the other four sessions only (each validated on in turn,
+                  ``harness.corpus.folds.inner_folds``); the chosen config is re-trained on the three sessions
+                  other than k and its validation session (the next one), which early-stops it, and tested
+                  once on Session k. No label of Session k chooses, trains, stops or prunes anything of fold k.
+    ``loso-flat`` the same five test folds, but one config for all of them, chosen on the mean validation F1
+                  over the five folds, whose validation sessions are the other folds' test sessions
+                  (non-nested, optimistic; kept to reproduce earlier runs, never ranked with nested ones).
     ``session5``  one fold: train on Sessions 1-4, test on Session 5, as the ERC papers do. Validation is a
                   set of whole dialogs held out of the training sessions, never Session 5: per training
                   session, ``max(1, round(10%))`` of its dialogs, the ones whose names hash first (SHA-1), so
@@ -33,7 +39,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from harness.corpus.folds import Fold, make_folds
+from harness.corpus.dialogs import DIALOG_TYPES
+from harness.corpus.folds import Fold, inner_folds, make_folds
 from harness.corpus.iemocap import EMOTIONS, SESSIONS, Corpus
 from harness.errors import UserError
 
@@ -42,7 +49,11 @@ log = logging.getLogger(__name__)
 CLASS_SETS: dict[int, tuple[str, ...]] = {6: EMOTIONS, 4: ("neu", "ang", "hap", "sad")}
 FOUR_CLASS_MERGE: dict[str, str] = {"exc": "hap"}
 LABEL_POLICIES: tuple[str, ...] = ("release", "erc")
-PROTOCOLS: tuple[str, ...] = ("loso", "session5")
+PROTOCOLS: tuple[str, ...] = ("loso", "loso-flat", "session5")
+NESTED_PROTOCOLS: tuple[str, ...] = ("loso",)
+# What a table header says of a protocol whose selection saw the test sessions.
+OPTIMISTIC = {"loso-flat": "non-nested: configs chosen on all five sessions (optimistic)"}
+SUBSETS: tuple[str, ...] = ("all", *DIALOG_TYPES)
 ERC_RELABEL_PATH = Path(__file__).with_name("erc_relabel.csv")
 ERC_RELABEL_PER_SESSION: dict[int, int] = {1: 8, 2: 8, 3: 36, 4: 0, 5: 1}
 RELABEL_COLUMNS: tuple[str, ...] = ("utterance_id", "from_label", "to_label", "source")
@@ -176,11 +187,57 @@ def session5_fold(manifest: pd.DataFrame) -> Fold:
     )
 
 
+def apply_subset(manifest: pd.DataFrame, subset: str = "all") -> pd.DataFrame:
+    """Rows (re-indexed from 0) of the dialogs of ``subset``: ``all``, ``improvised`` or ``scripted``.
+
+    IEMOCAP's sessions perform the same three scripts, so a scripted test line often occurs verbatim in
+    training (other actors, usually a similar label): LOSO is speaker-independent but not
+    content-independent there. ``improvised`` trains, selects and tests on improvised dialogs only."""
+    if subset not in SUBSETS:
+        raise ProtocolError(f"unknown subset {subset!r}; choose one of {', '.join(SUBSETS)}")
+    if subset == "all":
+        return manifest
+    kept = manifest[manifest["dialog_type"] == subset].reset_index(drop=True)
+    if kept.empty:
+        raise ProtocolError(f"--subset {subset}: the corpus has no {subset} dialog")
+    return kept
+
+
+def is_nested(protocol: str) -> bool:
+    return protocol in NESTED_PROTOCOLS
+
+
+def selection_units(protocol: str, test_sessions: tuple[int, ...]) -> tuple[int | None, ...]:
+    """What configs are chosen for: each outer test session (nested), or all folds at once (``None``)."""
+    return tuple(test_sessions) if is_nested(protocol) else (None,)
+
+
+def selection_folds(
+    manifest: pd.DataFrame,
+    protocol: str,
+    test_sessions: tuple[int, ...],
+    unit: int | None,
+    inner: int | None = None,
+) -> list[Fold]:
+    """The folds a search trial of selection unit ``unit`` runs, in the order every config runs them.
+
+    Nested: the inner folds of outer session ``unit`` (the first ``inner`` of them when given: a smoke
+    test's budget); their ``test`` is empty. Otherwise the protocol's own folds (test scored, for the
+    report only)."""
+    if is_nested(protocol):
+        if unit is None:
+            raise ValueError(f"protocol {protocol} chooses configs per outer fold; no unit given")
+        folds = inner_folds(manifest, unit, tuple(int(s) for s in sorted(set(manifest["session"]))))
+        return folds[:inner] if inner else folds
+    return make_protocol_folds(manifest, protocol, test_sessions)
+
+
 def make_protocol_folds(
     manifest: pd.DataFrame, protocol: str = "loso", test_sessions: tuple[int, ...] = SESSIONS
 ) -> list[Fold]:
-    """The folds of ``protocol``; ``test_sessions`` picks loso folds, and for session5 must include 5."""
-    if protocol == "loso":
+    """The test folds of ``protocol``; ``test_sessions`` picks loso folds, and for session5 must include 5.
+    ``loso`` and ``loso-flat`` test on the same folds; they differ in how configs are chosen."""
+    if protocol in ("loso", "loso-flat"):
         return make_folds(manifest, test_sessions)
     if protocol == "session5":
         if SESSION5_TEST not in test_sessions:

@@ -1,11 +1,22 @@
 """The Ray Tune side, and the only module that imports Ray: the trainable, Optuna TPE, ASHA, resources.
 
-The trainable runs the folds of one config in turn. After each fold it reports the mean validation
-weighted F1 over the folds done, with ``folds_done`` as ASHA's time axis. Every config runs the folds in
-the same order, so ASHA's rung k compares all configs on the same first k folds (never a config judged
-on fold 1 against one judged on folds 1-2). A config ASHA stops is told to Optuna as PRUNED with its
-per-fold intermediate values (``FoldOptunaSearch``), never as COMPLETE with a partial mean; only
-configs that ran every fold are COMPLETE. Test sessions are scored for the report only.
+A search trial is one config for one selection unit: under nested LOSO (``--protocol loso``) an outer
+test session, whose config is chosen on inner folds of the other sessions only; otherwise (``loso-flat``,
+``session5``) the protocol's folds. Each unit has its own Optuna study (``UnitSearch``) and its own ASHA
+bracket (``UnitScheduler``), so nothing that samples, prunes or ranks a config for outer fold k ever reads
+a score computed on Session k.
+
+The trainable runs the unit's folds of one config in turn, in the same order for every config. It
+reports the mean validation weighted F1 so far (the current fold at its best epoch so far) on ASHA's
+clock, ``fidelity_t`` (``fidelity_time``): with ``--fidelity epochs`` (the default) a config is judged
+after 1, 3 and 9 epochs of its first fold, then after its second fold, every config on the same fold and
+epochs; with ``--fidelity folds`` after 1, 2 and 4 folds. A config ASHA stops is told to Optuna as PRUNED
+with its intermediate values (``FoldOptunaSearch``), never as COMPLETE with a partial mean; only configs
+that ran every fold are COMPLETE. A non-nested search scores test sessions for the report only; a nested
+one never sees them (its inner folds hold none).
+
+The final stage (``final_configs``) runs one trial per seed over every test fold, each fold with the
+config chosen for it.
 
 After each fold the trial reports a Ray checkpoint holding its ``TrialRecord`` so far (and, in the final
 stage, the per-utterance predictions of the folds done). Ray persists it to the trial's folder under
@@ -19,13 +30,14 @@ from __future__ import annotations
 import json
 import logging
 import os
+import pickle
 import signal
 import tempfile
 import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, replace
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from types import FrameType
 from typing import Any
@@ -36,18 +48,23 @@ import ray
 from ray import tune
 from ray.tune.experiment import Trial
 from ray.tune.schedulers import ASHAScheduler, FIFOScheduler
-from ray.tune.search import ConcurrencyLimiter
+from ray.tune.search import ConcurrencyLimiter, Searcher
 from ray.tune.search.optuna import OptunaSearch
 
-from harness.config import ConfigError
-from harness.corpus.protocols import class_set, make_protocol_folds
+from harness.config import ConfigError, TrialConfig
+from harness.corpus.folds import Fold
+from harness.corpus.protocols import class_set, make_protocol_folds, selection_folds, selection_units
 from harness.errors import UserError
 from harness.features import FeatureCache
+from harness.hub import worker_env
+from harness.logs import ray_runtime_env
 from harness.models.data import load_pair_data
 from harness.models.pairs import get_pair
 from harness.records import FoldRecord, RunMeta, TrialRecord, read_record
-from harness.store import PREDICTIONS, RECORD, Storage, trial_record, write_json
+from harness.store import BOOKS, PREDICTIONS, RECORD, Storage, trial_record, write_json
 from harness.train.fit import NonFiniteLossError, default_device, fit_fold
+from harness.tune.fidelity import EPOCH_REDUCTION, FOLD_REDUCTION, MAX_T, fidelity_time
+from harness.tune.selection import PER_FOLD
 from harness.tune.space import SearchSpace
 
 # The classic reporter (our metric columns: fold, val F1, mean val F1) instead of Ray's new output, which
@@ -56,10 +73,14 @@ os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")
 os.environ.setdefault("TUNE_WARN_EXCESSIVE_EXPERIMENT_CHECKPOINT_SYNC_THRESHOLD_S", "0")
 log = logging.getLogger(__name__)
 METRIC = "mean_val_weighted_f1"
+TIME_ATTR = "fidelity_t"  # ASHA's clock (fidelity_time)
+UNIT_KEY = "__outer"  # a search trial's selection unit (outer test session), added to its config
+
 _NO_TUNE_SIGINT = "TUNE_DISABLE_SIGINT_HANDLER"
 # Failures that recur identically on a retry (a diverging config, a bad value): Ray's FailureConfig
 # still retries the trial, but the retry ends at once with the recorded reason instead of re-training.
 DETERMINISTIC_FAILURES = (NonFiniteLossError, ConfigError)
+OPTUNA_DB = "optuna.db"
 
 
 class NotRetried(RuntimeError):
@@ -77,6 +98,14 @@ class TrialInputs:
     cache_dir: str
     cpus_per_trial: float = 1.0
     final: bool = False  # final stage: explain each fold and store per-utterance predictions
+    inner_folds: int | None = None  # nested search: run only the first N inner folds (a smoke test)
+
+    def search_folds(self, unit: int | None) -> list[Fold]:
+        return selection_folds(self.manifest, self.meta.protocol, self.meta.test_sessions, unit, self.inner_folds)
+
+    def n_search_folds(self) -> int:
+        """Folds a search trial runs: the same for every unit."""
+        return len(self.search_folds(selection_units(self.meta.protocol, self.meta.test_sessions)[0]))
 
 
 @dataclass(frozen=True)
@@ -89,6 +118,7 @@ class SearchSettings:
     name: str
     seed: int
     max_failures: int = 2
+    optuna_storage: str | None = None  # an RDB URL; default: SQLite in the run's books (local storage)
 
 
 @dataclass(frozen=True)
@@ -111,6 +141,7 @@ def init_ray(address: str | None) -> None:
             include_dashboard=False,
             log_to_driver=True,
             logging_level=logging.WARNING,
+            runtime_env=ray_runtime_env(worker_env()),  # hub offline decision, log file, workers' log routing
         )
     except ConnectionError as err:  # no cluster at that address (Ray retries, then raises)
         raise UserError(f"--address {address}: cannot join a Ray cluster there ({str(err).splitlines()[0]})") from None
@@ -141,6 +172,8 @@ def make_record(
     status: str,
     reason: str = "",
     retryable: bool = True,
+    unit: int | None = None,
+    n_folds: int = 0,
 ) -> TrialRecord:
     import torch
 
@@ -158,6 +191,8 @@ def make_record(
         written_at=time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime()),
         stage="final" if inputs.final else "search",
         node_id=ray.get_runtime_context().get_node_id(),
+        outer_fold=unit,
+        n_folds=n_folds,
     )
 
 
@@ -198,13 +233,24 @@ def report_fold(metrics: dict[str, Any], record: TrialRecord, predictions: list[
 
 
 def run_trial(config: dict[str, Any], inputs: TrialInputs) -> None:
-    """The Ray Tune trainable."""
+    """The Ray Tune trainable: a search trial (one config on its unit's folds) or a final-stage trial (one
+    seed on every test fold, each with its own chosen config: ``config[PER_FOLD]``)."""
     import torch
 
     torch.set_num_threads(max(1, int(inputs.cpus_per_trial)))  # a trial uses the cores it was given, no more
     trial_id = tune.get_context().get_trial_id()
-    cfg = inputs.space.config(config)
     pair = get_pair(inputs.meta.pair)
+    unit = config.get(UNIT_KEY)
+    record_config = {k: v for k, v in config.items() if k != UNIT_KEY}
+    folds: list[Fold]
+    configs: dict[int, TrialConfig]  # per fold's position
+    if inputs.final:
+        folds = make_protocol_folds(inputs.manifest, inputs.meta.protocol, inputs.meta.test_sessions)
+        configs = {i: inputs.space.config(config[PER_FOLD][str(f.test_session)]) for i, f in enumerate(folds)}
+    else:
+        folds = inputs.search_folds(unit)
+        configs = dict.fromkeys(range(len(folds)), inputs.space.config(record_config))
+    n_folds = len(folds)
     folds_done: list[FoldRecord] = []
     predictions: list[pd.DataFrame] = []
     checkpoint = tune.get_checkpoint()
@@ -216,23 +262,35 @@ def run_trial(config: dict[str, Any], inputs: TrialInputs) -> None:
             folds_done = list(previous.folds)
             if (Path(folder) / PREDICTIONS).exists():
                 predictions = [pd.read_parquet(Path(folder) / PREDICTIONS)]
-    try:
-        data = load_pair_data(
-            pair,
-            cfg,
-            inputs.manifest,
-            FeatureCache(inputs.cache_dir),
-            inputs.fingerprint,
-            progress=False,
-            classes=class_set(inputs.meta.classes),
-        )
-        folds = make_protocol_folds(inputs.manifest, inputs.meta.protocol, inputs.meta.test_sessions)
-        for fold in folds[len(folds_done) :]:
-            finished = [f.validation.weighted_f1 for f in folds_done]
 
-            def report_epoch(metrics: dict, finished: list[float] = finished) -> None:
-                running = float(np.mean(finished + [metrics["val_weighted_f1"]]))
-                tune.report(metrics | {"folds_done": len(finished), METRIC: running, "fold_end": False})
+    def record(status: str, reason: str = "", retryable: bool = True) -> TrialRecord:
+        return make_record(inputs, trial_id, record_config, folds_done, status, reason, retryable, unit, n_folds)
+
+    loaded: dict[str, Any] = {}  # PairData per distinct config (final-stage folds may differ in features)
+    try:
+        for position in range(len(folds_done), len(folds)):
+            fold, cfg = folds[position], configs[position]
+            key = json.dumps(asdict(cfg), sort_keys=True, default=str)
+            if key not in loaded:
+                loaded[key] = load_pair_data(
+                    pair,
+                    cfg,
+                    inputs.manifest,
+                    FeatureCache(inputs.cache_dir),
+                    inputs.fingerprint,
+                    progress=False,
+                    classes=class_set(inputs.meta.classes),
+                )
+            data = loaded[key]
+            finished = [f.validation.weighted_f1 for f in folds_done]
+            best_so_far = [-1.0]
+
+            def report_epoch(metrics: dict, finished: list[float] = finished, best: list[float] = best_so_far) -> None:
+                best[0] = max(best[0], metrics["val_weighted_f1"])
+                running = float(np.mean(finished + [best[0]]))
+                clock = fidelity_time(inputs.meta.fidelity, n_folds, len(finished), metrics["epoch"])
+                extra = {TIME_ATTR: clock} if clock is not None and not inputs.final else {}
+                tune.report(metrics | {"folds_done": len(finished), METRIC: running, "fold_end": False} | extra)
 
             outcome = fit_fold(cfg, pair, data, fold, report_epoch, explain=inputs.final, earlier=folds_done)
             folds_done.append(outcome.record)
@@ -249,36 +307,37 @@ def run_trial(config: dict[str, Any], inputs: TrialInputs) -> None:
                     )
                 )
             # The record travels with this report: ASHA may stop the trial here (its last rung or max_t).
-            status = "finished" if len(folds_done) == len(folds) else "running"
+            clock = fidelity_time(inputs.meta.fidelity, n_folds, len(folds_done))
             report_fold(
                 {
                     "fold": fold.test_session,
+                    "validation": fold.validation_speaker,
                     "epoch": outcome.record.epochs_run,
                     "folds_done": len(folds_done),
                     "fold_end": True,
                     "val_weighted_f1": outcome.record.validation.weighted_f1,
                     METRIC: float(np.mean([f.validation.weighted_f1 for f in folds_done])),
                     "params": outcome.record.resources.params_total,
-                },
-                make_record(inputs, trial_id, config, folds_done, status),
+                }
+                | ({TIME_ATTR: clock} if clock is not None and not inputs.final else {}),
+                record("finished" if len(folds_done) == n_folds else "running"),
                 predictions,
             )
     except DETERMINISTIC_FAILURES as err:
         # Checkpointed so that Ray's retry reads it and ends at once (NotRetried) instead of re-training.
         # Not a fold's end: the searcher and ASHA's rungs ignore this result.
         finished = [f.validation.weighted_f1 for f in folds_done]
-        reason = f"{type(err).__name__}: {err}"
         report_fold(
             {"folds_done": len(folds_done), "fold_end": False, METRIC: float(np.mean(finished)) if finished else 0.0},
-            make_record(inputs, trial_id, config, folds_done, "failed", reason, retryable=False),
+            record("failed", f"{type(err).__name__}: {err}", retryable=False),
             predictions,
         )
         raise
 
 
 class FoldOptunaSearch(OptunaSearch):
-    """Optuna TPE that hears about folds, not epochs: intermediate values are keyed by folds done, and a
-    trial that did not run every fold (stopped by ASHA) is PRUNED, never COMPLETE with a partial mean."""
+    """Optuna TPE that hears ASHA's clock: intermediate values are keyed by ``fidelity_t`` (the rungs), and
+    a trial that did not run every fold (stopped by ASHA) is PRUNED, never COMPLETE with a partial mean."""
 
     _ot_study: Any
 
@@ -286,9 +345,17 @@ class FoldOptunaSearch(OptunaSearch):
         super().__init__(*args, **kwargs)
         self.n_folds = n_folds
 
+    def _report(self, trial_id: str, result: dict) -> None:
+        step = result.get(TIME_ATTR)
+        if step is None or trial_id not in self._ot_trials:
+            return
+        ot_trial = self._ot_trials[trial_id]
+        if step not in self._ot_study._storage.get_trial(ot_trial._trial_id).intermediate_values:
+            ot_trial.report(result[METRIC], step)
+
     def on_trial_result(self, trial_id: str, result: dict) -> None:
-        if result.get("fold_end") and trial_id not in self._completed_trials:
-            self._ot_trials[trial_id].report(result[METRIC], result["folds_done"])
+        if trial_id not in self._completed_trials:
+            self._report(trial_id, result)
 
     def on_trial_complete(self, trial_id: str, result: dict | None = None, error: bool = False) -> None:
         from optuna.trial import TrialState
@@ -296,10 +363,8 @@ class FoldOptunaSearch(OptunaSearch):
         if trial_id in self._completed_trials or trial_id not in self._ot_trials:
             return
         ot_trial = self._ot_trials[trial_id]
-        reported = self._ot_study._storage.get_trial(ot_trial._trial_id).intermediate_values
-        if result and result.get("fold_end") and result["folds_done"] not in reported:
-            # The result at which a scheduler stops a trial reaches the searcher only here.
-            ot_trial.report(result[METRIC], result["folds_done"])
+        if result:  # the result at which a scheduler stops a trial reaches the searcher only here
+            self._report(trial_id, result)
         if error:
             self._ot_study.tell(ot_trial, state=TrialState.FAIL)
         elif result and result.get("fold_end") and result.get("folds_done") == self.n_folds:
@@ -308,9 +373,120 @@ class FoldOptunaSearch(OptunaSearch):
             self._ot_study.tell(ot_trial, state=TrialState.PRUNED)
         self._completed_trials.add(trial_id)
 
+    def fail_orphans(self) -> int:
+        """Mark FAIL the study's trials left RUNNING by a killed driver that no restored Ray trial continues."""
+        from optuna.trial import TrialState
+
+        alive = {t._trial_id for tid, t in self._ot_trials.items() if tid not in self._completed_trials}
+        storage, failed = self._ot_study._storage, 0
+        for trial in self._ot_study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
+            if trial._trial_id not in alive:
+                storage.set_trial_state_values(trial._trial_id, TrialState.FAIL)
+                failed += 1
+        return failed
+
     @property
     def study(self) -> Any:
         return self._ot_study
+
+
+class UnitSearch(Searcher):
+    """One Optuna study per selection unit (outer test session), ``num_samples`` trials each, handed out in
+    turn. A trial's config carries its unit (``UNIT_KEY``); results go to its unit's study only, so TPE
+    for outer fold k never learns from a score computed on Session k."""
+
+    def __init__(self, searchers: dict[int | None, FoldOptunaSearch], num_samples: int):
+        super().__init__(metric=METRIC, mode="max")
+        self.searchers, self.num_samples = searchers, num_samples
+        self.unit_of: dict[str, int | None] = {}
+
+    def set_search_properties(self, metric: str | None, mode: str | None, config: dict, **spec: Any) -> bool:
+        return True  # each unit's searcher has its space, metric and mode
+
+    def suggest(self, trial_id: str) -> dict | None:
+        if trial_id not in self.unit_of:
+            counts = {u: 0 for u in self.searchers}
+            for u in self.unit_of.values():
+                counts[u] += 1
+            open_units = [u for u in self.searchers if counts[u] < self.num_samples]
+            if not open_units:
+                return Searcher.FINISHED  # type: ignore[return-value]
+            self.unit_of[trial_id] = min(open_units, key=lambda u: counts[u])  # in turn, ties in unit order
+        unit = self.unit_of[trial_id]
+        config = self.searchers[unit].suggest(trial_id)
+        if not isinstance(config, dict) or unit is None:
+            return config
+        return config | {UNIT_KEY: unit}
+
+    def on_trial_result(self, trial_id: str, result: dict) -> None:
+        if trial_id in self.unit_of:
+            self.searchers[self.unit_of[trial_id]].on_trial_result(trial_id, result)
+
+    def on_trial_complete(self, trial_id: str, result: dict | None = None, error: bool = False) -> None:
+        if trial_id in self.unit_of:
+            self.searchers[self.unit_of[trial_id]].on_trial_complete(trial_id, result, error)
+
+    def save(self, checkpoint_path: str) -> None:
+        with open(checkpoint_path, "wb") as stream:
+            pickle.dump(
+                {"unit_of": self.unit_of, "searchers": {u: s.__dict__ for u, s in self.searchers.items()}}, stream
+            )
+
+    def restore(self, checkpoint_path: str) -> None:
+        with open(checkpoint_path, "rb") as stream:
+            state = pickle.load(stream)
+        self.unit_of = state["unit_of"]
+        for unit, searcher_state in state["searchers"].items():
+            self.searchers[unit].__dict__.update(searcher_state)
+        failed = sum(s.fail_orphans() for s in self.searchers.values())
+        if failed:
+            log.info("marked %d Optuna trial(s) left running by the killed driver as FAIL", failed)
+
+    @property
+    def studies(self) -> dict[int | None, Any]:
+        return {u: s.study for u, s in self.searchers.items()}
+
+
+class UnitScheduler(FIFOScheduler):
+    """ASHA with one bracket per selection unit: a config for outer fold k is only ever compared with the
+    other configs for outer fold k, on the same folds and epochs."""
+
+    def __init__(self, units: tuple[int | None, ...], make: Any):
+        super().__init__()
+        self.schedulers: dict[int | None, ASHAScheduler] = {u: make() for u in units}
+
+    def _of(self, trial: Trial) -> ASHAScheduler:
+        return self.schedulers[trial.config.get(UNIT_KEY)]
+
+    def set_search_properties(self, metric: str | None, mode: str | None, **spec: Any) -> bool:
+        return all(s.set_search_properties(metric, mode, **spec) for s in self.schedulers.values())
+
+    def on_trial_add(self, tune_controller: Any, trial: Trial) -> None:
+        self._of(trial).on_trial_add(tune_controller, trial)
+
+    def on_trial_result(self, tune_controller: Any, trial: Trial, result: dict) -> str:
+        return self._of(trial).on_trial_result(tune_controller, trial, result)
+
+    def on_trial_complete(self, tune_controller: Any, trial: Trial, result: dict) -> None:
+        self._of(trial).on_trial_complete(tune_controller, trial, result)
+
+    def on_trial_remove(self, tune_controller: Any, trial: Trial) -> None:
+        self._of(trial).on_trial_remove(tune_controller, trial)
+
+    def on_trial_error(self, tune_controller: Any, trial: Trial) -> None:
+        self._of(trial).on_trial_error(tune_controller, trial)
+
+    def debug_string(self) -> str:
+        stopped = sum(s._num_stopped for s in self.schedulers.values())
+        return f"ASHA per outer fold ({len(self.schedulers)} brackets): {stopped} stopped"
+
+
+def asha(fidelity: str, n_folds: int) -> ASHAScheduler:
+    """One bracket on ASHA's clock (``harness.tune.fidelity``)."""
+    max_t, reduction = (max(n_folds, 1), FOLD_REDUCTION) if fidelity == "folds" else (MAX_T, EPOCH_REDUCTION)
+    return ASHAScheduler(
+        time_attr=TIME_ATTR, metric=METRIC, mode="max", max_t=max_t, grace_period=1, reduction_factor=reduction
+    )
 
 
 class TrialLog(tune.Callback):
@@ -318,15 +494,36 @@ class TrialLog(tune.Callback):
     (a trial that ended without running every fold was stopped by ASHA; a failed one keeps Ray's reason),
     and one log line says how it ended."""
 
-    def __init__(self, meta: RunMeta, final: bool):
-        self.meta, self.final = meta, final
+    def __init__(self, meta: RunMeta, final: bool, n_folds: int = 0):
+        self.meta, self.final, self.n_folds = meta, final, n_folds
+
+    def _blank(self, trial: Trial) -> TrialRecord:
+        """The record of a trial that ended before its first fold's checkpoint."""
+        config = dict(trial.config.get("__config", trial.config))
+        unit = config.pop(UNIT_KEY, None)
+        return TrialRecord(
+            self.meta,
+            trial.trial_id,
+            config,
+            "running",
+            [],
+            hostname=str(trial.node_ip or ""),
+            written_at=time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime()),
+            stage="final" if self.final else "search",
+            outer_fold=unit,
+            n_folds=self.n_folds,
+        )
 
     def _ended(self, trial: Trial, record: TrialRecord) -> None:
         fs, path = _trial_folder(trial)
         write_json(fs, f"{path}/{RECORD}", record.to_dict())
         mean = record.mean_val_weighted_f1
-        line = f"trial {trial.trial_id} {record.status.replace('_', ' ')}: {len(record.folds)}/"
-        line += f"{len(self.meta.test_sessions)} folds, mean val wF1 {f'{mean:.3f}' if mean is not None else 'n/a'}"
+        unit = f" (outer fold {record.outer_fold})" if record.outer_fold is not None else ""
+        line = f"trial {trial.trial_id}{unit} {record.status.replace('_', ' ')}: {len(record.folds)}/"
+        line += f"{record.expected_folds} folds, mean val wF1 {f'{mean:.3f}' if mean is not None else 'n/a'}"
+        if record.status == "stopped_early" and not record.folds:
+            last = trial.last_result or {}
+            line += f" (stopped after epoch {last.get('epoch', '?')} of its first fold)"
         if record.status == "failed":
             log.warning("%s; %s", line, record.reason.splitlines()[0] if record.reason else "")
         else:
@@ -334,8 +531,8 @@ class TrialLog(tune.Callback):
 
     def on_trial_complete(self, iteration: int, trials: list[Trial], trial: Trial, **info: Any) -> None:
         record = trial_record(*_trial_folder(trial))
-        if record is None:
-            return
+        if record is None:  # stopped by ASHA within its first fold (epoch rungs): no fold checkpoint yet
+            record = self._blank(trial)
         if record.status == "running":
             record = replace(record, status="stopped_early")
         self._ended(trial, record)
@@ -347,8 +544,7 @@ class TrialLog(tune.Callback):
             return
         reason = _error_line(trial)
         if record is None:
-            config = trial.config.get("__config", trial.config)
-            record = TrialRecord(self.meta, trial.trial_id, config, "failed", [], hostname=str(trial.node_ip or ""))
+            record = self._blank(trial)
         self._ended(
             trial,
             replace(
@@ -409,11 +605,55 @@ def _reporter(space: SearchSpace, final: bool) -> tune.CLIReporter:
     )
 
 
-def make_tuner(inputs: TrialInputs, settings: SearchSettings, final_configs: list[dict] | None = None) -> tune.Tuner:
-    """A search (Optuna TPE + ASHA), or with ``final_configs`` the final stage: those configs, no scheduler."""
+def optuna_storage(settings: SearchSettings) -> Any:
+    """Where the run's Optuna studies live: ``--optuna-storage URL`` (a PostgreSQL or MySQL server on a
+    cluster), else SQLite in the run's books (``<run>/harness/optuna.db``) on a local storage. On a URI
+    storage (no file locking there) the studies stay in the driver's memory and Ray's searcher snapshot."""
+    import optuna
+
+    if settings.optuna_storage:
+        return optuna.storages.RDBStorage(settings.optuna_storage)
+    store = Storage(settings.storage).run(settings.name)
+    if "://" in settings.storage and not settings.storage.startswith("file://"):
+        return None
+    path = Path(store.path) / BOOKS / OPTUNA_DB
+    path.parent.mkdir(parents=True, exist_ok=True)
+    return optuna.storages.RDBStorage(f"sqlite:///{path}")
+
+
+def study_name(run: str, unit: int | None) -> str:
+    return run if unit is None else f"{run}-outer{unit}"
+
+
+def make_search(inputs: TrialInputs, settings: SearchSettings) -> tuple[UnitSearch, UnitScheduler]:
+    """One Optuna TPE study and one ASHA bracket per selection unit."""
     from optuna.samplers import TPESampler
 
-    n_folds = len(inputs.meta.test_sessions)
+    units = selection_units(inputs.meta.protocol, inputs.meta.test_sessions)
+    n_folds = inputs.n_search_folds()
+    storage = optuna_storage(settings)
+    searchers = {
+        unit: FoldOptunaSearch(
+            space=inputs.space.sample,
+            metric=METRIC,
+            mode="max",
+            n_folds=n_folds,
+            study_name=study_name(settings.name, unit),
+            storage=storage,
+            sampler=TPESampler(
+                seed=settings.seed + (unit or 0), n_startup_trials=min(10, max(2, settings.num_samples // 3))
+            ),
+        )
+        for unit in units
+    }
+    return UnitSearch(searchers, settings.num_samples), UnitScheduler(
+        units, lambda: asha(inputs.meta.fidelity, n_folds)
+    )
+
+
+def make_tuner(inputs: TrialInputs, settings: SearchSettings, final_configs: list[dict] | None = None) -> tune.Tuner:
+    """A search (Optuna TPE + ASHA per selection unit), or with ``final_configs`` the final stage: those
+    configs, no scheduler."""
     if final_configs is not None:
         tune_config = tune.TuneConfig(
             num_samples=1, scheduler=FIFOScheduler(), reuse_actors=True, max_concurrent_trials=settings.max_concurrent
@@ -423,25 +663,18 @@ def make_tuner(inputs: TrialInputs, settings: SearchSettings, final_configs: lis
             tune.with_parameters(_run_final, inputs=inputs),
             {"cpu": settings.cpus_per_trial, "gpu": settings.gpus_per_trial},
         )
+        n_folds = len(inputs.meta.test_sessions)
     else:
-        searcher = FoldOptunaSearch(
-            space=inputs.space.sample,
-            metric=METRIC,
-            mode="max",
-            n_folds=n_folds,
-            sampler=TPESampler(seed=settings.seed, n_startup_trials=min(10, max(2, settings.num_samples // 3))),
-        )
-        scheduler = ASHAScheduler(
-            time_attr="folds_done", metric=METRIC, mode="max", max_t=max(n_folds, 1), grace_period=1, reduction_factor=2
-        )
+        searcher, scheduler = make_search(inputs, settings)
         tune_config = tune.TuneConfig(
             search_alg=ConcurrencyLimiter(searcher, max_concurrent=settings.max_concurrent),
             scheduler=scheduler,
-            num_samples=settings.num_samples,
+            num_samples=settings.num_samples * len(searcher.searchers),
             reuse_actors=True,
         )
         param_space = {}
         trainable = _trainable(inputs, settings)
+        n_folds = inputs.n_search_folds()
     return tune.Tuner(
         trainable,
         param_space=param_space,
@@ -451,7 +684,7 @@ def make_tuner(inputs: TrialInputs, settings: SearchSettings, final_configs: lis
             storage_path=Storage(settings.storage).uri,
             verbose=1,
             progress_reporter=_reporter(inputs.space, final_configs is not None),
-            callbacks=[TrialLog(inputs.meta, inputs.final)],
+            callbacks=[TrialLog(inputs.meta, inputs.final, n_folds)],
             failure_config=tune.FailureConfig(max_failures=settings.max_failures),
             checkpoint_config=tune.CheckpointConfig(num_to_keep=1),
         ),

@@ -1,0 +1,55 @@
+"""``selected_configs``: which config each test fold got, and whose labels chose it.
+
+One row per (pair, test session): the search trial chosen for that fold, the sessions whose validation
+labels ranked it (``selected_on_sessions``: under nested LOSO never the test session itself; under
+``loso-flat`` every session, the test one included, which is why that protocol is labelled optimistic),
+its mean validation weighted F1 there, and the searched hyperparameters' values.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pandas as pd
+
+from harness.tune.selection import select_configs, validation_sessions
+
+COLUMNS = ("pair", "test_session", "trial_id", "selected_on_sessions", "val_weighted_f1")
+
+
+def _search_run(members: list[Any], pair: str) -> Any | None:
+    """The search run a pair's row rests on: the one its latest final stage came from, else its latest."""
+    mine = [r for r in members if r.meta.pair == pair]
+    finals = sorted((r for r in mine if r.stage == "final" and r.search_run), key=lambda r: r.written_at)
+    searches = [r for r in mine if r.stage == "search"]
+    if finals:
+        named = [r for r in searches if r.meta.run == finals[-1].search_run]
+        if named:
+            return named[0]
+    return max(searches, key=lambda r: r.written_at, default=None)
+
+
+def selected_configs_table(runs: list[Any], key: tuple) -> pd.DataFrame:
+    """The selected configs of every pair of group ``key`` (``runs``: ``harness.report.tables.Run``)."""
+    members = [r for r in runs if r.meta.group == key and not r.meta.smoke_test]
+    rows = []
+    for pair in sorted({r.meta.pair for r in members}):
+        run = _search_run(members, pair)
+        if run is None:
+            continue
+        for fold, chosen in select_configs(run.records, run.meta, 1).items():
+            if not chosen:
+                continue
+            record = chosen[0]
+            sessions = validation_sessions(record)
+            row: dict[str, Any] = {
+                "pair": pair,
+                "test_session": fold,
+                "trial_id": record.trial_id,
+                "selected_on_sessions": " ".join(str(s) for s in sessions),
+                "val_weighted_f1": round(record.mean_val_weighted_f1 or float("nan"), 4),
+                "test_session_chose_it": fold in sessions,
+            }
+            row |= {name: record.config.get(name) for name in run.searched}
+            rows.append(row)
+    return pd.DataFrame(rows)

@@ -1,0 +1,40 @@
+"""Which config each test fold gets: the ranking of a search's complete trials (no Ray, no torch, so the
+CLI and the report share it).
+
+Nested LOSO: for test session k, the complete trials searched for outer fold k (``TrialRecord.outer_fold``),
+ranked by their mean validation weighted F1 over k's inner folds, which validate on the other sessions
+only. Non-nested protocols: one ranking of every complete trial, used for every test fold.
+"""
+
+from __future__ import annotations
+
+import re
+
+from harness.corpus.protocols import is_nested
+from harness.records import RunMeta, TrialRecord
+
+PER_FOLD = "per_fold"  # a final-stage trial's config per test session (keys are str(session))
+_SESSION = re.compile(r"^Ses0*(\d+)$")
+
+
+def ranked(records: list[TrialRecord]) -> list[TrialRecord]:
+    """Complete trials, best mean validation weighted F1 first (ties: lowest trial id)."""
+    complete = [r for r in records if r.complete]
+    return sorted(complete, key=lambda r: (-(r.mean_val_weighted_f1 or 0.0), r.trial_id))
+
+
+def select_configs(records: list[TrialRecord], meta: RunMeta, k: int) -> dict[int, list[TrialRecord]]:
+    """Per test session, its top-``k`` search trials (fewer where fewer completed)."""
+    if is_nested(meta.protocol):
+        return {fold: ranked([r for r in records if r.outer_fold == fold])[:k] for fold in meta.test_sessions}
+    best = ranked(records)[:k]
+    return dict.fromkeys(meta.test_sessions, best)
+
+
+def validation_sessions(record: TrialRecord) -> list[int]:
+    """The sessions whose labels ranked this trial: the validation sessions of its folds (session5: the
+    training sessions whose held-out dialogs it validated on)."""
+    found = sorted({int(m[1]) for f in record.folds if (m := _SESSION.match(f.validation_speaker))})
+    if found or record.meta.protocol != "session5":
+        return found
+    return sorted({s for s in range(1, 6) if s not in record.meta.test_sessions})
