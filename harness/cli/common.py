@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import importlib.metadata
 import json
-import os
 import subprocess
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,8 +15,11 @@ import yaml
 from harness.config import ConfigError
 from harness.corpus.folds import SPLIT_VERSION
 from harness.errors import UserError
-from harness.models.encoders.pretrained import checkpoint_problem
-from harness.models.variants import EncoderVariant
+from harness.hub import (  # resolved once per process there; re-exported for the commands importing them here
+    checkpoint_available as checkpoint_available,
+)
+from harness.hub import local_checkpoint_problem as local_checkpoint_problem
+from harness.hub import resolve_checkpoint as resolve_checkpoint
 from harness.store import RunStore, read_json
 
 
@@ -35,76 +37,6 @@ def parse_overrides(pairs: list[str]) -> dict[str, Any]:
                 pass
         values[key.strip()] = value
     return values
-
-
-def checkpoint_available(name: str) -> bool:
-    """Whether ``from_pretrained(name)`` can work offline: a local folder, or a hub name already cached."""
-    if Path(name).expanduser().is_dir():
-        return (Path(name).expanduser() / "config.json").exists()
-    try:
-        from huggingface_hub import try_to_load_from_cache
-
-        return isinstance(try_to_load_from_cache(name, "config.json"), str)
-    except Exception:  # a malformed repo id
-        return False
-
-
-def resolve_checkpoint(variant: EncoderVariant, name: str) -> str:
-    """Check a checkpoint before Ray starts: a local folder must exist; a hub name must be cached or
-    downloadable. Raises ``ConfigError`` with one line naming the checkpoint, the key and the fix."""
-    key = f"{variant.modality}.model"
-    path = Path(name).expanduser()
-    if name.startswith(("/", ".", "~")) or path.exists():
-        if not path.is_dir():
-            raise ConfigError(checkpoint_problem(name, key, "the folder does not exist"))
-        if not (path / "config.json").exists():
-            raise ConfigError(checkpoint_problem(name, key, "the folder has no config.json"))
-        problem = local_checkpoint_problem(path)
-        if problem:
-            raise ConfigError(checkpoint_problem(name, key, problem))
-        return str(path.resolve())
-    if checkpoint_available(name):
-        return name
-    if os.environ.get("HF_HUB_OFFLINE", "0") not in ("0", "", "false"):
-        raise ConfigError(
-            checkpoint_problem(name, key, "not in the local Hugging Face cache and HF_HUB_OFFLINE is set")
-        )
-    try:
-        from huggingface_hub import hf_hub_download
-
-        os.environ.setdefault("HF_HUB_ETAG_TIMEOUT", "5")
-        os.environ.setdefault("HF_HUB_DOWNLOAD_TIMEOUT", "10")
-        hf_hub_download(name, "config.json")
-    except Exception as err:
-        raise ConfigError(
-            checkpoint_problem(name, key, f"not cached and not downloadable ({type(err).__name__})")
-        ) from None
-    return name
-
-
-WEIGHTS = ("model.safetensors", "pytorch_model.bin", "model.safetensors.index.json", "pytorch_model.bin.index.json")
-
-
-def local_checkpoint_problem(path: Path) -> str | None:
-    """What keeps a local checkpoint folder from loading, found without loading it (headers only)."""
-    try:
-        config = json.loads((path / "config.json").read_text())
-    except (OSError, ValueError) as err:
-        return f"{path / 'config.json'} is not valid JSON ({str(err).splitlines()[0]})"
-    if not isinstance(config, dict) or "model_type" not in config:
-        return f"{path / 'config.json'} has no model_type (not a transformers config)"
-    weights = [w for w in WEIGHTS if (path / w).is_file()]
-    if not weights:
-        return f"no weights file ({', '.join(WEIGHTS[:2])}) in the folder"
-    if weights[0] == "model.safetensors":
-        from safetensors import safe_open
-
-        try:
-            with safe_open(str(path / weights[0]), framework="pt") as f:  # reads the header, checks sizes
-                f.keys()
-        except Exception as err:  # SafetensorError is not an OSError
-            return f"{path / weights[0]} is damaged ({str(err).splitlines()[0]})"
-    return None
 
 
 def git_hash() -> str:
@@ -147,6 +79,8 @@ class RunIdentity:
     stage: str
     final: dict[str, int] | None = None  # final stage: {"seeds": S, "top_k": K}
     split_version: int = SPLIT_VERSION
+    subset: str = "all"
+    fidelity: str = "epochs"
 
     def check_against(self, store: RunStore) -> None:
         """Store this identity in the run's books, or compare it with the stored one; raise ``UserError``

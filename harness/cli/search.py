@@ -27,7 +27,7 @@ from harness.cli.run import (
     stop_ray,
 )
 from harness.errors import UserError
-from harness.logs import setup_logging
+from harness.logs import setup_logging, start_run_log
 from harness.paths import writable_dir
 from harness.store import RunStore
 
@@ -78,6 +78,7 @@ def main(argv: list[str] | None = None) -> int:
         check_arguments(args)
         results = writable_dir(args.results, "--results")
         storage = open_storage(args)
+        start_run_log(storage.uri, results, "search", args.pair)  # Ray's and Optuna's own lines go there
         data = load_data(args)
         name = check_run_name(args.name) or default_run_name(args.pair, data.source, args)
         plan = plan_pair(args, args.pair, data, storage, name, stage="search", space_path=args.space)
