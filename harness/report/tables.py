@@ -16,8 +16,9 @@ Otherwise the row is the search's best config (one seed) and says so in ``stage`
 Aggregation (stated in every header): ``*_mean`` and ``*_std`` are over the seed x fold runs (sample
 standard deviation, ddof=1); ``pooled_*`` are computed on all test predictions of a seed pooled over
 folds, then averaged over seeds; ``ci_*`` over folds are t intervals with n-1 degrees of freedom.
-Pairwise differences use a paired bootstrap over dialogues, McNemar's exact test and Holm's correction
-(``harness.report.stats``).
+Differences (``pairwise``, ``fusion_gain``, ``factorial``) and ``subsets`` are speaker-level: per-session
+contrasts with a t interval and the t test of the same statistic, Holm over the pre-specified primary
+family, Benjamini-Hochberg for the exploratory rest (``harness.report.contrasts``).
 """
 
 from __future__ import annotations
@@ -31,9 +32,9 @@ import pandas as pd
 
 from harness.atomic import write_atomic
 from harness.corpus.iemocap import EMOTION_NAMES, EMOTIONS
-from harness.models.pairs import PAIRS, unimodal_baseline
 from harness.records import FoldRecord, RunMeta, TrialRecord
-from harness.report import stats
+from harness.report import contrasts, stats
+from harness.report.multiplicity import format_p
 from harness.store import Storage
 
 log = logging.getLogger(__name__)
@@ -285,43 +286,27 @@ def _group_columns(key: tuple) -> dict:
     return {"data_source": source, "protocol": protocol, "classes": classes, "folds": " ".join(str(f) for f in folds)}
 
 
-def _same_seeds(finals: dict[str, pd.DataFrame], a: str, b: str) -> bool:
-    """Whether two final runs can be paired: the statistics pair seeds by value, so runs of other seed sets
-    (benchmarks with other --seeds or --top-k) would be compared on their shared seeds only, unlike their rows."""
-    seeds_a, seeds_b = sorted(finals[a].seed.unique()), sorted(finals[b].seed.unique())
-    if seeds_a != seeds_b:
-        log.warning("%s vs %s not compared: their final stages have other seeds (%s; %s)", a, b, seeds_a, seeds_b)
-    return seeds_a == seeds_b
+def _finals(group: Group) -> dict[str, pd.DataFrame]:
+    """The final-stage predictions of the group's pairs, by pair."""
+    return {r.meta.pair: r.predictions for r in group.rows if r.predictions is not None}
 
 
-def pairwise_table(group: Group) -> pd.DataFrame:
-    finals = {r.meta.pair: r.predictions for r in group.rows if r.predictions is not None}
-    names = sorted(finals)
-    comparisons = [(a, b) for i, a in enumerate(names) for b in names[i + 1 :] if _same_seeds(finals, a, b)]
-    if not comparisons:
+def _with_group(group: Group, table: pd.DataFrame) -> pd.DataFrame:
+    if table.empty:
         return pd.DataFrame()
-    table = stats.compare(pd.concat(finals.values(), ignore_index=True), comparisons)
     return pd.concat([pd.DataFrame([_group_columns(group.key)] * len(table)), table.reset_index(drop=True)], axis=1)
 
 
-def fusion_gain_table(group: Group) -> pd.DataFrame:
-    finals = {r.meta.pair: r.predictions for r in group.rows if r.predictions is not None}
-    comparisons, modalities = [], []
-    for name in sorted(finals):
-        pair = PAIRS.get(name)
-        if pair is None or not pair.is_fused:
-            continue
-        for modality in pair.encoders:
-            baseline = unimodal_baseline(pair, modality)
-            if baseline is not None and baseline.name in finals and _same_seeds(finals, name, baseline.name):
-                comparisons.append((name, baseline.name))
-                modalities.append(modality)
-    if not comparisons:
-        return pd.DataFrame()
-    table = stats.compare(pd.concat(finals.values(), ignore_index=True), comparisons)
-    table = table.rename(columns={"pair_a": "pair", "pair_b": "baseline", "diff_weighted_f1": "gain_weighted_f1"})
-    table.insert(2, "baseline_modality", modalities)
-    return pd.concat([pd.DataFrame([_group_columns(group.key)] * len(table)), table.reset_index(drop=True)], axis=1)
+def pairwise_table(group: Group, family: contrasts.Family | None = None) -> pd.DataFrame:
+    """Every two final-stage pairs, oriented large minus small / fused minus unimodal (``harness.report.contrasts``)."""
+    finals = _finals(group)
+    return _with_group(group, contrasts.pairwise(finals, family or contrasts.evaluate_family(finals)))
+
+
+def fusion_gain_table(group: Group, family: contrasts.Family | None = None) -> pd.DataFrame:
+    """Each fused pair minus each of its unimodal baselines, with the primary family's Holm p values."""
+    finals = _finals(group)
+    return _with_group(group, contrasts.fusion_gain(finals, family or contrasts.evaluate_family(finals)))
 
 
 def per_fold_table(group: Group) -> pd.DataFrame:
@@ -359,6 +344,8 @@ def markdown_table(frame: pd.DataFrame) -> str:
                 "n/a" if pd.isna(m) else f"{m:.3f}" if pd.isna(s) else f"{m:.3f} ± {s:.3f}"
                 for m, s in zip(values, frame[f"{column}_std"])
             ]
+        elif numeric and (column == "p" or column.endswith("_p")):
+            values = [format_p(v) for v in values]  # rounded for display; the CSV keeps full precision
         elif numeric:
             values = ["n/a" if pd.isna(v) else f"{v:g}" for v in values]
         shown[column] = values
@@ -426,11 +413,12 @@ def _write(
     parts: list[tuple[Group, pd.DataFrame]],
     empty: str,
     published: bool = False,
+    note: str = "",
 ) -> None:
     frames = [frame for _, frame in parts if not frame.empty]
     table = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
     write_atomic(results / f"{stem}.csv", lambda p: table.to_csv(p, index=False))
-    lines = [f"# {title}", ""]
+    lines = [f"# {title}", ""] + ([note, ""] if note else [])
     for group, frame in parts:
         lines += _header(", ".join(map(str, _group_columns(group.key).values())), group.rows, group.key)
         shown = frame.drop(columns=[c for c in ("data_source", "protocol", "classes", "folds") if c in frame])
@@ -482,20 +470,38 @@ def write_reports(results: str | Path, storage: str | Path | None = None) -> Pat
         [(g, per_fold_table(g)) for g in grouped],
         "No complete run yet.",
     )
+    families = {g.key: contrasts.evaluate_family(_finals(g)) for g in grouped}
     _write(
         results,
         "pairwise",
-        "Pairwise comparison (a minus b, test weighted F1, final stage)",
-        [(g, pairwise_table(g)) for g in grouped],
+        "Pairwise comparison (a minus b: large minus small, fused minus unimodal; final stage)",
+        [(g, pairwise_table(g, families[g.key])) for g in grouped],
         "No rows: needs two pairs with a final stage in the same group (python -m harness.benchmark).",
+        note=contrasts.STATISTICS_NOTE,
     )
     _write(
         results,
         "fusion_gain",
         "Gain from fusion: fused pair minus its unimodal baseline (final stage)",
-        [(g, fusion_gain_table(g)) for g in grouped],
+        [(g, fusion_gain_table(g, families[g.key])) for g in grouped],
         "No rows: needs a fused pair and one of its unimodal baselines with a final stage "
         "(python -m harness.benchmark).",
+        note=contrasts.STATISTICS_NOTE,
+    )
+    _write(
+        results,
+        "factorial",
+        "Small vs large, 2x2: cells (weighted F1, per-session t CI), main effects and interaction (final stage)",
+        [(g, _with_group(g, contrasts.factorial(_finals(g), families[g.key]))) for g in grouped],
+        "No rows: needs the four pairs of a small/large grid with a final stage (python -m harness.benchmark).",
+        note=contrasts.STATISTICS_NOTE,
+    )
+    _write(
+        results,
+        "subsets",
+        "Improvised vs scripted dialogs (weighted F1, UA; ci: per-session t interval of weighted F1; final stage)",
+        [(g, _with_group(g, contrasts.subsets(_finals(g)))) for g in grouped],
+        "No rows: needs a pair with a final stage (python -m harness.benchmark).",
     )
     smoke = [r for r in runs if r.meta.smoke_test]
     smoke_rows = pd.DataFrame(

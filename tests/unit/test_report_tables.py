@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import numpy as np
@@ -10,6 +11,8 @@ import pytest
 
 from harness.corpus import EMOTIONS
 from harness.records import FoldRecord, Metrics, Resources, RunMeta, TrialRecord
+from harness.report.inference import SESSION_T
+from harness.report.multiplicity import benjamini_hochberg, holm
 from harness.report.tables import _stat, markdown_table, write_reports
 from harness.store import Storage, write_json
 from tests.fixtures.predictions import random_runs
@@ -122,25 +125,58 @@ def test_final_stage_tables_compare_pairs_and_fusion_against_its_own_baselines(t
         )
     write_reports(tmp_path)
     pairwise = pd.read_csv(tmp_path / "pairwise.csv")
-    assert list(pairwise.columns[4:11]) == [
+    assert list(pairwise.columns[4:13]) == [
         "pair_a",
         "pair_b",
+        "orientation",
+        "family",
         "diff_weighted_f1",
         "ci_low",
         "ci_high",
-        "mcnemar_p",
+        "p",
         "holm_p",
     ]
     assert len(pairwise) == 6  # every pair of the four models once
-    row = pairwise.set_index(["pair_a", "pair_b"]).loc[("cnnbilstm", "cnnbilstm_bilstm")]
-    assert row.diff_weighted_f1 < 0 and row.ci_high < 0  # a minus b: the fused pair is better
-    assert (pairwise.holm_p >= pairwise.mcnemar_p - 1e-12).all()
+    # oriented by the question, never alphabetically: fused minus unimodal, large minus small
+    assert set(zip(pairwise.pair_a, pairwise.pair_b, pairwise.orientation)) == {
+        ("cnnbilstm_bilstm", "cnnbilstm", "fused - unimodal"),
+        ("cnnbilstm_bilstm", "bilstm", "fused - unimodal"),
+        ("cnnbilstm_bilstm", "wav2vec", "fused - unimodal"),
+        ("wav2vec", "cnnbilstm", "large - small"),
+        ("wav2vec", "bilstm", "large - small"),
+        ("bilstm", "cnnbilstm", "registry order"),
+    }
+    rows = pairwise.set_index(["pair_a", "pair_b"])
+    assert rows.loc[("cnnbilstm_bilstm", "cnnbilstm")].diff_weighted_f1 > 0  # the fused pair is better
+    assert rows.loc[("cnnbilstm_bilstm", "cnnbilstm")].ci_low > 0
+    primary = pairwise[pairwise.family == "primary"]  # the fusion gains: Holm over them only
+    assert set(zip(primary.pair_a, primary.pair_b)) == {
+        ("cnnbilstm_bilstm", "cnnbilstm"),
+        ("cnnbilstm_bilstm", "bilstm"),
+    }
+    assert primary.holm_p.tolist() == pytest.approx(holm(primary.p).tolist())
+    assert primary.bh_p.isna().all() and set(primary.verdict) <= {"equivalent", "different", "inconclusive"}
+    exploratory = pairwise[pairwise.family == "exploratory"]
+    assert exploratory.holm_p.isna().all() and exploratory.verdict.isna().all()
+    assert exploratory.bh_p.tolist() == pytest.approx(benjamini_hochberg(exploratory.p).tolist())
+    assert (pairwise.n_sessions == 5).all() and (pairwise.method == SESSION_T).all()
+    assert {"diff_ua", "ua_ci_low", "ua_ci_high", "ua_p", "ci_low_given_speakers"} <= set(pairwise.columns)
     gain = pd.read_csv(tmp_path / "fusion_gain.csv")
     assert sorted(zip(gain.pair, gain.baseline, gain.baseline_modality)) == [
         ("cnnbilstm_bilstm", "bilstm", "text"),
         ("cnnbilstm_bilstm", "cnnbilstm", "audio"),
     ]
     assert (gain.gain_weighted_f1 > 0).all()
+    same = gain.merge(primary, left_on=["pair", "baseline"], right_on=["pair_a", "pair_b"])
+    assert len(same) == 2 and (same.holm_p_x == same.holm_p_y).all() and (same.p_x == same.p_y).all()
+    markdown = (tmp_path / "pairwise.md").read_text()
+    assert not re.search(r"\de-\d", markdown)  # p values rounded for display (the CSV keeps them exact)
+    assert "conditional on these speakers" in markdown
+    subsets = pd.read_csv(tmp_path / "subsets.csv")
+    assert list(subsets.columns[4:]) == ["pair", "subset", "n_utterances", "weighted_f1", "ua", "ci_low", "ci_high"]
+    counts = subsets.set_index(["pair", "subset"]).n_utterances
+    assert counts[("bilstm", "improvised")] + counts[("bilstm", "scripted")] == counts[("bilstm", "all")]
+    assert counts[("bilstm", "scripted")] > 0
     comparison = pd.read_csv(tmp_path / "comparison.csv").set_index("pair")
     assert comparison.loc["cnnbilstm_bilstm", "stage"] == "final" and comparison.loc["cnnbilstm_bilstm", "seeds"] == 2
     assert comparison.loc["cnnbilstm_bilstm", "pooled_weighted_f1"] == pytest.approx(0.8, abs=0.06)
@@ -155,7 +191,7 @@ def test_final_runs_of_other_seed_sets_are_not_paired(tmp_path):
         write_run(tmp_path, pair, f"{pair}_final", (1, 2, 3, 4, 5), [0.5], stage="final", predictions=predictions)
     write_reports(tmp_path)
     pairwise = pd.read_csv(tmp_path / "pairwise.csv")
-    assert list(zip(pairwise.pair_a, pairwise.pair_b)) == [("cnnbilstm", "cnnbilstm_bilstm")]
+    assert list(zip(pairwise.pair_a, pairwise.pair_b)) == [("cnnbilstm_bilstm", "cnnbilstm")]
     assert list(pd.read_csv(tmp_path / "fusion_gain.csv").baseline) == ["cnnbilstm"]
 
 

@@ -1,4 +1,5 @@
-"""harness.report.stats: summary metrics, dialog bootstrap, McNemar, Holm, t intervals, and the bootstrap's coverage."""
+"""harness.report.stats: summary metrics, dialog bootstrap, Holm, t intervals, and the dialog bootstrap's coverage
+when dialogs are the only clusters (the speaker-level checks are in test_stats_coverage.py)."""
 
 from __future__ import annotations
 
@@ -11,13 +12,10 @@ from scipy import stats
 from sklearn.metrics import f1_score
 
 from harness.report.stats import (
-    COMPARE_COLUMNS,
     EMOTIONS,
     STD_CONVENTION,
     Interval,
-    compare,
     holm,
-    mcnemar_exact,
     paired_bootstrap,
     summarize,
     t_interval,
@@ -126,42 +124,7 @@ def test_summarize_rejects_malformed_tables(tiny):
 
 
 # --------------------------------------------------------------------------------------------------------
-# McNemar, Holm, t interval
-
-
-def test_mcnemar_counts_discordant_utterances_and_uses_the_exact_binomial():
-    labels = [0, 1, 2, 3, 4, 5, 0, 1, 2, 3]
-    a_right = [1, 1, 1, 1, 1, 1, 0, 1, 1, 0]  # with b_right: 6 x (a right, b wrong), 1 x (a wrong, b right)
-    b_right = [0, 0, 0, 0, 0, 0, 1, 1, 1, 0]
-    wrong = [(y + 1) % 6 for y in labels]
-    a = predictions("a", 0, 1, labels, [y if r else w for y, r, w in zip(labels, a_right, wrong, strict=True)])
-    b = predictions("b", 0, 1, labels, [y if r else w for y, r, w in zip(labels, b_right, wrong, strict=True)])
-    result = mcnemar_exact(a, b)
-    assert (result.b01, result.b10, result.n_utterances) == (1, 6, 10)
-    assert result.p_value == pytest.approx(stats.binomtest(6, 7, 0.5).pvalue)
-    assert result.p_value == pytest.approx(2 * (7 + 1) / 2**7)  # two-sided: 2 * P(X >= 6), X ~ Bin(7, 1/2)
-    swapped = mcnemar_exact(b, a)
-    assert (swapped.b01, swapped.b10, swapped.p_value) == (6, 1, result.p_value)
-    assert mcnemar_exact(a, a).p_value == 1.0  # no discordant pair
-
-
-def test_mcnemar_uses_a_majority_vote_over_seeds_with_ties_counted_wrong():
-    labels = [0, 1, 2]
-    # Model a over three seeds: utterance 0 right 2/3 (-> right), 1 right 1/3 (-> wrong), 2 right 3/3.
-    a = pd.concat(
-        [
-            predictions("a", 0, 1, labels, [0, 1, 2]),
-            predictions("a", 1, 1, labels, [0, 0, 2]),
-            predictions("a", 2, 1, labels, [5, 0, 2]),
-        ]
-    )
-    b = pd.concat([predictions("b", s, 1, labels, [5, 1, 5]) for s in range(3)])  # wrong, right, wrong
-    result = mcnemar_exact(a, b)
-    assert (result.b01, result.b10, result.n_seeds, result.n_utterances) == (1, 2, 3, 3)
-    # Two seeds, utterance 0 right under one of them: a tie, counted as wrong.
-    tie_a = pd.concat([predictions("a", 0, 1, labels, [0, 1, 2]), predictions("a", 1, 1, labels, [5, 1, 2])])
-    tie_b = pd.concat([predictions("b", s, 1, labels, [0, 1, 2]) for s in range(2)])
-    assert (mcnemar_exact(tie_a, tie_b).b01, mcnemar_exact(tie_a, tie_b).b10) == (1, 0)
+# Holm, t interval
 
 
 def test_holm_matches_a_hand_computation():
@@ -402,51 +365,3 @@ def test_dialog_bootstrap_covers_with_several_seeds():
         result = paired_bootstrap(a, b, n_boot=1000, seed=rng)
         hits += result.ci_low <= truth <= result.ci_high
     assert 0.88 <= hits / n <= 1.0  # 100 datasets: SE 0.022; a loose check that several seeds do not break it
-
-
-# --------------------------------------------------------------------------------------------------------
-# compare
-
-
-def test_compare_table_columns_sign_and_holm():
-    rng = np.random.default_rng(5)
-    table = pd.concat(
-        [
-            random_runs(rng, "good", 0.7, [0, 1]),
-            random_runs(rng, "mid", 0.6, [0, 1]),
-            random_runs(rng, "bad", 0.5, [0, 1]),
-        ]
-    )
-    result = compare(table, [("good", "bad"), ("bad", "good"), ("mid", "good")], n_boot=1000, seed=0)
-    assert list(result.columns) == list(COMPARE_COLUMNS)
-    assert list(result.columns[:7]) == [
-        "pair_a",
-        "pair_b",
-        "diff_weighted_f1",
-        "ci_low",
-        "ci_high",
-        "mcnemar_p",
-        "holm_p",
-    ]
-    assert result["diff_weighted_f1"].iloc[0] > 0 and result["ci_low"].iloc[0] > 0  # a better than b: positive
-    assert result["diff_weighted_f1"].iloc[1] == pytest.approx(-result["diff_weighted_f1"].iloc[0])
-    assert result["diff_weighted_f1"].iloc[2] < 0
-    assert (result["holm_p"] >= result["mcnemar_p"]).all() and (result["holm_p"] <= 1).all()
-    assert result["holm_p"].tolist() == pytest.approx(holm(result["mcnemar_p"]).tolist())
-    assert (result["b01"].iloc[0], result["b10"].iloc[0]) == (result["b10"].iloc[1], result["b01"].iloc[1])
-    assert (result["n_seeds"] == 2).all() and (result["n_dialogs"] == 40).all()
-    boot = paired_bootstrap(table[table.pair == "good"], table[table.pair == "bad"])
-    assert result["diff_weighted_f1"].iloc[0] == pytest.approx(boot.estimate)
-    assert compare(table, [("good", "bad")], seed=3).equals(compare(table, [("good", "bad")], seed=3))
-    assert compare(table, []).columns.tolist() == list(COMPARE_COLUMNS)
-
-
-def test_compare_rejects_disjoint_and_unknown_pairs():
-    rng = np.random.default_rng(6)
-    a = random_runs(rng, "a", 0.6, [0])
-    b = random_runs(rng, "b", 0.6, [0])
-    disjoint = pd.concat([a[a.fold <= 2], b[b.fold > 2]])
-    with pytest.raises(ValueError, match="'a' with 'b'.*no utterances in common"):
-        compare(disjoint, [("a", "b")])
-    with pytest.raises(ValueError, match="unknown pair"):
-        compare(pd.concat([a, b]), [("a", "c")])
