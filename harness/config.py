@@ -14,6 +14,7 @@ from harness.errors import UserError
 
 FUSIONS = ("concat", "gated", "attention")
 CONTEXT_LAYERS = ("lstm", "transformer")
+EXPLAIN_LEVELS = ("end_to_end", "head_level")
 
 
 class ConfigError(UserError):
@@ -77,13 +78,18 @@ class TrialConfig:
     fusion: str = "concat"
     fusion_dim: int = 128
     mixed_precision: bool = True  # bf16 autocast on GPU; ignored on CPU
-    explain_samples: int = 24  # test utterances per fold given Integrated Gradients (final stage); 0 disables
+    # Explanations (final stage; harness.train.explain): a class-stratified set of this many test utterances
+    # per fold, the same for every pair (0 disables); Integrated Gradients starts at explain_steps and doubles
+    # them until complete within tolerance.
+    explain_samples: int = 60
     explain_steps: int = 16
     explain_batch: int = 4  # IG interpolation steps per forward/backward: bounds the explanation's memory
-    explain_max_positions: int = 300  # explained utterances are cut to this many frames/tokens (3-6 s of audio)
-    # Explanation time as a fraction of the fold's train+score+measure time (0: no bound). Utterances stop
-    # once the next would pass it, so the explanation's share of a fold stays near budget / (1 + budget);
-    # the first utterance is always explained.
+    explain_crop_s: float = 0.0  # explained audio cut to this many seconds, the same for every pair (0: as scored)
+    # end_to_end: every branch from its input units; head_level: frozen pretrained branches over their frozen
+    # states (reported apart), everything else end to end.
+    explain_level: str = "end_to_end"
+    # Explanation time as a fraction of the trial's train+score+measure time (0: no bound). It lowers IG
+    # steps, never the utterances explained; a fold over it says so.
     explain_budget: float = 0.1
     audio: AudioConfig = field(default_factory=AudioConfig)
     text: TextConfig = field(default_factory=TextConfig)
@@ -102,6 +108,8 @@ class TrialConfig:
             (self.lr > 0 and self.encoder_lr > 0, "learning rates must be > 0"),
             (0 <= self.dropout < 1, "dropout must be in [0, 1)"),
             (self.explain_budget >= 0, "explain_budget must be >= 0 (0: no bound)"),
+            (self.explain_level in EXPLAIN_LEVELS, f"explain_level must be one of {EXPLAIN_LEVELS}"),
+            (self.explain_steps >= 2 and self.explain_crop_s >= 0, "explain_steps must be >= 2, explain_crop_s >= 0"),
             (0 <= self.warmup_ratio < 1, "warmup_ratio must be in [0, 1)"),
             (self.audio.features in ("logmel", "mfcc"), "audio.features must be logmel or mfcc"),
             (self.audio.finetune_layers >= 0 and self.text.finetune_layers >= 0, "finetune_layers must be >= 0"),

@@ -21,6 +21,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 import numpy as np
+import pandas as pd
 import psutil
 import torch
 from sklearn.utils.class_weight import compute_class_weight
@@ -309,6 +310,7 @@ def measure(
 class FoldOutcome:
     record: FoldRecord
     test_probabilities: np.ndarray  # per-utterance class probabilities, rows in fold.test order
+    explanations: pd.DataFrame | None = None  # per-utterance explanation rows (harness.train.explain.COLUMNS)
 
 
 def fit_fold(
@@ -338,21 +340,24 @@ def fit_fold(
     started = time.perf_counter()
     resources = measure(trained, cfg, data, fold, device, latency=not earlier)
     seconds["measure"] = time.perf_counter() - started
-    explanation = None
-    if explain and cfg.explain_samples > 0:
+    explained = None
+    if explain and cfg.explain_samples > 0 and len(fold.test):
         budget = ExplainBudget.after(cfg.explain_budget, earlier)
         started = time.perf_counter()
-        explanation = explain_fold(
+        explained = explain_fold(
             trained.model,
             data,
             fold.test,
+            fold.train,
             cfg,
             device,
+            pair.name,
+            fold.test_session,
             budget.seconds(sum(seconds.values())),
-            budget.min_samples,
             budget.per_utterance_s,
         )
         seconds["explain"] = time.perf_counter() - started
+    explanation = explained.record if explained is not None else None
     log.info(
         "fold %d: best epoch %d, val wF1 %.3f, test wF1 %.3f",
         fold.test_session,
@@ -372,4 +377,4 @@ def fit_fold(
         explanation,
         {k: round(v, 3) for k, v in seconds.items()},
     )
-    return FoldOutcome(record, scores.test_probabilities)
+    return FoldOutcome(record, scores.test_probabilities, explained.frame if explained is not None else None)

@@ -21,7 +21,9 @@ from harness.models.encoders.registry import ENCODERS
 from harness.models.fusion import EmotionModel
 from harness.models.pairs import PAIRS, PairSpec
 from harness.models.tiny import ensure_checkpoint
-from harness.train.explain import explain_fold, explained_input
+from harness.train.explain import explain_fold
+from harness.train.explain.attribute import MIN_STEPS
+from harness.train.explain.units import branch_units, training_layer_means, words
 from harness.train.fit import autocast_for, make_optimizer, train_step
 
 PRETRAINED = [name for name, v in ENCODERS.items() if v.pretrained]
@@ -168,50 +170,42 @@ def test_cached_frozen_features_match_the_live_encoder(name, models, cache, demo
     torch.testing.assert_close(cached, live, atol=2e-2, rtol=1e-2)  # the cache stores float16
 
 
+@pytest.mark.parametrize("level", ["end_to_end", "head_level"])
 @pytest.mark.parametrize("name", PRETRAINED)
-def test_a_frozen_encoder_is_explained_over_its_hidden_states_exactly(name, models, cache, demo_manifest):
-    """A frozen branch is attributed over every layer's hidden state at every position (one backbone pass per
-    utterance): the input it pools to is exactly the encoder's layer means, and Integrated Gradients run on
-    those pooled means and spread back over the positions equals Integrated Gradients over the full
-    [positions, layers x hidden] tensor (the pooling is linear), at a fraction of the cost."""
-    cfg = config(name, models)
+def test_an_explained_branch_reads_what_the_model_scores(name, level, models, cache, demo_manifest):
+    """The explained input of a pretrained branch, end to end (input units through the frozen backbone) or
+    at head level (the frozen states at every position, pooled by the head's mean), gives the scored
+    prediction; its units are 100 ms bins or words, and replacing every unit gives the baseline."""
+    cfg = config(name, models, explain_level=level)
     data = load_pair_data(unimodal(name), cfg, demo_manifest.iloc[::10], cache, progress=False)
     model, encoder = build(name, cfg, data)
     model.eval()
-    batch = model.collate(data.features, np.array([2]), live=True)
-    embedded = model.embed(batch)[encoder.modality]
-    explained = explained_input(encoder, embedded, max_positions=0)
-    layers, hidden = encoder.backbone.config.num_hidden_layers + 1, encoder.backbone.config.hidden_size
-    assert explained.x.shape[-1] == layers * hidden and explained.x.shape[1] == explained.mask.shape[1]
+    rows = np.arange(len(data.manifest))
+    m = encoder.modality
+    baseline = training_layer_means(data.features[m]["layers"], rows) if level == "head_level" else None
+    units = branch_units(encoder, data, 2, m, cfg, CPU, baseline)
+    assert units.level == level and units.n_units >= 1
     with torch.no_grad():
-        pooled = explained.pool(explained.x)
-        torch.testing.assert_close(pooled, encoder.layer_means(embedded), rtol=1e-5, atol=1e-5)
-        torch.testing.assert_close(
-            model.forward_embedded({encoder.modality: explained.embed(pooled)}), model(batch), rtol=1e-4, atol=1e-5
-        )
-
-    def probability(x: torch.Tensor) -> torch.Tensor:
-        return torch.softmax(model.forward_embedded({encoder.modality: explained.embed(x)}), -1)
-
-    from captum.attr import IntegratedGradients
-
-    full = IntegratedGradients(lambda x: probability(explained.pool(x))).attribute(
-        explained.x, baselines=torch.zeros_like(explained.x), target=0, n_steps=8
-    )
-    gradient = IntegratedGradients(probability, multiply_by_inputs=False).attribute(
-        pooled, baselines=torch.zeros_like(pooled), target=0, n_steps=8
-    )
-    np.testing.assert_allclose(explained.scores(gradient), full.sum(-1)[0].numpy(), rtol=1e-3, atol=1e-7)
+        explained = model.forward_embedded({m: units.embed(units.x)})
+        scored = model(model.collate(data.features, np.array([2]), live=True))
+        torch.testing.assert_close(explained, scored, rtol=1e-4, atol=1e-4)
+        replaced = units.with_kept(np.zeros((1, units.n_units), dtype=bool))
+        torch.testing.assert_close(replaced, units.baseline)
+    if m == "audio":  # 100 ms bins: 5 positions of 20 ms (waveform chunks or SSL frames) each
+        assert list(np.bincount(units.unit_of[units.unit_of >= 0])[:-1]) == [5] * (units.n_units - 1)
+    else:
+        assert units.n_units == len(words(data.manifest.text.iloc[2]))  # every word, no special token
 
 
-def test_an_explanation_budget_bounds_the_explained_utterances(models, cache, demo_manifest):
+def test_a_spent_budget_lowers_steps_but_explains_the_whole_set(models, cache, demo_manifest):
     name = "wav2vec2"
-    cfg = config(name, models, explain_samples=3, explain_steps=4)
+    cfg = config(name, models, explain_samples=3, explain_steps=8)
     data = load_pair_data(unimodal(name), cfg, demo_manifest.iloc[::10], cache, progress=False)
     model, _ = build(name, cfg, data)
     rows = np.arange(len(data.manifest))
-    assert explain_fold(model, data, rows, cfg, CPU).n_samples == 3
-    bounded = explain_fold(model, data, rows, cfg, CPU, budget_s=0.0)
-    assert bounded.n_samples == 1 and np.isfinite(bounded.faithfulness)  # at least one, whatever the budget
-    spent = explain_fold(model, data, rows, cfg, CPU, budget_s=0.0, min_samples=0)  # a later fold, budget spent
-    assert spent.n_samples == 0 and np.isnan(spent.faithfulness) and spent.ablation_f1_drop == bounded.ablation_f1_drop
+    free = explain_fold(model, data, rows, rows, cfg, CPU)
+    spent = explain_fold(model, data, rows, rows, cfg, CPU, budget_s=0.0)
+    assert free.record.n_samples == spent.record.n_samples == free.record.set_size == 3
+    assert set(free.frame.utterance_id) == set(spent.frame.utterance_id)  # the same utterances
+    assert spent.record.ig_steps["audio"] == MIN_STEPS and not spent.record.within_budget
+    assert free.record.within_budget and free.record.ig_steps["audio"] >= cfg.explain_steps

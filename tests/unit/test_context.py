@@ -199,7 +199,7 @@ def test_context_keys_are_config_keys():
     assert not TrialConfig().context.enabled
 
 
-def test_a_context_model_trains_and_explains_the_current_turn(small_pair_data, demo_manifest):
+def test_a_context_model_trains_and_is_explained_with_its_window(small_pair_data, demo_manifest):
     cfg = _small(**{"context.past_turns": 2})
     fold = make_fold(demo_manifest, 5)
     model = build_pair_model(get_pair("cnnbilstm_bilstm"), cfg, small_pair_data, fold.train)
@@ -215,8 +215,8 @@ def test_a_context_model_trains_and_explains_the_current_turn(small_pair_data, d
         1.0,
     )
     assert math.isfinite(loss) and all(p.grad is not None for p in model.context.parameters())
-    explanation = explain_fold(model, small_pair_data, fold.test[:6], cfg, CPU)
-    assert explanation.n_samples == 2 and math.isfinite(explanation.faithfulness)
+    explained = explain_fold(model, small_pair_data, fold.test[:6], fold.train, cfg, CPU)
+    assert explained.record.n_samples == 2 and all(map(math.isfinite, explained.record.completeness_error.values()))
 
 
 def test_context_training_batches_are_runs_of_consecutive_turns(demo_manifest):
