@@ -66,7 +66,6 @@ from harness.train.fit import NonFiniteLossError, default_device, fit_fold
 from harness.tune.fidelity import EPOCH_REDUCTION, FOLD_REDUCTION, MAX_T, fidelity_time
 from harness.tune.selection import PER_FOLD
 from harness.tune.space import SearchSpace
-from harness.tune.tracking import tracking_callbacks
 
 # The classic reporter (our metric columns: fold, val F1, mean val F1) instead of Ray's new output, which
 # ignores a passed ProgressReporter; no warning for the frequent per-fold experiment snapshots.
@@ -685,10 +684,7 @@ def make_tuner(inputs: TrialInputs, settings: SearchSettings, final_configs: lis
             storage_path=Storage(settings.storage).uri,
             verbose=1,
             progress_reporter=_reporter(inputs.space, final_configs is not None),
-            callbacks=[
-                TrialLog(inputs.meta, inputs.final, n_folds),
-                *tracking_callbacks(settings.name, inputs.meta.pair, inputs.space.fixed),  # progress, --mlflow
-            ],
+            callbacks=[TrialLog(inputs.meta, inputs.final, n_folds)],
             failure_config=tune.FailureConfig(max_failures=settings.max_failures),
             checkpoint_config=tune.CheckpointConfig(num_to_keep=1),
         ),
