@@ -61,11 +61,13 @@ from harness.logs import ray_runtime_env
 from harness.models.data import load_pair_data
 from harness.models.pairs import get_pair
 from harness.records import FoldRecord, RunMeta, TrialRecord, read_record
-from harness.store import BOOKS, PREDICTIONS, RECORD, Storage, trial_record, write_json
+from harness.store import PREDICTIONS, RECORD, Storage, trial_record, write_json
 from harness.train.fit import NonFiniteLossError, default_device, fit_fold
 from harness.tune.fidelity import EPOCH_REDUCTION, FOLD_REDUCTION, MAX_T, fidelity_time
 from harness.tune.selection import PER_FOLD
 from harness.tune.space import SearchSpace
+from harness.tune.studies import optuna_storage, study_name
+from harness.tune.tracking import tracking_callbacks
 
 # The classic reporter (our metric columns: fold, val F1, mean val F1) instead of Ray's new output, which
 # ignores a passed ProgressReporter; no warning for the frequent per-fold experiment snapshots.
@@ -80,7 +82,6 @@ _NO_TUNE_SIGINT = "TUNE_DISABLE_SIGINT_HANDLER"
 # Failures that recur identically on a retry (a diverging config, a bad value): Ray's FailureConfig
 # still retries the trial, but the retry ends at once with the recorded reason instead of re-training.
 DETERMINISTIC_FAILURES = (NonFiniteLossError, ConfigError)
-OPTUNA_DB = "optuna.db"
 
 
 class NotRetried(RuntimeError):
@@ -605,33 +606,13 @@ def _reporter(space: SearchSpace, final: bool) -> tune.CLIReporter:
     )
 
 
-def optuna_storage(settings: SearchSettings) -> Any:
-    """Where the run's Optuna studies live: ``--optuna-storage URL`` (a PostgreSQL or MySQL server on a
-    cluster), else SQLite in the run's books (``<run>/harness/optuna.db``) on a local storage. On a URI
-    storage (no file locking there) the studies stay in the driver's memory and Ray's searcher snapshot."""
-    import optuna
-
-    if settings.optuna_storage:
-        return optuna.storages.RDBStorage(settings.optuna_storage)
-    store = Storage(settings.storage).run(settings.name)
-    if "://" in settings.storage and not settings.storage.startswith("file://"):
-        return None
-    path = Path(store.path) / BOOKS / OPTUNA_DB
-    path.parent.mkdir(parents=True, exist_ok=True)
-    return optuna.storages.RDBStorage(f"sqlite:///{path}")
-
-
-def study_name(run: str, unit: int | None) -> str:
-    return run if unit is None else f"{run}-outer{unit}"
-
-
 def make_search(inputs: TrialInputs, settings: SearchSettings) -> tuple[UnitSearch, UnitScheduler]:
     """One Optuna TPE study and one ASHA bracket per selection unit."""
     from optuna.samplers import TPESampler
 
     units = selection_units(inputs.meta.protocol, inputs.meta.test_sessions)
     n_folds = inputs.n_search_folds()
-    storage = optuna_storage(settings)
+    storage = optuna_storage(settings.storage, settings.name, settings.optuna_storage)
     searchers = {
         unit: FoldOptunaSearch(
             space=inputs.space.sample,
@@ -684,7 +665,10 @@ def make_tuner(inputs: TrialInputs, settings: SearchSettings, final_configs: lis
             storage_path=Storage(settings.storage).uri,
             verbose=1,
             progress_reporter=_reporter(inputs.space, final_configs is not None),
-            callbacks=[TrialLog(inputs.meta, inputs.final, n_folds)],
+            callbacks=[
+                TrialLog(inputs.meta, inputs.final, n_folds),
+                *tracking_callbacks(settings.name, inputs.meta.pair, inputs.space.fixed),  # progress, --mlflow
+            ],
             failure_config=tune.FailureConfig(max_failures=settings.max_failures),
             checkpoint_config=tune.CheckpointConfig(num_to_keep=1),
         ),

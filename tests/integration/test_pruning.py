@@ -1,4 +1,5 @@
-"""ASHA-stopped configs reach Optuna as PRUNED with per-fold intermediate values, never COMPLETE."""
+"""ASHA-stopped configs reach Optuna as PRUNED with their intermediate values on ASHA's clock, never
+COMPLETE; the study is stored in SQLite in the run's books and opens with Optuna's own API."""
 
 from __future__ import annotations
 
@@ -14,11 +15,14 @@ from harness.tune.space import load_space
 pytestmark = pytest.mark.slow
 
 
-def test_stopped_trials_are_pruned_in_the_optuna_study(tmp_path, demo_manifest, ray_tmp, monkeypatch):
+@pytest.mark.parametrize("fidelity", ["epochs", "folds"])
+def test_stopped_trials_are_pruned_in_the_optuna_study(fidelity, tmp_path, demo_manifest, ray_tmp, monkeypatch):
+    import optuna
     import ray
     from optuna.trial import TrialState
 
-    from harness.tune.ray_search import FoldOptunaSearch, SearchSettings, TrialInputs, make_tuner, run_tuner
+    from harness.tune.fidelity import MAX_T
+    from harness.tune.ray_search import OPTUNA_DB, SearchSettings, TrialInputs, make_tuner, run_tuner
 
     monkeypatch.setenv("RAY_TMPDIR", ray_tmp)
     pair = get_pair("bilstm")
@@ -27,7 +31,7 @@ def test_stopped_trials_are_pruned_in_the_optuna_study(tmp_path, demo_manifest, 
     cache = FeatureCache(tmp_path / "features")
     fingerprint = corpus_fingerprint(demo_manifest)
     prebuild_features(pair, space, demo_manifest, cache, fingerprint)
-    meta = RunMeta(pair.name, "prune", "demo", "test", {}, (4, 5, 1), 0, False)
+    meta = RunMeta(pair.name, "prune", "demo", "test", {}, (4, 5, 1), 0, False, protocol="loso-flat", fidelity=fidelity)
     inputs = TrialInputs(meta, space, demo_manifest, fingerprint, str(cache.root))
     ray.init(num_cpus=2, include_dashboard=False)
     try:
@@ -44,26 +48,32 @@ def test_stopped_trials_are_pruned_in_the_optuna_study(tmp_path, demo_manifest, 
             ),
         )
         outcome = run_tuner(tuner, 6)
-        searcher = tuner._local_tuner._tune_config.search_alg.searcher
-        assert isinstance(searcher, FoldOptunaSearch)
-        study = searcher.study
     finally:
         ray.shutdown()
     assert outcome.trials == 6 and not outcome.interrupted
+    database = tmp_path / "ray" / "prune" / "harness" / OPTUNA_DB
+    study = optuna.load_study(study_name="prune", storage=f"sqlite:///{database}")  # what optuna-dashboard opens
     records = {r.trial_id: r for r in Storage(tmp_path / "ray").run("prune").records()}
     states = [t.state for t in study.trials]
     assert TrialState.PRUNED in states and TrialState.COMPLETE in states, states
+    # epochs: 1, 2 (capped epochs=2) of the first fold, its end (9), the second fold's end (27), the last (MAX_T)
+    clock = {1, 2, 9, 27, MAX_T} if fidelity == "epochs" else {1, 2, 3}
+    last = MAX_T if fidelity == "epochs" else 3
     for trial in study.trials:
         steps = sorted(trial.intermediate_values)
-        assert steps == list(range(1, len(steps) + 1))  # keyed by folds done, one value per fold
+        assert set(steps) <= clock, steps
         if trial.state == TrialState.COMPLETE:
-            assert steps == [1, 2, 3]
+            assert steps[-1] == last and trial.value == trial.intermediate_values[last]
         if trial.state == TrialState.PRUNED:  # Optuna keeps the last intermediate value of a pruned trial
-            assert len(steps) < 3 and trial.value == trial.intermediate_values[steps[-1]]
+            assert steps[-1] < last and trial.value == trial.intermediate_values[steps[-1]]
     stopped = [r for r in records.values() if r.status == "stopped_early"]
     assert len(stopped) == states.count(TrialState.PRUNED)
     assert all(len(r.folds) < 3 for r in stopped)
-    assert sum(r.status == "finished" for r in records.values()) == states.count(TrialState.COMPLETE)
+    complete = [r for r in records.values() if r.status == "finished"]
+    assert len(complete) == states.count(TrialState.COMPLETE)
+    values = sorted(t.value for t in study.trials if t.state == TrialState.COMPLETE)
+    assert values == pytest.approx(sorted(r.mean_val_weighted_f1 for r in complete))  # the records agree
     for record in records.values():  # latency: measured once per trial, on its first fold
-        assert record.folds[0].resources.latency_ms > 0
-        assert all(f.resources.latency_ms is None for f in record.folds[1:])
+        if record.folds:
+            assert record.folds[0].resources.latency_ms > 0
+            assert all(f.resources.latency_ms is None for f in record.folds[1:])
