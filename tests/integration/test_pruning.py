@@ -22,7 +22,8 @@ def test_stopped_trials_are_pruned_in_the_optuna_study(fidelity, tmp_path, demo_
     from optuna.trial import TrialState
 
     from harness.tune.fidelity import MAX_T
-    from harness.tune.ray_search import OPTUNA_DB, SearchSettings, TrialInputs, make_tuner, run_tuner
+    from harness.tune.ray_search import SearchSettings, TrialInputs, make_tuner, run_tuner
+    from harness.tune.studies import OPTUNA_DB
 
     monkeypatch.setenv("RAY_TMPDIR", ray_tmp)
     pair = get_pair("bilstm")
