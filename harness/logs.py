@@ -19,6 +19,8 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+from harness.errors import UserError
+
 FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 LOG_FILE_VARIABLE = "HARNESS_LOG_FILE"  # the file, for Ray workers (they inherit or are given it)
 # Loggers whose INFO lines go to the log file only; their warnings also reach the console.
@@ -122,3 +124,23 @@ def log_folder(storage: str, results: str | Path) -> Path:
 def start_run_log(storage: str, results: str | Path, command: str, name: str) -> Path:
     """``start_log_file`` in ``log_folder``: what a command calls once its storage is known."""
     return start_log_file(log_file_path(log_folder(storage, results), command, name))
+
+
+def check_mlflow(uri: str | None) -> str | None:
+    """``--mlflow URI`` checked before Ray: MLflow installed, a local store's folder there; returns the URI
+    as MLflow gets it (a plain path made absolute: Ray's driver may run elsewhere than the shell)."""
+    if uri is None:
+        return None
+    import importlib.util
+
+    if importlib.util.find_spec("mlflow") is None:
+        raise UserError(f"--mlflow {uri}: MLflow is not installed (pip install 'harness[mlflow]')")
+    scheme, sep, rest = uri.partition("://")
+    if not sep:
+        return Path(uri).expanduser().resolve().as_uri()
+    if scheme == "sqlite":  # sqlite:///relative.db or sqlite:////absolute/path.db
+        path = Path(rest[1:]).expanduser().resolve()
+        if not path.parent.is_dir():
+            raise UserError(f"--mlflow {uri}: the folder {path.parent} does not exist")
+        return f"sqlite:///{path}"
+    return uri

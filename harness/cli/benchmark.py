@@ -19,6 +19,7 @@ import argparse
 import logging
 import sys
 
+from harness.cli.progress import BenchmarkProgress
 from harness.cli.run import (
     Interrupts,
     PairPlan,
@@ -186,9 +187,10 @@ def run_benchmark(
     interrupts: Interrupts,
 ) -> int:
     """The search of every pair, then the final stage of every pair; returns 0 or the interrupt's exit code."""
-    with interrupts:
+    with interrupts, BenchmarkProgress.for_benchmark(list(plans), args) as progress:
         for pair, plan in plans.items():
             log.info("search: %s (%s)", pair, budget)
+            progress.enter(pair, "search")
             summary = execute(plan, data, args, interrupts)
             if summary["interrupted"]:
                 print(f"interrupted during the search of {pair}; run the same command again to resume", file=sys.stderr)
@@ -216,6 +218,7 @@ def run_benchmark(
                 },
             )
             log.info("final stage: %s, %d config(s) per fold x %d seeds", pair, args.top_k, args.seeds)
+            progress.enter(pair, "final")
             summary = execute(final, data, args, interrupts, final_configs=final_configs)
             if summary["interrupted"]:
                 print(

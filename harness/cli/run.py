@@ -25,6 +25,7 @@ from harness.errors import UserError
 from harness.features import FeatureCache, corpus_fingerprint
 from harness.hub import checkpoint_or_stand_in
 from harness.lock import hold_run
+from harness.logs import check_mlflow
 from harness.models.pairs import PairSpec, get_pair
 from harness.models.tiny import tiny_overrides
 from harness.paths import default_cache_dir, usable_cache_dir
@@ -118,6 +119,12 @@ def add_run_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--skip-bad", action="store_true", help="skip and list malformed corpus entries")
     parser.add_argument("--smoke-test", action="store_true", help="1 fold, 2 trials, 1 epoch, tiny models")
     parser.add_argument("--no-report", action="store_true", help="do not rebuild the reports at the end")
+    parser.add_argument(
+        "--mlflow",
+        metavar="URI",
+        help="also track each trial (config, per-fold and final metrics) to MLflow: a tracking server "
+        "(http://host:5000), sqlite:////path/mlflow.db or a folder; needs pip install 'harness[mlflow]'",
+    )
 
 
 @dataclass(frozen=True)
@@ -147,6 +154,7 @@ def load_data(args: argparse.Namespace) -> RunData:
 
 
 def check_arguments(args: argparse.Namespace) -> None:
+    args.mlflow = check_mlflow(args.mlflow)
     for name, value in (
         ("--num-samples", args.num_samples),
         ("--cpus-per-trial", args.cpus_per_trial),
@@ -371,6 +379,7 @@ def execute(
         restore_or_make,
         run_tuner,
     )
+    from harness.tune.tracking import configure as configure_tracking
 
     started = time.time()
     cache = FeatureCache(default_cache_dir() / "features")
@@ -404,6 +413,7 @@ def execute(
         inner_folds=1 if args.smoke_test else None,
     )
     clock = WallClock(plan.store, plan.store.read("search.json") or {}, started)
+    configure_tracking(args.mlflow)
     tuner = restore_or_make(inputs, settings, final_configs)
     try:
         units = 1 if final_configs is not None else len(selection_units(plan.meta.protocol, plan.meta.test_sessions))
