@@ -120,13 +120,27 @@ class Dataset:
     n_sessions: int
     n_dialogs: int
 
+    def dialog_names(self) -> np.ndarray:
+        """IEMOCAP-like name of each dialog (``Ses01F_impro00``; every third one scripted)."""
+        per_session = self.n_dialogs // self.n_sessions
+        return np.array(
+            [
+                f"Ses{d // per_session + 1:02d}{'FM'[d % 2]}_{'script' if d % 3 == 2 else 'impro'}{d % per_session:02d}"
+                for d in range(self.n_dialogs)
+            ],
+            dtype=object,
+        )
+
     def aligned(self) -> Aligned:
-        """The arrays :func:`harness.report.predictions.align` would give for :meth:`frames`."""
+        """The arrays :func:`harness.report.predictions.align` gives for :meth:`frames` (dialogs numbered by
+        session, then name, as it numbers them)."""
+        rank = np.empty(self.n_dialogs, dtype=np.int64)
+        rank[np.argsort(self.dialog_names(), kind="stable")] = np.arange(self.n_dialogs)  # names start Ses<s>
         return Aligned(
             labels=self.labels,
             sessions=self.sessions,
             session_values=tuple(range(1, self.n_sessions + 1)),
-            dialogs=self.dialogs,
+            dialogs=rank[self.dialogs],
             n_dialogs=self.n_dialogs,
             preds=self.preds,
             seeds=tuple(range(self.preds.shape[1])),
@@ -137,12 +151,7 @@ class Dataset:
         1..S, IEMOCAP-like dialog names, class probabilities ``p_<emotion>`` whose argmax is ``pred``)."""
         rng = rng or np.random.default_rng(0)
         n_seeds, n = self.preds.shape[1:]
-        per_session = self.n_dialogs // self.n_sessions
-        local = self.dialogs - self.sessions * per_session
-        kind = np.where(local % 3 == 2, "script", "impro")
-        names = np.array(
-            [f"Ses{s + 1:02d}{'FM'[d % 2]}_{t}{d:02d}" for s, d, t in zip(self.sessions, local, kind)], dtype=object
-        )
+        names = self.dialog_names()[self.dialogs]
         position = np.arange(n) - np.searchsorted(self.dialogs, self.dialogs)
         ids = np.array([f"{name}_{'FM'[p % 2]}{p:03d}" for name, p in zip(names, position)], dtype=object)
         out = []
