@@ -2,7 +2,12 @@
 demo corpus; then the training-throughput ratio of the cached pipeline over a naive one that decodes
 wavs and computes features (or runs the frozen encoder) inside the data loader at every step.
 
-    python benchmarks/bench_pairs.py [--steps 20] [--pairs cnnbilstm_bilstm wav2vec_bilstm]
+    python benchmarks/bench_pairs.py [--steps 20] [--pairs cnnbilstm_bilstm wav2vec_bilstm] [--bucket-size 128]
+
+The first table trains each pair both ways the training loop can feed it: batches collated at every step
+(the loop before fold-resident buckets; ``bucket_size: 0``) and fold-resident length buckets (the inputs
+collated once on the device, batches indexed there; the default), with the padded steps per real step of
+each.
 
 Both pipelines are warmed up before timing (librosa's first call JIT-compiles for seconds, which would
 otherwise flatter the cache). The ratio is (step + data) / step per utterance, where data is what the
@@ -16,7 +21,9 @@ Without network access the pretrained pairs use tiny random-init checkpoints; pa
 from __future__ import annotations
 
 import argparse
+import os
 import tempfile
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -37,8 +44,8 @@ from harness.models.encoders.pretrained import LayerMeanExtractor, PretrainedEnc
 from harness.models.fusion import build_model
 from harness.models.pairs import PAIRS, PairSpec, get_pair
 from harness.models.tiny import tiny_overrides
-from harness.train.batching import length_grouped_batches, to_device
-from harness.train.fit import autocast_for, default_device, make_optimizer, seed_everything, train_step
+from harness.train.batching import ResidentBuckets, length_grouped_batches, padding_share, to_device
+from harness.train.fit import autocast_for, default_device, make_optimizer, optimise, seed_everything, train_step
 from harness.train.measure import ResourceMonitor, count_params, measure_latency
 
 WARMUP_STEPS = 3
@@ -77,25 +84,51 @@ def naive(pair: PairSpec, data: PairData) -> PairData:
     )
 
 
-def train_steps(pair: PairSpec, cfg: TrialConfig, data: PairData, steps: int, device: torch.device) -> dict:
-    """Time ``steps`` optimiser steps (``harness.train.fit.train_step``, the one training uses) after
-    ``WARMUP_STEPS`` untimed ones; utterances/s, latency, memory."""
+def train_steps(
+    pair: PairSpec, cfg: TrialConfig, data: PairData, steps: int, device: torch.device, buckets: bool = False
+) -> dict:
+    """Time ``steps`` optimiser steps after ``WARMUP_STEPS`` untimed ones, as the training loop runs them:
+    ``buckets`` = fold-resident length buckets (``ResidentBuckets`` + ``optimise``; building them is timed
+    apart, once per fold in training), else per-step collation (``train_step``) of length-grouped batches.
+    Returns utterances/s, padded steps per real step, latency, memory."""
     seed_everything(0)
     rows = np.arange(len(data.manifest))
     model = build_model(pair, cfg, data.features, rows).to(device)
     optimizer = make_optimizer(model, cfg)
     criterion, autocast = nn.CrossEntropyLoss(), autocast_for(cfg, device)
-    rng, lengths, chunks = np.random.default_rng(0), model.input_lengths(data.features), []
-    while len(chunks) < steps + WARMUP_STEPS:
-        chunks += length_grouped_batches(rows, lengths, cfg.batch_size, rng)
-
+    rng, lengths = np.random.default_rng(0), model.input_lengths(data.features)
     model.train()
-    for chunk in chunks[:WARMUP_STEPS]:
-        train_step(model, data, chunk, optimizer, criterion, device, autocast, cfg.grad_clip)
-    timed = chunks[WARMUP_STEPS : WARMUP_STEPS + steps]
+    build_s = 0.0
+    if buckets:
+        started = time.perf_counter()
+        store = ResidentBuckets(model, data, rows, cfg.bucket_size, cfg.batch_size, device)
+        build_s = time.perf_counter() - started
+        picks: list[tuple[int, np.ndarray]] = []
+        while len(picks) < steps + WARMUP_STEPS:
+            picks += store.epoch(rng)
+        padding = padding_share([store.rows_of(b, p) for b, p in picks], lengths)
+
+        def step(i: int) -> int:
+            inputs, labels = store.take(*picks[i])
+            loss = optimise(model, inputs, labels, optimizer, criterion, autocast, cfg.grad_clip)
+            if i == WARMUP_STEPS + steps - 1:
+                loss.item()  # the loop waits for the device once per epoch; the timing must include the work
+            return len(labels)
+
+    else:
+        chunks: list[np.ndarray] = []
+        while len(chunks) < steps + WARMUP_STEPS:
+            chunks += length_grouped_batches(rows, lengths, cfg.batch_size, rng)
+        padding = padding_share(chunks, lengths)
+
+        def step(i: int) -> int:
+            train_step(model, data, chunks[i], optimizer, criterion, device, autocast, cfg.grad_clip)
+            return len(chunks[i])
+
+    for i in range(WARMUP_STEPS):
+        step(i)
     with ResourceMonitor(device) as monitor:
-        for chunk in timed:
-            train_step(model, data, chunk, optimizer, criterion, device, autocast, cfg.grad_clip)
+        trained = sum(step(i) for i in range(WARMUP_STEPS, WARMUP_STEPS + steps))
     model.eval()
     live = to_device(model.collate(data.features, rows[:1], live=True), device)
     with torch.no_grad():
@@ -104,7 +137,9 @@ def train_steps(pair: PairSpec, cfg: TrialConfig, data: PairData, steps: int, de
     return {
         "params_M": params.total / 1e6,
         "trainable_M": params.trainable / 1e6,
-        "utt_per_s": sum(map(len, timed)) / monitor.wall_s,
+        "utt_per_s": trained / monitor.wall_s,
+        "padding": padding,
+        "build_s": build_s,
         "latency_ms": latency * 1000,
         "peak_gb": (monitor.peak_gpu_bytes or monitor.peak_rss_bytes) / 1024**3,
     }
@@ -121,6 +156,7 @@ def main() -> None:
         help="pairs whose cached-vs-naive training throughput is compared",
     )
     parser.add_argument("--batch-size", type=int, default=TrialConfig.batch_size)
+    parser.add_argument("--bucket-size", type=int, default=TrialConfig.bucket_size)
     parser.add_argument("--audio-model")
     parser.add_argument("--text-model")
     args = parser.parse_args()
@@ -137,7 +173,9 @@ def run(args: argparse.Namespace, device: torch.device, manifest: pd.DataFrame, 
     names = list(dict.fromkeys(args.pairs + args.ratio_pairs))
     configs = {
         name: TrialConfig.from_flat(
-            tiny_overrides(get_pair(name).variants, tmp / "models") | chosen | {"batch_size": args.batch_size}
+            tiny_overrides(get_pair(name).variants, tmp / "models")
+            | chosen
+            | {"batch_size": args.batch_size, "bucket_size": args.bucket_size}
         )
         for name in names
     }
@@ -149,19 +187,25 @@ def run(args: argparse.Namespace, device: torch.device, manifest: pd.DataFrame, 
 
     print(
         f"device: {device}, {torch.get_num_threads()} threads; {args.steps} steps of {cfg.batch_size} "
-        f"utterances after {WARMUP_STEPS} warm-up steps; demo corpus"
+        f"utterances after {WARMUP_STEPS} warm-up steps; demo corpus; load average before: "
+        f"{' '.join(f'{x:.2f}' for x in os.getloadavg())}"
     )
-    print(f"{'pair':<18} {'params M':>9} {'train M':>8} {'utt/s':>8} {'latency ms':>11} {'peak GB':>8}")
+    print(
+        f"{'pair':<18} {'params M':>9} {'train M':>8} {'per-step utt/s':>15} {'buckets utt/s':>14} {'speed-up':>9} "
+        f"{'pad per-step':>13} {'pad buckets':>12} {'build s':>8} {'latency ms':>11} {'peak GB':>8}"
+    )
     for name in args.pairs:
         try:
             r = train_steps(get_pair(name), configs[name], data[name], args.steps, device)
+            b = train_steps(get_pair(name), configs[name], data[name], args.steps, device, buckets=True)
         except torch.OutOfMemoryError:  # recorded, and the other pairs still run (timm's benchmark does the same)
             print(f"{name:<18} out of memory at batch size {cfg.batch_size}")
             torch.cuda.empty_cache()
             continue
         print(
-            f"{name:<18} {r['params_M']:>9.3f} {r['trainable_M']:>8.3f} {r['utt_per_s']:>8.1f} "
-            f"{r['latency_ms']:>11.2f} {r['peak_gb']:>8.2f}"
+            f"{name:<18} {r['params_M']:>9.3f} {r['trainable_M']:>8.3f} {r['utt_per_s']:>15.1f} "
+            f"{b['utt_per_s']:>14.1f} {b['utt_per_s'] / r['utt_per_s']:>8.2f}x {r['padding']:>12.1%} "
+            f"{b['padding']:>12.1%} {b['build_s']:>8.2f} {r['latency_ms']:>11.2f} {r['peak_gb']:>8.2f}"
         )
 
     print("\ncached vs naive training throughput (naive: inputs recomputed from wav/text at every step)")

@@ -15,11 +15,17 @@ release's label counts, durations log-normal with median 3.6 s clipped to 0.6-34
   training fold (training steps + validation), and the fixed cost per fold (loading cached features,
   building the model, scoring, measuring);
 * extrapolated to IEMOCAP size (x 1/scale where a cost grows with the corpus): a fold, the default search
-  (8 trials, 5 folds, ASHA: rungs at 1, 2, 4 folds keep the top half) and a 40-trial search, in trial-slot
-  hours (one trial slot = ``--threads`` cores, or a quarter GPU) and in wall hours on this machine.
+  of the flat protocol (8 trials, 5 folds, ASHA: rungs at 1, 2, 4 folds keep the top half) and a 40-trial
+  search, in trial-slot hours (one trial slot = ``--threads`` cores, or a quarter GPU) and in wall hours on
+  this machine;
+* a second table: the full nested benchmark at the default budget (``benchmarks/nested_cost.py``: 8
+  configs per outer fold, 5 outer x 4 inner folds, the final stage with 5 seeds) per pair and in total,
+  under both fidelity schedules (``--fidelity epochs`` and ``folds``): trial-epochs, slot-hours, wall hours
+  on this machine and, on a GPU, GPU-hours at ``--gpu-fraction`` of a GPU per trial.
 
-Epochs per fold are taken at the config's cap (30, ``search_spaces/_base.yaml``): early stopping (patience
-6) usually ends sooner, so the search figures are upper bounds. Pretrained encoders use tiny random-init
+Epochs per fold are taken at the config's cap (30, ``search_spaces/_base.yaml``), or ``--fold-epochs``
+(the mean observed under early stopping, when known): early stopping (patience 6) usually ends sooner, so
+figures at the cap are upper bounds. Pretrained encoders use tiny random-init
 checkpoints, or real-size ones with ``--real-size`` (built offline once under $HARNESS_CACHE).
 ``--scale 0.02`` (about 200 utterances) runs in 2-3 minutes on 2 cores; CI runs it smaller
 (tests/integration/test_bench_scale.py).
@@ -41,7 +47,10 @@ from pathlib import Path
 
 import numpy as np
 
-from harness.models.pairs import GRID
+from harness.models.pairs import PAIRS
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # benchmarks/nested_cost.py, run as a script
+from nested_cost import FIDELITIES, INNER_FOLDS, OUTER_FOLDS, SEEDS, TRIALS, PairCost, pair_cost  # noqa: E402
 
 COLUMNS = ["metric", "item", "device", "value", "unit", "at_iemocap_size"]
 # IEMOCAP_full_release: label counts of the 10,039 rated utterances in 151 dialogs.
@@ -60,54 +69,83 @@ IEMOCAP_LABELS = {
 }
 IEMOCAP_DIALOGS = 151
 MEDIAN_SECONDS, SIGMA, MIN_SECONDS, MAX_SECONDS = 3.6, 0.67, 0.6, 34.0  # sigma: mean ~4.5 s, as IEMOCAP
-ORIGINAL_PAIRS = list(GRID)  # the 2x2 grid and its unimodal baselines
+ALL_PAIRS = list(PAIRS)  # the default budget of the nested benchmark: every registered pair
+NESTED_COLUMNS = [
+    "pair",
+    "device",
+    "fidelity",
+    "search_trial_epochs",
+    "final_trial_epochs",
+    "trial_epochs",
+    "slot_hours",
+    "slots",
+    "wall_hours",
+    "gpu_hours",
+]
 DEFAULT_TRIALS, FOLDS, MAX_EPOCHS = 8, 5, 30
 
 
 # -- the corpus ---------------------------------------------------------------------------------------------
-def write_scaled_corpus(root: Path, scale: float, seed: int = 0) -> Path:
-    """An IEMOCAP-sized corpus in the release's layout, built from the demo corpus's synthetic cues."""
-    import soundfile
+def write_scaled_corpus(root: Path, scale: float, seed: int = 0, workers: int = 1) -> Path:
+    """An IEMOCAP-sized corpus in the release's layout, built from the demo corpus's synthetic cues.
 
-    # the demo corpus's private helpers, reused on purpose: the same voices, words and file formats
-    from harness.corpus import demo
+    Each dialog is synthesised from its own random stream (``seed``, dialog index), so ``workers``
+    processes write the same corpus as one."""
+    from concurrent.futures import ProcessPoolExecutor
 
     out = root / "IEMOCAP_full_release"
     rng = np.random.default_rng(seed)
     labels = [label for label, n in IEMOCAP_LABELS.items() for _ in range(max(round(n * scale), 0))]
     rng.shuffle(labels)
     n_dialogs = max(5, round(IEMOCAP_DIALOGS * scale))
-    dialogs = [(d % 5 + 1, d // 5) for d in range(n_dialogs)]  # (session, index in session)
-    pitch = {"F": 215.0, "M": 120.0}
-    for d, (session, index) in enumerate(dialogs):
-        name = f"Ses0{session}{'FM'[index % 2]}_{'impro' if index % 3 else 'script'}{index + 1:02d}"
-        summary = ["% [START_TIME - END_TIME] TURN_NAME EMOTION [V, A, D]", ""]
-        transcript, turns, clock = [], Counter(), 2.0
-        for i, label in enumerate(labels[d::n_dialogs]):
-            gender = "FM"[i % 2]
-            utt = f"{name}_{gender}{turns[gender]:03d}"
-            turns[gender] += 1
-            seconds = float(np.clip(rng.lognormal(math.log(MEDIAN_SECONDS), SIGMA), MIN_SECONDS, MAX_SECONDS))
-            start, end = clock, clock + seconds
-            clock = end + 0.5
-            audio_cue, text_cue = demo.CUES.get(label, (int(rng.integers(0, 3)), int(rng.integers(0, 3))))
-            wav = out / f"Session{session}" / "sentences" / "wav" / name / f"{utt}.wav"
-            wav.parent.mkdir(parents=True, exist_ok=True)
-            audio = demo._synth_audio(rng, demo._cue(rng, audio_cue, False, 0.2), pitch[gender], seconds)
-            soundfile.write(str(wav), audio, demo.SAMPLE_RATE, subtype="PCM_16")
-            # longer utterances say more words: a sentence per ~3 s
-            sentences = max(1, round(seconds / 3))
-            text = " ".join(demo._synth_text(rng, demo._cue(rng, text_cue, False, 0.2)) for _ in range(sentences))
-            summary += [
-                f"[{start:.4f} - {end:.4f}]\t{utt}\t{label}\t[{demo._vad(rng)}]",
-                f"C-E1:\t{demo.CATEGORY_NAMES[label]};\t()",
-                "",
-            ]
-            transcript.append(f"{utt} [{start:08.4f}-{end:08.4f}]: {text}")
-        dialog_dir = out / f"Session{session}" / "dialog"
-        demo._write_text(dialog_dir / "EmoEvaluation" / f"{name}.txt", summary, crlf=False)
-        demo._write_text(dialog_dir / "transcriptions" / f"{name}.txt", transcript, crlf=False)
+    jobs = [(out, d, n_dialogs, labels[d::n_dialogs], seed) for d in range(n_dialogs)]
+    if workers > 1:
+        with ProcessPoolExecutor(workers) as pool:
+            list(pool.map(_write_dialog, jobs, chunksize=4))
+    else:
+        for job in jobs:
+            _write_dialog(job)
     return out
+
+
+def _write_dialog(job: tuple[Path, int, int, list[str], int]) -> None:
+    """One dialog's wavs, EmoEvaluation summary and transcription."""
+    import soundfile
+
+    # the demo corpus's private helpers, reused on purpose: the same voices, words and file formats
+    from harness.corpus import demo
+
+    out, d, n_dialogs, dialog_labels, seed = job
+    rng = np.random.default_rng([seed, d])
+    session, index = d % 5 + 1, d // 5
+    pitch = {"F": 215.0, "M": 120.0}
+    name = f"Ses0{session}{'FM'[index % 2]}_{'impro' if index % 3 else 'script'}{index + 1:02d}"
+    summary = ["% [START_TIME - END_TIME] TURN_NAME EMOTION [V, A, D]", ""]
+    transcript, turns, clock = [], Counter(), 2.0
+    for i, label in enumerate(dialog_labels):
+        gender = "FM"[i % 2]
+        utt = f"{name}_{gender}{turns[gender]:03d}"
+        turns[gender] += 1
+        seconds = float(np.clip(rng.lognormal(math.log(MEDIAN_SECONDS), SIGMA), MIN_SECONDS, MAX_SECONDS))
+        start, end = clock, clock + seconds
+        clock = end + 0.5
+        audio_cue, text_cue = demo.CUES.get(label, (int(rng.integers(0, 3)), int(rng.integers(0, 3))))
+        wav = out / f"Session{session}" / "sentences" / "wav" / name / f"{utt}.wav"
+        wav.parent.mkdir(parents=True, exist_ok=True)
+        audio = demo._synth_audio(rng, demo._cue(rng, audio_cue, False, 0.2), pitch[gender], seconds)
+        soundfile.write(str(wav), audio, demo.SAMPLE_RATE, subtype="PCM_16")
+        # longer utterances say more words: a sentence per ~3 s
+        sentences = max(1, round(seconds / 3))
+        text = " ".join(demo._synth_text(rng, demo._cue(rng, text_cue, False, 0.2)) for _ in range(sentences))
+        summary += [
+            f"[{start:.4f} - {end:.4f}]\t{utt}\t{label}\t[{demo._vad(rng)}]",
+            f"C-E1:\t{demo.CATEGORY_NAMES[label]};\t()",
+            "",
+        ]
+        transcript.append(f"{utt} [{start:08.4f}-{end:08.4f}]: {text}")
+    dialog_dir = out / f"Session{session}" / "dialog"
+    demo._write_text(dialog_dir / "EmoEvaluation" / f"{name}.txt", summary, crlf=False)
+    demo._write_text(dialog_dir / "transcriptions" / f"{name}.txt", transcript, crlf=False)
 
 
 # -- one pair's fold, in a fresh process ------------------------------------------------------------------
@@ -194,10 +232,14 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--scale", type=float, default=0.02, help="fraction of IEMOCAP's size (1.0 = 10,039 utts)")
     parser.add_argument("--data", help="an IEMOCAP_full_release folder to measure instead of generating one")
-    parser.add_argument("--pairs", nargs="+", default=ORIGINAL_PAIRS)
+    parser.add_argument("--pairs", nargs="+", default=ALL_PAIRS, help="default: every registered pair")
     parser.add_argument("--real-size", action="store_true", help="real-size random-init pretrained checkpoints")
     parser.add_argument("--threads", type=int, default=1, help="torch threads per trial (Ray: --cpus-per-trial)")
     parser.add_argument("--devices", nargs="+", default=None, help="default: cpu, and cuda where present")
+    parser.add_argument(
+        "--fold-epochs", type=float, default=MAX_EPOCHS, help="epochs of a fold ASHA does not stop (default: the cap)"
+    )
+    parser.add_argument("--gpu-fraction", type=float, default=0.25, help="GPU per trial (Ray: --gpus-per-trial)")
     parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE")
     parser.add_argument("--out", help="write the table to FILE (Markdown) and FILE with .json")
     parser.add_argument("--probe", help=argparse.SUPPRESS)
@@ -206,11 +248,11 @@ def main() -> None:
         print(json.dumps(probe(json.loads(args.probe))))
         return
     with tempfile.TemporaryDirectory(prefix="bench_scale_") as tmp:  # corpus, features: gone at exit
-        rows = measure_all(args, Path(tmp))
-    write_table(rows, args)
+        rows, nested = measure_all(args, Path(tmp))
+    write_table(rows, nested, args)
 
 
-def measure_all(args: argparse.Namespace, tmp: Path) -> list[dict]:
+def measure_all(args: argparse.Namespace, tmp: Path) -> tuple[list[dict], list[dict]]:
     import psutil
     import torch
     from transformers.utils import logging as hf_logging
@@ -238,7 +280,7 @@ def measure_all(args: argparse.Namespace, tmp: Path) -> list[dict]:
     if args.data:
         root = Path(args.data)
     else:
-        root = write_scaled_corpus(tmp / "corpus", scale)
+        root = write_scaled_corpus(tmp / "corpus", scale, workers=min(8, os.cpu_count() or 1))
         add("generate", "corpus", "cpu", time.perf_counter() - started, "s", None)
     started = time.perf_counter()
     corpus = load_corpus(root)
@@ -295,6 +337,7 @@ def measure_all(args: argparse.Namespace, tmp: Path) -> list[dict]:
 
     cores = psutil.cpu_count() or 1
     folds = asha_folds_per_trial()
+    nested: list[dict] = []
     for device in devices:
         for name in args.pairs:
             spec = {
@@ -322,10 +365,43 @@ def measure_all(args: argparse.Namespace, tmp: Path) -> list[dict]:
                 slot_h = trials * (r["startup_s"] + folds * fold_full) / 3600
                 add(label, name, device, None, "trial-slot h", slot_h)
                 add(label + " wall", name, device, None, f"h, {slots} slots", slot_h / max(1, min(slots, trials)))
-    return rows
+            if device != "cpu":  # GPU slots: as many fractional trials as fit on the GPU (and the cores)
+                slots = min(cores // args.threads, max(1, round(1 / args.gpu_fraction)))
+            for fidelity in FIDELITIES:
+                cost = pair_cost(name, device, fidelity, epoch_full, fixed_full, r["startup_s"], args.fold_epochs)
+                nested.append(nested_row(cost, slots, args.gpu_fraction))
+    for device in devices:
+        for fidelity in FIDELITIES:
+            part = [n for n in nested if n["device"] == device and n["fidelity"] == fidelity]
+            total = {c: sum(n[c] for n in part) for c in NESTED_COLUMNS[3:] if c not in ("slots", "gpu_hours")}
+            gpu = None if part[0]["gpu_hours"] is None else sum(n["gpu_hours"] for n in part)
+            every = "" if set(args.pairs) >= set(PAIRS) else f" ({len(part)} of {len(PAIRS)} registered pairs)"
+            nested.append(
+                {"pair": "TOTAL" + every, "device": device, "fidelity": fidelity}
+                | total
+                | {"slots": part[0]["slots"], "gpu_hours": gpu}
+            )
+    return rows, nested
 
 
-def write_table(rows: list[dict], args: argparse.Namespace) -> None:
+def nested_row(cost: PairCost, slots: int, gpu_fraction: float) -> dict:
+    """One pair's nested benchmark: wall hours with ``slots`` trials at once (no slowdown between them
+    assumed), GPU-hours at ``gpu_fraction`` of a GPU per trial."""
+    return {
+        "pair": cost.pair,
+        "device": cost.device,
+        "fidelity": cost.fidelity,
+        "search_trial_epochs": cost.search_trial_epochs,
+        "final_trial_epochs": cost.final_trial_epochs,
+        "trial_epochs": cost.trial_epochs,
+        "slot_hours": cost.slot_hours,
+        "slots": slots,
+        "wall_hours": cost.slot_hours / slots,
+        "gpu_hours": None if cost.device == "cpu" else cost.slot_hours * gpu_fraction,
+    }
+
+
+def write_table(rows: list[dict], nested: list[dict], args: argparse.Namespace) -> None:
     import torch
 
     gpu = torch.cuda.get_device_name(0) if torch.cuda.is_available() else "no GPU"
@@ -339,13 +415,34 @@ def write_table(rows: list[dict], args: argparse.Namespace) -> None:
     def cell(value: object) -> str:
         return "" if value is None else f"{value:.4g}" if isinstance(value, float) else str(value)
 
-    lines = [header, "", "| " + " | ".join(COLUMNS) + " |", "|" + "---|" * len(COLUMNS)]
-    lines += ["| " + " | ".join(cell(r[c]) for c in COLUMNS) + " |" for r in rows]
+    def table(columns: list[str], items: list[dict]) -> list[str]:
+        lines = ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
+        return lines + ["| " + " | ".join(cell(r[c]) for c in columns) + " |" for r in items]
+
+    nested_header = (
+        f"Full nested benchmark at the default budget, at IEMOCAP size: {TRIALS} configs per outer fold, "
+        f"{OUTER_FOLDS} outer x {INNER_FOLDS} inner folds, final stage {SEEDS} seeds x {OUTER_FOLDS} folds; "
+        f"unstopped folds run {args.fold_epochs:g} epochs"
+        f"{' (the cap: upper bounds)' if args.fold_epochs >= MAX_EPOCHS else ''}; ASHA modelled analytically (a "
+        f"fraction 1/eta goes on at each rung); slots run at once without slowing each other; GPU-hours at "
+        f"{args.gpu_fraction:g} GPU per trial"
+    )
+    lines = [header, "", *table(COLUMNS, rows), "", nested_header, "", *table(NESTED_COLUMNS, nested)]
     print("\n" + "\n".join(lines))
     if args.out:
         out = Path(args.out)
         out.write_text("\n".join(lines) + "\n")
-        out.with_suffix(".json").write_text(json.dumps({"header": header, "columns": COLUMNS, "rows": rows}, indent=1))
+        out.with_suffix(".json").write_text(
+            json.dumps(
+                {
+                    "header": header,
+                    "columns": COLUMNS,
+                    "rows": rows,
+                    "nested": {"header": nested_header, "columns": NESTED_COLUMNS, "rows": nested},
+                },
+                indent=1,
+            )
+        )
 
 
 if __name__ == "__main__":

@@ -1,4 +1,5 @@
-"""benchmarks/bench_scale.py at a tiny scale: it runs end to end and writes its one table (Markdown + JSON)."""
+"""benchmarks/bench_scale.py at a tiny scale: it runs end to end and writes its two tables (Markdown + JSON):
+the measured costs, and the extrapolated full nested benchmark under both fidelity schedules."""
 
 from __future__ import annotations
 
@@ -10,12 +11,14 @@ from pathlib import Path
 
 import pytest
 
+from harness.models.pairs import PAIRS
+
 pytestmark = pytest.mark.slow
 ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.mark.timeout(900)
-def test_bench_scale_writes_one_table(tmp_path):
+def test_bench_scale_writes_its_tables(tmp_path):
     out = tmp_path / "scale.md"
     env = os.environ | {"HARNESS_CACHE": str(tmp_path / "cache"), "PYTHONPATH": str(ROOT)}
     result = subprocess.run(
@@ -56,5 +59,24 @@ def test_bench_scale_writes_one_table(tmp_path):
             assert (metric, pair) in metrics
     assert any(metric == "inspect" for metric, _ in metrics)
     assert all(r["value"] is None or r["value"] >= 0 for r in table["rows"])
-    assert out.read_text().count("\n| ") == len(table["rows"]) + 1  # header row + one line per row
+    nested = table["nested"]
+    # header row + one line per row, for each of the two tables
+    assert out.read_text().count("\n| ") == len(table["rows"]) + 1 + len(nested["rows"]) + 1
     assert "| metric | item | device | value | unit | at_iemocap_size |" in result.stdout
+    assert "| " + " | ".join(nested["columns"]) + " |" in result.stdout
+
+    rows = {(r["pair"], r["fidelity"]): r for r in nested["rows"]}
+    assert {f for _, f in rows} == {"epochs", "folds"}
+    assert all(r["device"] == "cpu" and r["gpu_hours"] is None for r in rows.values())
+    for fidelity in ("epochs", "folds"):
+        pairs = [rows[(p, fidelity)] for p in ("cnnbilstm_bilstm", "wav2vec_albert")]
+        total = rows[(f"TOTAL (2 of {len(PAIRS)} registered pairs)", fidelity)]
+        for column in ("trial_epochs", "slot_hours", "wall_hours"):
+            assert total[column] == pytest.approx(sum(r[column] for r in pairs))
+        for r in pairs:
+            assert r["trial_epochs"] == pytest.approx(r["search_trial_epochs"] + r["final_trial_epochs"])
+            assert r["wall_hours"] == pytest.approx(r["slot_hours"] / r["slots"])
+            assert r["slot_hours"] > 0
+    for pair in ("cnnbilstm_bilstm", "wav2vec_albert"):  # rungs in epochs train fewer epochs than in folds
+        assert rows[(pair, "epochs")]["search_trial_epochs"] < rows[(pair, "folds")]["search_trial_epochs"] / 3
+        assert rows[(pair, "epochs")]["final_trial_epochs"] == rows[(pair, "folds")]["final_trial_epochs"]
