@@ -125,6 +125,7 @@ class RunMeta:
     skipped: tuple[str, ...] = ()  # corpus problems --skip-bad skipped
     subset: str = "all"  # dialogs trained, chosen and tested on: all, improvised or scripted
     fidelity: str = "folds"  # what ASHA's rungs count: "epochs" (of the first inner fold, then folds) or "folds"
+    inner_folds: int = 0  # nested search: inner folds per outer fold (0: every other session)
 
     @property
     def protocol_group(self) -> str:

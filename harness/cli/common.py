@@ -81,6 +81,7 @@ class RunIdentity:
     split_version: int = SPLIT_VERSION
     subset: str = "all"
     fidelity: str = "epochs"
+    inner_folds: int = 0  # nested: inner folds per outer fold (0: all)
 
     def check_against(self, store: RunStore) -> None:
         """Store this identity in the run's books, or compare it with the stored one; raise ``UserError``

@@ -91,6 +91,14 @@ def add_run_arguments(parser: argparse.ArgumentParser) -> None:
         "across sessions, so scripted test lines often occur verbatim in training",
     )
     parser.add_argument(
+        "--inner-folds",
+        type=int,
+        default=None,
+        metavar="N",
+        help="nested loso: compare configs on the first N inner folds of each outer fold (default: all four, each "
+        "other session validated on in turn; fewer is cheaper and noisier)",
+    )
+    parser.add_argument(
         "--fidelity",
         choices=FIDELITIES,
         default="epochs",
@@ -173,8 +181,14 @@ def check_arguments(args: argparse.Namespace) -> None:
             raise ConfigError(f"--protocol session5 has one fold (test Session 5); --folds {args.folds} does not apply")
         args.folds = [5]  # one fold: train on Sessions 1-4, test on Session 5
     check_local_resources(args)
+    if args.inner_folds is not None:
+        if args.protocol != "loso":
+            raise ConfigError(f"--inner-folds applies to the nested protocol loso, not --protocol {args.protocol}")
+        if not 1 <= args.inner_folds <= len(SESSIONS) - 1:
+            raise ConfigError(f"--inner-folds must be 1..{len(SESSIONS) - 1}, got {args.inner_folds}")
     if args.smoke_test:
         args.num_samples, args.folds = min(args.num_samples, 2), args.folds[-1:]
+        args.inner_folds = 1 if args.protocol == "loso" else None
 
 
 def check_run_name(name: str | None) -> str | None:
@@ -289,6 +303,7 @@ def plan_pair(
         skipped=tuple(str(p) for p in data.corpus.skipped),
         subset=args.subset,
         fidelity=args.fidelity,
+        inner_folds=args.inner_folds or 0,
     )
     identity = RunIdentity(
         pair.name,
@@ -305,6 +320,7 @@ def plan_pair(
         final,
         subset=args.subset,
         fidelity=args.fidelity,
+        inner_folds=args.inner_folds or 0,
     )
     store = storage.run(name)
     hold_run(store)  # before its books are read: a second command on this run is refused (harness.lock)
@@ -410,7 +426,7 @@ def execute(
         str(cache.root),
         args.cpus_per_trial,
         final=final_configs is not None,
-        inner_folds=1 if args.smoke_test else None,
+        inner_folds=plan.meta.inner_folds or None,
     )
     clock = WallClock(plan.store, plan.store.read("search.json") or {}, started)
     configure_tracking(args.mlflow)
