@@ -91,6 +91,8 @@ class TrialConfig:
     # Explanation time as a fraction of the trial's train+score+measure time (0: no bound). It lowers IG
     # steps, never the utterances explained; a fold over it says so.
     explain_budget: float = 0.1
+    # Timed calls per input length in the latency step after training (after warm-up; harness.train.costs).
+    latency_repeats: int = 30
     audio: AudioConfig = field(default_factory=AudioConfig)
     text: TextConfig = field(default_factory=TextConfig)
     context: ContextConfig = field(default_factory=ContextConfig)
@@ -110,6 +112,7 @@ class TrialConfig:
             (self.explain_budget >= 0, "explain_budget must be >= 0 (0: no bound)"),
             (self.explain_level in EXPLAIN_LEVELS, f"explain_level must be one of {EXPLAIN_LEVELS}"),
             (self.explain_steps >= 2 and self.explain_crop_s >= 0, "explain_steps must be >= 2, explain_crop_s >= 0"),
+            (self.latency_repeats >= 1, "latency_repeats must be >= 1"),
             (0 <= self.warmup_ratio < 1, "warmup_ratio must be in [0, 1)"),
             (self.audio.features in ("logmel", "mfcc"), "audio.features must be logmel or mfcc"),
             (self.audio.finetune_layers >= 0 and self.text.finetune_layers >= 0, "finetune_layers must be >= 0"),

@@ -7,6 +7,11 @@ computed is the caller's business (a front end, or a pretrained encoder's layer 
 Arrays are stored ragged: all rows concatenated in ``values.npy`` plus ``offsets.npy``, memory-mapped on
 load, so every trial and fold on a node shares one copy through the page cache. Lists of words are
 stored as JSON. A folder appears only complete (built in a temp folder, then renamed).
+
+What building a folder cost is measured while it is built and stored with it (``spec.json``, key
+``built``): wall seconds, CPU core-seconds, device-seconds and energy, by a ``Meter`` (the cache's own
+measures wall and CPU time; ``harness.tune.prebuild`` passes one that also reads the GPU). Loading a
+folder returns the record, so whoever uses a spec can be charged its full cost, whoever built it.
 """
 
 from __future__ import annotations
@@ -20,10 +25,11 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 import pandas as pd
+import psutil
 from filelock import FileLock
 from tqdm.auto import tqdm
 
@@ -32,6 +38,51 @@ from harness.features.spec import FeatureSpec
 log = logging.getLogger(__name__)
 CACHE_FORMAT = 2
 Compute = Callable[[pd.DataFrame], Iterator[Any]]
+
+
+class Meter(Protocol):
+    """Measures one extraction: a context manager whose ``figures()`` after the block are stored in the cache."""
+
+    def __enter__(self) -> Meter: ...
+
+    def __exit__(self, *exc: object) -> None: ...
+
+    def figures(self) -> dict[str, Any]:
+        """``extract_seconds``, ``cpu_seconds``, ``device`` ("cpu"/"cuda"), ``device_seconds`` (GPU busy
+        seconds, or CPU core-seconds on a CPU machine), ``energy_j`` and ``energy_basis`` (None: unknown)."""
+        ...
+
+
+class CpuMeter:
+    """Wall time and this process's CPU core-seconds (all threads): what an extraction costs on a CPU."""
+
+    def __init__(self, spec: FeatureSpec | None = None):
+        self.wall_s = self.cpu_s = 0.0
+
+    def __enter__(self) -> CpuMeter:
+        self._wall, self._cpu = time.perf_counter(), _cpu_seconds()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.wall_s, self.cpu_s = time.perf_counter() - self._wall, _cpu_seconds() - self._cpu
+
+    def figures(self) -> dict[str, Any]:
+        return {
+            "extract_seconds": round(self.wall_s, 3),
+            "cpu_seconds": round(self.cpu_s, 3),
+            "device": "cpu",
+            "device_seconds": round(self.cpu_s, 3),
+            "energy_j": None,
+            "energy_basis": None,
+        }
+
+
+def _cpu_seconds() -> float:
+    times = psutil.Process().cpu_times()
+    return float(times.user + times.system)
+
+
+MeterFactory = Callable[[FeatureSpec], Meter]
 
 
 @dataclass
@@ -75,10 +126,15 @@ def corpus_fingerprint(manifest: pd.DataFrame) -> str:
 
 
 class FeatureCache:
-    def __init__(self, root: str | Path):
+    def __init__(self, root: str | Path, meter: MeterFactory = CpuMeter):
         self.root = Path(root)
         self.root.mkdir(parents=True, exist_ok=True)
         self.last_build_seconds = 0.0
+        self.meter = meter
+
+    def metered(self, meter: MeterFactory) -> FeatureCache:
+        """The same store, measuring what it builds with ``meter``."""
+        return FeatureCache(self.root, meter)
 
     def folder(self, spec: FeatureSpec, fingerprint: str) -> Path:
         key = json.dumps([CACHE_FORMAT, fingerprint, spec.describe()], sort_keys=True)
@@ -114,18 +170,20 @@ class FeatureCache:
         log.info("extracting %s features for %d utterances -> %s", spec.kind, len(manifest), folder)
         bar = tqdm(total=len(manifest), desc=f"features:{spec.kind}", disable=not progress, leave=False)
         rows: list[Any] = []
-        started = time.perf_counter()
-        for value in compute(manifest):
-            rows.append(value)
-            if len(rows) == 1:
-                # The first item pays one-off costs (librosa's JIT, loading a model): restart the clock after
-                # it so that the rate and the ETA describe the steady state.
-                bar.reset()
-            bar.update(1)
+        # One-off costs (loading a model, librosa's JIT) are part of what the extraction cost: measured too.
+        with self.meter(spec) as meter:
+            for value in compute(manifest):
+                rows.append(value)
+                if len(rows) == 1:
+                    # The first item pays the one-off costs: restart the bar's clock after it so that the rate
+                    # and the ETA describe the steady state.
+                    bar.reset()
+                bar.update(1)
         bar.close()
         if len(rows) != len(manifest):
             raise RuntimeError(f"{spec.kind}: computed {len(rows)} features for {len(manifest)} utterances")
-        seconds = time.perf_counter() - started
+        figures = meter.figures()
+        seconds = figures["extract_seconds"]
         audio_seconds = float(manifest["duration"].sum()) if "duration" in manifest else None
         tmp = folder.with_name(folder.name + f".tmp{os.getpid()}")
         shutil.rmtree(tmp, ignore_errors=True)
@@ -137,8 +195,7 @@ class FeatureCache:
             offsets[1:] = np.cumsum([len(r) for r in rows])
             np.save(tmp / "values.npy", np.concatenate(rows, axis=0))
             np.save(tmp / "offsets.npy", offsets)
-        meta = {
-            "extract_seconds": round(seconds, 3),
+        meta = figures | {
             "audio_seconds": audio_seconds,
             "audio_seconds_per_second": round(audio_seconds / seconds, 2) if audio_seconds and seconds else None,
         }

@@ -52,10 +52,14 @@ def load_audio(path: str, sample_rate: int) -> np.ndarray:
 
 
 def spectral(spec: FeatureSpec, path: str) -> np.ndarray:
+    return spectral_of(spec, load_audio(path, spec["sample_rate"]))
+
+
+def spectral_of(spec: FeatureSpec, audio: np.ndarray) -> np.ndarray:
+    """Log-mel (or MFCC) frames of a mono float waveform at ``spec``'s sample rate."""
     import librosa
 
     rate = spec["sample_rate"]
-    audio = load_audio(path, rate)
     n_fft = int(round(spec["win_ms"] * rate / 1000))
     hop = int(round(spec["hop_ms"] * rate / 1000))
     mel = librosa.feature.melspectrogram(
@@ -68,7 +72,10 @@ def spectral(spec: FeatureSpec, path: str) -> np.ndarray:
 
 
 def waveform(path: str, sample_rate: int = 16_000) -> np.ndarray:
-    audio = load_audio(path, sample_rate)
+    return pcm16(load_audio(path, sample_rate))
+
+
+def pcm16(audio: np.ndarray) -> np.ndarray:
     return (np.clip(audio, -1, 1) * 32767).astype(np.int16)  # half the memory of float32, lossless for PCM16
 
 
@@ -92,6 +99,21 @@ def per_utterance(spec: FeatureSpec) -> Callable[[Any], Any]:
     if spec.kind == "subwords":
         tokenize = subword_tokenizer(spec["model"], spec["max_tokens"])
         return lambda row: tokenize(row.text)
+    raise ValueError(f"{spec.kind} features are computed by their encoder, not by a front end")
+
+
+def from_raw(spec: FeatureSpec) -> Callable[[np.ndarray, str], Any]:
+    """The feature of ``spec`` from a raw utterance (a float waveform at the spec's rate and its transcript),
+    exactly as the cache computes it from a file: what a deployed model runs before the network (latency)."""
+    if spec.kind in ("logmel", "mfcc"):
+        return lambda audio, text: spectral_of(spec, audio)
+    if spec.kind == "waveform":
+        return lambda audio, text: pcm16(audio)
+    if spec.kind == "words":
+        return lambda audio, text: words_of(text)
+    if spec.kind == "subwords":
+        tokenize = subword_tokenizer(spec["model"], spec["max_tokens"])
+        return lambda audio, text: tokenize(text)
     raise ValueError(f"{spec.kind} features are computed by their encoder, not by a front end")
 
 

@@ -32,16 +32,22 @@ import pandas as pd
 
 from harness.atomic import write_atomic
 from harness.corpus.iemocap import EMOTION_NAMES, EMOTIONS
+from harness.corpus.protocols import OPTIMISTIC
 from harness.records import FoldRecord, RunMeta, TrialRecord
 from harness.report import contrasts, stats
 from harness.report.multiplicity import format_p
+from harness.report.selection import selected_configs_table
 from harness.store import Storage
 
 log = logging.getLogger(__name__)
 PROTOCOLS = {
-    "loso": "Speaker-independent leave-one-session-out: fold k tests on Session k; early stopping and model "
-    "selection use the next session (both speakers), training the other three; configs are ranked by mean validation "
-    "weighted F1, test sessions are scored only for this report.",
+    "loso": "Nested speaker-independent leave-one-session-out: fold k tests on Session k; its config is chosen "
+    "(sampled, pruned, ranked) on inner folds of the other four sessions only, each validated on in turn; the chosen "
+    "config is re-trained on three of them, early-stopped on the next session, and tested once on Session k. No "
+    "label of Session k chooses, trains, stops or prunes anything of fold k (selected_configs).",
+    "loso-flat": f"**{OPTIMISTIC['loso-flat'].upper()}.** Fold k tests on Session k, validates on the next session "
+    "and trains on the other three; one config for every fold, ranked by mean validation weighted F1 over the five "
+    "folds, whose validation sessions are the other folds' test sessions. Not comparable with nested runs.",
     "session5": "Train on Sessions 1-4, validate on held-out dialogues of the training sessions, test on Session 5 "
     "(the ERC benchmark split).",
 }
@@ -62,6 +68,7 @@ class Run:
     predictions: pd.DataFrame | None = None
     budget: str = ""
     search_run: str = ""  # final stage: the search run its configs came from
+    searched: tuple[str, ...] = ()  # the search space's searched parameters (run.json)
 
     @property
     def written_at(self) -> str:
@@ -88,6 +95,8 @@ def load_runs(storage: str | Path) -> list[Run]:
         final = store.read("final_configs.json") or {}
         predictions = store.predictions(trials) if records[0].stage == "final" else None
         summary = store.read("search.json") or {}
+        identity = store.read("run.json") or {}
+        searched = tuple(p["name"] for p in identity.get("space", {}).get("params", []) if "name" in p)
         runs.append(
             Run(
                 store.uri,
@@ -97,6 +106,7 @@ def load_runs(storage: str | Path) -> list[Run]:
                 predictions,
                 final.get("budget", ""),
                 final.get("search_run", ""),
+                searched,
             )
         )
     return runs
@@ -112,11 +122,13 @@ def _stat(name: str, values: list[float]) -> dict[str, float]:
 
 
 def _folds(run: Run) -> list[FoldRecord]:
-    """The fold records a row rests on: every seed's folds (final stage) or the best search trial's."""
+    """The fold records a row rests on: every seed's folds (final stage) or the best search trial's. A
+    nested search's folds are inner folds with no test session: none (its test scores come only from the
+    final stage, ``python -m harness.benchmark``)."""
     if run.stage == "final":
         return [f for r in run.records if r.complete for f in r.folds]
     best = run.best()
-    return best.folds if best else []
+    return [f for f in best.folds if f.test is not None] if best else []
 
 
 def _checkpoints(meta: RunMeta) -> str:
@@ -262,10 +274,11 @@ def groups(runs: list[Run]) -> list[Group]:
         for pair in sorted({r.meta.pair for r in members}):
             mine = [r for r in members if r.meta.pair == pair]
             finals = [r for r in mine if r.stage == "final" and any(t.complete for t in r.records)]
+            # a nested search has no test score of its own (its trials never see the test sessions)
             scored = [
                 (best.mean_val_weighted_f1 or 0.0, r)
                 for r in mine
-                if r.stage == "search" and (best := r.best()) is not None
+                if r.stage == "search" and (best := r.best()) is not None and _folds(r)
             ]
             best_search = max(scored, key=lambda item: item[0])[1] if scored else None
             pick = max(finals, key=lambda r: r.written_at) if finals else best_search
@@ -375,9 +388,11 @@ def _header(title: str, group_runs: list[Run], key: tuple | None) -> list[str]:
     devices = sorted({t.device_name for r in group_runs for t in r.records})
     dates = sorted(t.written_at for r in group_runs for t in r.records if t.written_at)
     budgets = sorted({r.budget for r in group_runs if r.budget})
+    base, _, subset = protocol.partition(" (")
+    subset_note = f" Subset: {subset.rstrip(')')}: trained, selected and tested on those dialogs." if subset else ""
     lines += [
         f"- Data source: {source}; classes: {classes}; test folds: {' '.join(map(str, folds))}",
-        f"- Protocol: {PROTOCOLS.get(protocol, protocol)}",
+        f"- Protocol: {PROTOCOLS.get(base, base)}{subset_note}",
         "- Checkpoints: " + "; ".join(f"{r.meta.pair}: {_checkpoints(r.meta)}" for r in group_runs),
         f"- Budget: {'; '.join(budgets) or 'per search run (see search_trials)'}",
         f"- Aggregation: {AGGREGATION}",
@@ -448,8 +463,18 @@ def write_reports(results: str | Path, storage: str | Path | None = None) -> Pat
     if not runs:
         raise FileNotFoundError(f"{storage}: no trial records found (a run's trials write them there)")
     grouped = groups(runs)
+    selected = [(g, selected_configs_table(runs, g.key)) for g in grouped]
     if not any(g.rows for g in grouped) and not any(r.meta.smoke_test for r in runs):
-        raise FileNotFoundError(f"{results}: no trial finished all its folds yet")
+        if all(frame.empty for _, frame in selected):
+            raise FileNotFoundError(f"{results}: no trial finished all its folds yet")
+        log.info("nested searches only: test scores come from the final stage (python -m harness.benchmark)")
+    _write(
+        results,
+        "selected_configs",
+        "Selected configs: one per pair and test session, and the sessions whose labels chose it",
+        selected,
+        "No search with a complete trial yet.",
+    )
     comparison = [
         (g, pd.DataFrame([_group_columns(g.key) | comparison_row(r, g.searches.get(r.meta.pair)) for r in g.rows]))
         for g in grouped

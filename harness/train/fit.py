@@ -12,13 +12,12 @@ the benchmarks share.
 
 from __future__ import annotations
 
-import itertools
 import logging
 import math
 import random
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
@@ -33,7 +32,7 @@ from harness.corpus.folds import Fold
 from harness.models.data import PairData
 from harness.models.fusion import EmotionModel, build_pair_model
 from harness.models.pairs import PairSpec
-from harness.records import FoldRecord, Metrics, Resources
+from harness.records import EpochStat, FoldRecord, Metrics, Resources
 from harness.train.batching import (
     ResidentBuckets,
     batches,
@@ -42,8 +41,9 @@ from harness.train.batching import (
     predict,
     to_device,
 )
+from harness.train.costs import RawPath, forward_gflops, measure_latencies, train_gflops_per_epoch
 from harness.train.explain import ExplainBudget, explain_fold
-from harness.train.measure import ResourceMonitor, count_params, measure_latency, model_memory_bytes
+from harness.train.measure import ResourceMonitor, count_params, model_memory_bytes
 from harness.train.metrics import compute_metrics
 
 log = logging.getLogger(__name__)
@@ -137,6 +137,7 @@ class Trained:
     trained_utterances: int
     monitor: ResourceMonitor
     rss_before_gb: float
+    history: list[EpochStat] = field(default_factory=list)  # train loss and validation F1 per epoch
 
 
 def train_fold(
@@ -196,7 +197,7 @@ def train_fold(
         )
 
     best_f1, best_epoch, best_state, stopped, epoch = -1.0, 0, None, "max_epochs", 0
-    train_seconds, trained_utterances = 0.0, 0
+    train_seconds, trained_utterances, history = 0.0, 0, []
     with ResourceMonitor(device) as monitor:
         for epoch in range(1, cfg.epochs + 1):
             model.train()
@@ -219,6 +220,7 @@ def train_fold(
                 validation = compute_metrics(data.labels[fold.validation], probabilities.argmax(1), data.classes)
             else:
                 validation = evaluate(model, data, fold.validation, device, cfg.batch_size)
+            history.append(EpochStat(epoch, float(np.mean(losses)), validation.weighted_f1))
             report(
                 {
                     "fold": fold.test_session,
@@ -237,7 +239,7 @@ def train_fold(
                 break
     if best_state is not None:
         model.load_state_dict(best_state, strict=False)
-    return Trained(model, best_epoch, epoch, stopped, train_seconds, trained_utterances, monitor, rss_before)
+    return Trained(model, best_epoch, epoch, stopped, train_seconds, trained_utterances, monitor, rss_before, history)
 
 
 def evaluate(
@@ -272,23 +274,21 @@ def score(model: EmotionModel, data: PairData, fold: Fold, device: torch.device,
 def measure(
     trained: Trained, cfg: TrialConfig, data: PairData, fold: Fold, device: torch.device, latency: bool = True
 ) -> Resources:
-    """Resource figures: size, memory (process peak, above idle, and the model's own), speed and, with
-    ``latency``, the median time of one utterance through the live model (8 test utterances, raw inputs)."""
+    """Resource figures: size, memory (process peak, above idle, and the model's own), training speed and
+    device use and, with ``latency`` (a trial's first fold: they depend on the config, not the fold), the
+    isolated latency step and FLOPs of ``harness.train.costs``."""
     model = trained.model.eval()
-    seconds = None
+    costs: dict[str, float | int | None] = {}
     if latency:
-        autocast = autocast_for(cfg, device)
-        sample = fold.test[: min(8, len(fold.test))]
-        live = [
-            to_device(model.collate(data.features, sample[i : i + 1], live=True), device) for i in range(len(sample))
-        ]
-        utterances = itertools.cycle(live)
-
-        def one_utterance() -> None:
-            with torch.no_grad(), autocast:
-                model(next(utterances))
-
-        seconds = measure_latency(one_utterance, device, warmup=2, repeats=len(live))
+        path = RawPath(model, data, device, autocast_for(cfg, device))
+        timed = measure_latencies(path, cfg.latency_repeats)
+        for seconds, figures in timed.items():
+            costs[f"latency_{seconds:g}s_ms"] = figures.median_ms
+            costs[f"latency_{seconds:g}s_iqr_ms"] = figures.iqr_ms
+        costs["rtf_4s"] = timed[4.0].rtf
+        costs["latency_repeats"] = cfg.latency_repeats
+        costs["gflops_4s"] = forward_gflops(path)
+        costs["train_gflops_per_epoch"] = train_gflops_per_epoch(model, data, fold.train, device)
     monitor, params = trained.monitor, count_params(model)
     return Resources(
         params_total=params.total,
@@ -299,10 +299,14 @@ def measure(
         rss_above_idle_gb=max(0.0, monitor.peak_rss_bytes / GB - trained.rss_before_gb),
         model_memory_gb=model_memory_bytes(model) / GB,
         train_utterances_per_s=trained.trained_utterances / max(trained.train_seconds, 1e-9),
-        latency_ms=None if seconds is None else seconds * 1000,
+        latency_ms=costs.get("latency_4s_ms"),  # the 4-s input of the protocol
         train_wall_s=monitor.wall_s,
         energy_j=monitor.energy_j,
         device=str(device),
+        device_seconds=monitor.device_seconds(),
+        device_busy_share=monitor.busy_share,
+        attributed_energy_j=monitor.attributed_energy_j,
+        **costs,  # type: ignore[arg-type]
     )
 
 
@@ -376,5 +380,6 @@ def fit_fold(
         resources,
         explanation,
         {k: round(v, 3) for k, v in seconds.items()},
+        trained.history,
     )
     return FoldOutcome(record, scores.test_probabilities, explained.frame if explained is not None else None)

@@ -42,6 +42,7 @@ def small_config(tiny: dict[str, str], **values) -> TrialConfig:
         "text.hidden": 16,
         "explain_samples": 3,
         "explain_steps": 4,
+        "latency_repeats": 3,  # the protocol's 30 are for reports, not for checking the plumbing
     }
     return TrialConfig.from_flat(tiny | base | values)
 
