@@ -161,6 +161,12 @@ class TrialRecord:
     # inner folds); None for a non-nested search and the final stage.
     outer_fold: int | None = None
     n_folds: int = 0  # folds the trial runs when it finishes (0: one per test session)
+    partial_epochs: int = 0  # epochs of a fold it did not finish (stopped by ASHA within its first fold)
+
+    @property
+    def epochs_trained(self) -> int:
+        """Every epoch the trial trained, finished folds and a stopped one's partial fold."""
+        return sum(f.epochs_run for f in self.folds) + self.partial_epochs
 
     @property
     def mean_val_weighted_f1(self) -> float | None:

@@ -61,7 +61,7 @@ from harness.logs import ray_runtime_env
 from harness.models.data import load_pair_data
 from harness.models.pairs import get_pair
 from harness.records import FoldRecord, RunMeta, TrialRecord, read_record
-from harness.store import PREDICTIONS, RECORD, Storage, trial_record, write_json
+from harness.store import EXPLANATIONS, PREDICTIONS, RECORD, Storage, trial_record, write_json
 from harness.train.fit import NonFiniteLossError, default_device, fit_fold
 from harness.tune.fidelity import EPOCH_REDUCTION, FOLD_REDUCTION, MAX_T, fidelity_time
 from harness.tune.selection import PER_FOLD
@@ -223,13 +223,20 @@ def _predictions(
     return frame
 
 
-def report_fold(metrics: dict[str, Any], record: TrialRecord, predictions: list[pd.DataFrame]) -> None:
-    """``tune.report`` with a checkpoint holding the record (and predictions) so far; Ray persists it to
-    the trial's folder in the storage."""
+def report_fold(
+    metrics: dict[str, Any],
+    record: TrialRecord,
+    predictions: list[pd.DataFrame],
+    explanations: list[pd.DataFrame] | None = None,
+) -> None:
+    """``tune.report`` with a checkpoint holding the record (and predictions, explanations) so far; Ray
+    persists it to the trial's folder in the storage."""
     with tempfile.TemporaryDirectory() as folder:
         (Path(folder) / RECORD).write_text(json.dumps(record.to_dict(), indent=1, default=str))
         if predictions:
             pd.concat(predictions, ignore_index=True).to_parquet(Path(folder) / PREDICTIONS, index=False)
+        if explanations:  # per-utterance explanation rows (harness.train.explain.COLUMNS)
+            pd.concat(explanations, ignore_index=True).to_parquet(Path(folder) / EXPLANATIONS, index=False)
         tune.report(metrics, checkpoint=tune.Checkpoint.from_directory(folder))
 
 
@@ -254,6 +261,7 @@ def run_trial(config: dict[str, Any], inputs: TrialInputs) -> None:
     n_folds = len(folds)
     folds_done: list[FoldRecord] = []
     predictions: list[pd.DataFrame] = []
+    explanations: list[pd.DataFrame] = []
     checkpoint = tune.get_checkpoint()
     if checkpoint:  # a retried or restored trial continues after its last finished fold
         with checkpoint.as_directory() as folder:
@@ -263,6 +271,8 @@ def run_trial(config: dict[str, Any], inputs: TrialInputs) -> None:
             folds_done = list(previous.folds)
             if (Path(folder) / PREDICTIONS).exists():
                 predictions = [pd.read_parquet(Path(folder) / PREDICTIONS)]
+            if (Path(folder) / EXPLANATIONS).exists():
+                explanations = [pd.read_parquet(Path(folder) / EXPLANATIONS)]
 
     def record(status: str, reason: str = "", retryable: bool = True) -> TrialRecord:
         return make_record(inputs, trial_id, record_config, folds_done, status, reason, retryable, unit, n_folds)
@@ -307,6 +317,8 @@ def run_trial(config: dict[str, Any], inputs: TrialInputs) -> None:
                         data.classes,
                     )
                 )
+                if outcome.explanations is not None:
+                    explanations.append(outcome.explanations)
             # The record travels with this report: ASHA may stop the trial here (its last rung or max_t).
             clock = fidelity_time(inputs.meta.fidelity, n_folds, len(folds_done))
             report_fold(
@@ -323,6 +335,7 @@ def run_trial(config: dict[str, Any], inputs: TrialInputs) -> None:
                 | ({TIME_ATTR: clock} if clock is not None and not inputs.final else {}),
                 record("finished" if len(folds_done) == n_folds else "running"),
                 predictions,
+                explanations,
             )
     except DETERMINISTIC_FAILURES as err:
         # Checkpointed so that Ray's retry reads it and ends at once (NotRetried) instead of re-training.
@@ -332,6 +345,7 @@ def run_trial(config: dict[str, Any], inputs: TrialInputs) -> None:
             {"folds_done": len(folds_done), "fold_end": False, METRIC: float(np.mean(finished)) if finished else 0.0},
             record("failed", f"{type(err).__name__}: {err}", retryable=False),
             predictions,
+            explanations,
         )
         raise
 
@@ -535,7 +549,9 @@ class TrialLog(tune.Callback):
         if record is None:  # stopped by ASHA within its first fold (epoch rungs): no fold checkpoint yet
             record = self._blank(trial)
         if record.status == "running":
-            record = replace(record, status="stopped_early")
+            last = trial.last_result or {}
+            partial = int(last.get("epoch", 0)) if not last.get("fold_end", True) else 0
+            record = replace(record, status="stopped_early", partial_epochs=partial)
         self._ended(trial, record)
 
     def on_trial_error(self, iteration: int, trials: list[Trial], trial: Trial, **info: Any) -> None:

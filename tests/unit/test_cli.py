@@ -33,18 +33,13 @@ def test_set_overrides_parse_numbers_like_a_shell_user_writes_them():
     }
 
 
-def test_final_stage_trials_each_have_their_own_seed():
-    from harness.cli.benchmark import seeded
-
-    trials = seeded([{"lr": 0.1, "seed": 0}, {"lr": 0.2, "seed": 0}], 3)
-    assert [(t["lr"], t["seed"]) for t in trials] == [(0.1, 0), (0.1, 1), (0.1, 2), (0.2, 3), (0.2, 4), (0.2, 5)]
-
-
 @pytest.mark.parametrize(
     "args, message",
     [
         (["--folds", "4", "4"], "--folds names a session twice"),
         (["--protocol", "session5", "--folds", "1"], "--protocol session5 has one fold"),
+        (["--protocol", "loso-flat", "--inner-folds", "2"], "--inner-folds applies to the nested protocol loso"),
+        (["--inner-folds", "5"], "--inner-folds must be 1..4, got 5"),
         (["--cpus-per-trial", "4096"], "--cpus-per-trial 4096: this machine has"),
         (["--gpus-per-trial", "64"], "--gpus-per-trial 64: this machine has"),
         (["--name", "../../elsewhere"], "--name '../../elsewhere': use letters, digits"),
@@ -151,6 +146,7 @@ def test_a_benchmark_smoke_test_keeps_its_tiny_budget_and_says_what_ran():
     demo_budget = apply_budget(args, demo=True)
     check_arguments(args)
     assert not demo_budget and not set(DEMO_OVERRIDES) & set(args.overrides)  # epochs=8 beat the smoke test's 1
-    assert describe_budget(args, demo_budget).startswith("2 trials per pair (Optuna TPE, ASHA), folds [5]")
+    assert describe_budget(args, demo_budget).startswith("2 trials per pair and test fold, each on 1 of 4 inner folds")
+    assert "test folds [5]" in describe_budget(args, demo_budget)
     args = build_parser().parse_args([])
     assert apply_budget(args, demo=True) and args.overrides[: len(DEMO_OVERRIDES)] == DEMO_OVERRIDES
