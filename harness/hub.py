@@ -94,8 +94,8 @@ def hub_status() -> HubStatus:
         if failure is None:
             _status = HubStatus(True, f"{endpoint()} answered", took)
         else:
-            _status = HubStatus(False, f"{endpoint()} did not answer within {PROBE_TIMEOUT_S:g} s ({failure})", took)
-            log.info("Hugging Face hub not reachable (%s): local cache only for this run", _status.reason)
+            _status = HubStatus(False, f"{endpoint()} not reachable ({failure}; probed for {took:.1f} s)", took)
+            log.info("Hugging Face hub: %s; local cache only for this run", _status.reason)
     if not _status.reachable:
         go_offline()
     return _status

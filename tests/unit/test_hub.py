@@ -47,7 +47,10 @@ def test_reachability_is_decided_once_and_an_unreachable_hub_makes_every_look_up
         for variant in get_pair(name).variants.values():
             if variant.pretrained:
                 for _ in range(3):  # search and final stage of each pair, and again
-                    with pytest.raises(ConfigError, match="not in the local Hugging Face cache and .* did not answer"):
+                    with pytest.raises(
+                        ConfigError,
+                        match="not in the local Hugging Face cache and https://huggingface.co not reachable",
+                    ):
                         hub.resolve_checkpoint(variant, variant.checkpoint)
     assert len(fresh_hub) == 1  # one probe for every checkpoint, pair and stage
     assert downloads == []  # never asked the hub after it did not answer
