@@ -10,6 +10,7 @@ One run is one Ray Tune experiment folder::
     STORAGE/<run>/<trial>/checkpoint_N/       written by the trial after each fold (Ray persists it):
         record.json                           the TrialRecord so far
         predictions.parquet                   final stage: per-utterance predictions of the folds done
+        explanations.parquet                  final stage: per-utterance explanation figures of the folds done
     STORAGE/<run>/<trial>/record.json         the record as the trial ended (written by the driver)
 
 Ray owns everything but ``harness/`` and ``record.json``; this module neither imports Ray nor torch.
@@ -37,6 +38,7 @@ log = logging.getLogger(__name__)
 BOOKS = "harness"
 RECORD = "record.json"
 PREDICTIONS = "predictions.parquet"
+EXPLANATIONS = "explanations.parquet"  # final stage: per-utterance explanation rows (harness.train.explain)
 CHECKPOINT_PREFIX = "checkpoint_"
 
 
@@ -114,11 +116,12 @@ def trial_record(fs: pafs.FileSystem, trial_path: str) -> TrialRecord | None:
     return driver
 
 
-def trial_predictions(fs: pafs.FileSystem, trial_path: str) -> pd.DataFrame | None:
+def trial_predictions(fs: pafs.FileSystem, trial_path: str, name: str = PREDICTIONS) -> pd.DataFrame | None:
+    """A table (``PREDICTIONS`` or ``EXPLANATIONS``) of a trial's latest checkpoint, or None."""
     checkpoint = latest_checkpoint(fs, trial_path)
-    if checkpoint is None or not _exists(fs, f"{checkpoint}/{PREDICTIONS}"):
+    if checkpoint is None or not _exists(fs, f"{checkpoint}/{name}"):
         return None
-    path = f"{checkpoint}/{PREDICTIONS}"
+    path = f"{checkpoint}/{name}"
     try:
         return pd.read_parquet(io.BytesIO(read_bytes(fs, path)))
     except (ValueError, pa.ArrowException) as err:
@@ -188,6 +191,12 @@ class RunStore:
                 )
                 continue
             parts.append(predictions)
+        return pd.concat(parts, ignore_index=True) if parts else None
+
+    def explanations(self, trials: list[tuple[str, TrialRecord]] | None = None) -> pd.DataFrame | None:
+        """Per-utterance explanation rows of the run's complete final-stage trials, or None."""
+        complete = [p for p, r in (self.trials() if trials is None else trials) if r.complete]
+        parts = [t for p in complete if (t := trial_predictions(self.fs, p, EXPLANATIONS)) is not None]
         return pd.concat(parts, ignore_index=True) if parts else None
 
 

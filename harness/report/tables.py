@@ -542,6 +542,9 @@ def write_reports(results: str | Path, storage: str | Path | None = None) -> Pat
             + "\n"
         ),
     )
+    from harness.report.explainability import write_explainability
+
+    write_explainability(results, storage, grouped)
     from harness.report.plots import write_plots
 
     write_plots(results, grouped, comparison, runs)

@@ -27,7 +27,7 @@ def _rng(utterance_ids: Sequence[str], seed: int) -> np.random.Generator:
     return np.random.default_rng([seed, digest])
 
 
-def stratified_counts(counts: dict[int, int], n: int) -> dict[int, int]:
+def stratified_counts(counts: dict, n: int) -> dict:
     """How many of each class a sample of ``n`` takes: proportional (largest remainders), at least one of
     each class while ``n`` allows, never more than a class has."""
     total = sum(counts.values())
@@ -54,7 +54,7 @@ def explanation_set(utterance_ids: Sequence[str], labels: np.ndarray, n: int, se
 
     Args:
         utterance_ids: the fold's test utterance ids.
-        labels: their class indices.
+        labels: their classes (indices or names).
         n: set size (all utterances when the fold has fewer).
         seed: the protocol's seed (``EXPLAIN_SEED``).
     """
@@ -64,7 +64,7 @@ def explanation_set(utterance_ids: Sequence[str], labels: np.ndarray, n: int, se
         raise ValueError("one label per utterance id")
     rng = _rng(list(ids), seed)
     order = np.argsort(ids.astype(str), kind="stable")
-    counts = {int(c): int((labels == c).sum()) for c in np.unique(labels)}
+    counts = {c: int((labels == c).sum()) for c in np.unique(labels)}
     chosen: list[int] = []
     for c, k in sorted(stratified_counts(counts, n).items()):
         members = order[labels[order] == c]  # this class, in id order
