@@ -57,6 +57,7 @@ class Resources:
     device_seconds: float | None = None  # training's device use: GPU wall x own busy share, or CPU core-seconds
     device_busy_share: float | None = None  # GPU: own mean SM utilisation (NVML, per process); None: not measured
     attributed_energy_j: float | None = None  # this process's share of the device energy (None: not measurable)
+    params_by_modality: dict[str, int] = field(default_factory=dict)  # each encoder branch's parameters
 
 
 @dataclass(frozen=True)
@@ -106,6 +107,13 @@ class FoldRecord:
     seconds: dict[str, float] = field(default_factory=dict)  # train / score / measure / explain wall times
     history: list[EpochStat] = field(default_factory=list)  # per epoch, in order (learning curves)
 
+    @property
+    def tested(self) -> Metrics:
+        """The test metrics of a fold that has a test session (every fold but a nested search's inner ones)."""
+        if self.test is None:
+            raise ValueError(f"fold {self.fold} (validation {self.validation_speaker}) has no test session")
+        return self.test
+
 
 @dataclass(frozen=True)
 class RunMeta:
@@ -126,6 +134,7 @@ class RunMeta:
     subset: str = "all"  # dialogs trained, chosen and tested on: all, improvised or scripted
     fidelity: str = "folds"  # what ASHA's rungs count: "epochs" (of the first inner fold, then folds) or "folds"
     inner_folds: int = 0  # nested search: inner folds per outer fold (0: every other session)
+    objectives: tuple[str, ...] = ("weighted_f1",)  # what the search optimises (harness.tune.objectives)
 
     @property
     def protocol_group(self) -> str:

@@ -18,6 +18,7 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
+from typing import Any
 
 from harness.cli.progress import BenchmarkProgress
 from harness.cli.run import (
@@ -40,7 +41,8 @@ from harness.logs import setup_logging, start_run_log
 from harness.models.pairs import GRID, PAIRS, get_pair
 from harness.paths import writable_dir
 from harness.records import TrialRecord
-from harness.tune.selection import PER_FOLD, select_configs, validation_sessions
+from harness.tune.objectives import COSTS
+from harness.tune.selection import DEFAULT_MARGIN, PER_FOLD, SELECTIONS, select_configs, validation_sessions
 
 log = logging.getLogger(__name__)
 # Demo-sized budget: <= 10 minutes for the 2x2 grid and its baselines on 2 CPU cores. Frozen pretrained
@@ -70,6 +72,15 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--seeds", type=int, default=None, help="seeds per final config (default 5; demo 2)")
     parser.add_argument("--top-k", type=int, default=1, help="configs per pair re-trained in the final stage")
+    parser.add_argument(
+        "--select",
+        choices=SELECTIONS,
+        default="best",
+        help="per test fold, the config with the best validation weighted F1, or the cheapest (by --cost) whose "
+        "validation weighted F1 is within --margin of the best",
+    )
+    parser.add_argument("--margin", type=float, default=DEFAULT_MARGIN, help="weighted-F1 margin of --select")
+    parser.add_argument("--cost", choices=COSTS, default="latency_4s_ms", help="the cost --select minimises")
     parser.add_argument("--name", default="bench", help="benchmark name: runs are PAIR_SOURCE_NAME and _NAME_final")
     add_run_arguments(parser)
     parser.set_defaults(num_samples=None)
@@ -102,9 +113,11 @@ def describe_budget(args: argparse.Namespace, demo_budget: bool) -> str:
             if args.protocol == "loso-flat"
             else (f"{args.num_samples} trials per pair")
         )
+    rule = "" if args.select == "best" else f" (the cheapest by {args.cost} within {args.margin:g} wF1 of the best)"
+    objectives = "" if len(args.objectives) == 1 else f", objectives {','.join(args.objectives)}"
     return (
-        f"{search}, Optuna TPE + ASHA on {args.fidelity}, test folds {args.folds}; final stage: top {args.top_k} "
-        f"config(s) per test fold x {args.seeds} seeds"
+        f"{search}, Optuna TPE + ASHA on {args.fidelity}{objectives}, test folds {args.folds}; final stage: top "
+        f"{args.top_k} config(s){rule} per test fold x {args.seeds} seeds"
         + (f"; demo budget: {' '.join(DEMO_OVERRIDES)}, {DEMO_INNER_FOLDS} inner folds" if demo_budget else "")
     )
 
@@ -165,14 +178,17 @@ def main(argv: list[str] | None = None) -> int:
         storage = open_storage(args)
         start_run_log(storage.uri, results, "benchmark", args.name)  # Ray's and Optuna's own lines go there
 
-        def plan(pair: str, stage: str, final: dict[str, int] | None = None) -> PairPlan:
+        def plan(pair: str, stage: str, final: dict[str, Any] | None = None) -> PairPlan:
             suffix = f"_{args.name}" + ("_final" if stage == "final" else "")
             name = default_run_name(pair, data.source, args, suffix)
             return plan_pair(args, pair, data, storage, name, stage=stage, stand_ins=True, final=final)
 
         plans = {p: plan(p, "search") for p in pairs}
         # The final stages too, before Ray starts: a rerun with other --seeds or --top-k is refused here.
-        finals = {p: plan(p, "final", {"seeds": args.seeds, "top_k": args.top_k}) for p in pairs}
+        final = {"seeds": args.seeds, "top_k": args.top_k} | (
+            {"select": f"{args.select} {args.margin:g} {args.cost}"} if args.select != "best" else {}
+        )
+        finals = {p: plan(p, "final", final) for p in pairs}
     except UserError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
@@ -209,7 +225,7 @@ def run_benchmark(
                 print(f"interrupted during the search of {pair}; run the same command again to resume", file=sys.stderr)
                 return interrupts.exit_code
         for pair, plan in plans.items():
-            selected = select_configs(plan.store.records(), plan.meta, args.top_k)
+            selected = select_configs(plan.store.records(), plan.meta, args.top_k, args.select, args.margin, args.cost)
             missing = [f for f, records in selected.items() if len(records) < args.top_k]
             if missing:
                 log.warning(

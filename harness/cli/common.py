@@ -77,11 +77,12 @@ class RunIdentity:
     num_samples: int
     seed: int
     stage: str
-    final: dict[str, int] | None = None  # final stage: {"seeds": S, "top_k": K}
+    final: dict[str, Any] | None = None  # final stage: {"seeds": S, "top_k": K[, "select": rule]}
     split_version: int = SPLIT_VERSION
     subset: str = "all"
     fidelity: str = "epochs"
     inner_folds: int = 0  # nested: inner folds per outer fold (0: all)
+    objectives: tuple[str, ...] = ("weighted_f1",)
 
     def check_against(self, store: RunStore) -> None:
         """Store this identity in the run's books, or compare it with the stored one; raise ``UserError``

@@ -32,6 +32,7 @@ from harness.paths import default_cache_dir, usable_cache_dir
 from harness.records import RunMeta
 from harness.store import RunStore, Storage
 from harness.tune.fidelity import FIDELITIES
+from harness.tune.objectives import OBJECTIVES, parse_objectives
 from harness.tune.space import SearchSpace, load_space
 
 log = logging.getLogger(__name__)
@@ -89,6 +90,12 @@ def add_run_arguments(parser: argparse.ArgumentParser) -> None:
         default="all",
         help="dialogs to train, select and test on: all, or improvised (or scripted) only; the scripts repeat "
         "across sessions, so scripted test lines often occur verbatim in training",
+    )
+    parser.add_argument(
+        "--objectives",
+        default="weighted_f1",
+        help="what the search optimises: weighted_f1 (default), or accuracy first then costs for Optuna's "
+        f"multi-objective TPE, e.g. weighted_f1,latency_4s_ms (from {', '.join(OBJECTIVES)})",
     )
     parser.add_argument(
         "--inner-folds",
@@ -181,6 +188,8 @@ def check_arguments(args: argparse.Namespace) -> None:
             raise ConfigError(f"--protocol session5 has one fold (test Session 5); --folds {args.folds} does not apply")
         args.folds = [5]  # one fold: train on Sessions 1-4, test on Session 5
     check_local_resources(args)
+    if isinstance(args.objectives, str):
+        args.objectives = parse_objectives(args.objectives)
     if args.inner_folds is not None:
         if args.protocol != "loso":
             raise ConfigError(f"--inner-folds applies to the nested protocol loso, not --protocol {args.protocol}")
@@ -277,7 +286,7 @@ def plan_pair(
     stage: str,
     space_path: str | None = None,
     stand_ins: bool = False,
-    final: dict[str, int] | None = None,
+    final: dict[str, Any] | None = None,
 ) -> PairPlan:
     pair = get_pair(pair_name)
     space = load_space(space_path or pair.space_path)
@@ -304,6 +313,7 @@ def plan_pair(
         subset=args.subset,
         fidelity=args.fidelity,
         inner_folds=args.inner_folds or 0,
+        objectives=tuple(args.objectives),
     )
     identity = RunIdentity(
         pair.name,
@@ -321,6 +331,7 @@ def plan_pair(
         subset=args.subset,
         fidelity=args.fidelity,
         inner_folds=args.inner_folds or 0,
+        objectives=tuple(args.objectives),
     )
     store = storage.run(name)
     hold_run(store)  # before its books are read: a second command on this run is refused (harness.lock)

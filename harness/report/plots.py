@@ -1,10 +1,19 @@
-"""PNG plots for the report (matplotlib, Agg backend): per-emotion bars, F1 vs size and memory with the
-Pareto front, confusion matrices of each best config, Optuna parameter importances."""
+"""PNG plots for the report (matplotlib, Agg backend), each linked from ``report.md``.
+
+Per group of comparable runs: per-emotion F1 bars; weighted F1 against parameters, memory, latency, GFLOPs
+and total compute, with the per-session t interval as error bars and the non-dominated pairs (no other pair
+is both cheaper and better) marked; learning curves (validation weighted F1 per epoch of the final
+configs); per-session test F1 with each pair's paired per-session difference from the small-small pair;
+row-normalised confusion matrices. Per searched pair (``harness.report.search_plots``): expected best
+validation F1 against the number of trials (Dodge et al. 2019), hyperparameter importance and score
+against each searched parameter.
+"""
 
 from __future__ import annotations
 
 import logging
 from pathlib import Path
+from typing import Any
 
 import matplotlib
 
@@ -18,16 +27,20 @@ from harness.corpus import EMOTION_NAMES, EMOTIONS  # noqa: E402
 log = logging.getLogger(__name__)
 
 
-def _save(fig: plt.Figure, path: Path) -> None:
+def save(fig: plt.Figure, path: Path) -> Path:
     tmp = path.with_name(f".{path.stem}.tmp.png")
     fig.savefig(tmp, dpi=110, bbox_inches="tight", metadata={"Software": None})
     plt.close(fig)
     tmp.replace(path)
+    return path
+
+
+_save = save
 
 
 def pareto_front(x: np.ndarray, y: np.ndarray) -> np.ndarray:
-    """Indices of points no other point beats (lower x and higher y), sorted by x."""
-    order = np.argsort(x, kind="stable")
+    """Indices of points no other point beats (lower x and higher y), sorted by x; NaN points never count."""
+    order = [i for i in np.argsort(x, kind="stable") if not (np.isnan(x[i]) or np.isnan(y[i]))]
     front, best = [], -np.inf
     for i in order:
         if y[i] > best:
@@ -36,40 +49,42 @@ def pareto_front(x: np.ndarray, y: np.ndarray) -> np.ndarray:
     return np.array(front, dtype=int)
 
 
-def write_plots(out: Path, grouped: list, comparison: list[tuple], runs: list) -> None:
-    """Plots per group of comparable runs (file names carry the group's index when there are several)."""
+def write_plots(out: Path, grouped: list, comparison: list[tuple], runs: list) -> list[Path]:
+    """Every plot; returns the paths written (file names carry the group's index when there are several)."""
+    from harness.report.search_plots import write_search_plots
+
+    written: list[Path] = []
     for index, (group, table) in enumerate(comparison):
         if table.empty:
             continue
         suffix = "" if len(comparison) == 1 else f"_group{index + 1}"
-        _group_plots(out, group, table, suffix)
-    for pair in sorted({r.meta.pair for r in runs if r.stage == "search" and not r.meta.smoke_test}):
-        records = [
-            t for r in runs if r.meta.pair == pair and r.stage == "search" and not r.meta.smoke_test for t in r.records
-        ]
-        frame = pd.DataFrame(
-            {
-                "config": [t.config for t in records],
-                "mean_val_weighted_f1": [t.mean_val_weighted_f1 if t.complete else None for t in records],
-            }
-        )
-        importances = parameter_importances(pair, frame)
-        if importances is None:
-            continue
-        fig, ax = plt.subplots(figsize=(6, 3))
-        ax.barh(list(importances), list(importances.values()))
-        ax.set_xlabel("importance (fANOVA, Optuna)")
-        finished = int(frame.mean_val_weighted_f1.notna().sum())
-        ax.set_title(f"{pair}: {finished} complete trials" + (" (few: importances are noisy)" if finished < 20 else ""))
-        _save(fig, out / f"importance_{pair}.png")
+        written += _group_plots(out, group, table, suffix)
+    written += write_search_plots(out, runs)
+    return written
 
 
-def _group_plots(out: Path, group, table: pd.DataFrame, suffix: str) -> None:
-    labels = [f"{p}{' (stand-in)' if 'STAND-IN' in c else ''}" for p, c in zip(table.pair, table.checkpoints)]
+def _labels(table: pd.DataFrame) -> list[str]:
+    return [f"{p}{' (stand-in)' if 'STAND-IN' in c else ''}" for p, c in zip(table.pair, table.checkpoints)]
+
+
+def _group_plots(out: Path, group: Any, table: pd.DataFrame, suffix: str) -> list[Path]:
+    labels = _labels(table)
+    written = [_per_emotion(out, group, labels, suffix)]
+    written += _tradeoffs(out, table, labels, suffix)
+    curves = _learning_curves(out, group, suffix)
+    written += [curves] if curves else []
+    sessions = _per_session(out, group, suffix)
+    written += [sessions] if sessions else []
+    for run, label in zip(group.rows, labels):
+        written.append(_confusion(out, run, label))
+    return written
+
+
+def _per_emotion(out: Path, group: Any, labels: list[str], suffix: str) -> Path:
     per_emotion = np.array(
         [
             [
-                np.nanmean([f.test.per_emotion_f1.get(e, np.nan) for t in run.records if t.complete for f in t.folds])
+                np.nanmean([f.tested.per_emotion_f1.get(e, np.nan) for t in run.records if t.complete for f in t.folds])
                 for e in EMOTIONS
             ]
             for run in group.rows
@@ -82,70 +97,125 @@ def _group_plots(out: Path, group, table: pd.DataFrame, suffix: str) -> None:
     ax.set_xticks(np.arange(len(EMOTIONS)) + 0.4 - width / 2, [EMOTION_NAMES[e] for e in EMOTIONS])
     ax.set_ylabel("test F1 (mean over runs)")
     ax.legend(fontsize=7)
-    _save(fig, out / f"per_emotion_f1{suffix}.png")
+    return save(fig, out / f"per_emotion_f1{suffix}.png")
 
+
+TRADEOFFS = (
+    ("params_total_M", "parameters (M)", "f1_vs_params", False),
+    ("model_memory_gb", "model training memory (GB)", "f1_vs_memory", False),
+    ("latency_4s_ms", "latency of a 4-s utterance, front end included (ms, log scale)", "f1_vs_latency", True),
+    ("gflops_4s", "forward GFLOPs of a 4-s utterance (log scale)", "f1_vs_gflops", True),
+    ("device_hours", "total compute: device-hours, extraction included (log scale)", "f1_vs_compute", True),
+)
+
+
+def _tradeoffs(out: Path, table: pd.DataFrame, labels: list[str], suffix: str) -> list[Path]:
+    """Weighted F1 against each cost, with the t interval over test sessions and the non-dominated set."""
     f1 = table.test_weighted_f1.to_numpy(dtype=float)
-    for column, xlabel, name in (
-        ("params_total_M", "parameters (M)", "f1_vs_params"),
-        ("model_memory_gb", "model training memory (GB)", "f1_vs_memory"),
-    ):
+    low = table.get("test_weighted_f1_ci_low", pd.Series(np.nan, index=table.index)).to_numpy(dtype=float)
+    high = table.get("test_weighted_f1_ci_high", pd.Series(np.nan, index=table.index)).to_numpy(dtype=float)
+    errors = np.vstack([np.nan_to_num(f1 - low), np.nan_to_num(high - f1)])
+    written = []
+    for column, xlabel, name, log_x in TRADEOFFS:
+        if column not in table:
+            continue
         x = table[column].to_numpy(dtype=float)
-        fig, ax = plt.subplots(figsize=(6, 4))
-        ax.scatter(x, f1)
+        if np.isnan(x).all():
+            continue
+        fig, ax = plt.subplots(figsize=(6.5, 4.2))
+        ax.errorbar(x, f1, yerr=errors, fmt="o", capsize=3, color="tab:blue", label="pair (95% CI over sessions)")
         for xi, yi, label in zip(x, f1, labels):
-            ax.annotate(label, (xi, yi), fontsize=7)
+            if not np.isnan(xi):
+                ax.annotate(label, (xi, yi), fontsize=7, xytext=(3, 3), textcoords="offset points")
         front = pareto_front(x, f1)
-        ax.plot(x[front], f1[front], "r--", label="Pareto front")
+        if len(front):
+            ax.plot(x[front], f1[front], "r--", marker="s", mfc="none", ms=10, label="non-dominated")
+        if log_x and (x[~np.isnan(x)] > 0).all():
+            ax.set_xscale("log")
         ax.set_xlabel(xlabel)
         ax.set_ylabel("test weighted F1")
-        ax.legend()
-        _save(fig, out / f"{name}{suffix}.png")
-
-    for run, label in zip(group.rows, labels):
-        matrix = np.sum([np.array(f.test.confusion) for t in run.records if t.complete for f in t.folds], axis=0)
-        fig, ax = plt.subplots(figsize=(4.5, 4))
-        ax.imshow(matrix, cmap="Blues")
-        for (i, j), v in np.ndenumerate(matrix):
-            ax.text(j, i, str(int(v)), ha="center", va="center", fontsize=7)
-        ax.set_xticks(range(len(EMOTIONS)), EMOTIONS)
-        ax.set_yticks(range(len(EMOTIONS)), EMOTIONS)
-        ax.set_xlabel("predicted")
-        ax.set_ylabel("true")
-        ax.set_title(f"{label}: test folds summed", fontsize=9)
-        _save(fig, out / f"confusion_{run.meta.pair}_{run.meta.run}.png")
+        ax.legend(fontsize=7)
+        written.append(save(fig, out / f"{name}{suffix}.png"))
+    return written
 
 
-def parameter_importances(pair: str, trials: pd.DataFrame) -> dict[str, float] | None:
-    """Optuna importances over the pair's finished trials, rebuilt from stored configs; None when too few."""
-    import optuna
-
-    from harness.models.pairs import get_pair
-    from harness.tune.space import load_space
-
-    space = load_space(get_pair(pair).space_path)
-
-    def in_space(config: dict) -> bool:  # a --set value outside the YAML range: that run did not search it
-        return all(p.contains(config[p.name]) for p in space.params if p.name in config)
-
-    done = trials[trials.mean_val_weighted_f1.notna() & trials.config.map(in_space)]
-    if len(done) < 3:
+def _learning_curves(out: Path, group: Any, suffix: str) -> Path | None:
+    """Validation weighted F1 per epoch of every final-stage fold (thin) and its mean per epoch (thick)."""
+    curves = {
+        run.meta.pair: [[e.val_weighted_f1 for e in f.history] for t in run.records if t.complete for f in t.folds]
+        for run in group.rows
+    }
+    curves = {pair: [c for c in runs if c] for pair, runs in curves.items()}
+    curves = {pair: runs for pair, runs in curves.items() if runs}
+    if not curves:
         return None
-    optuna.logging.set_verbosity(optuna.logging.WARNING)
-    study = optuna.create_study(direction="maximize", sampler=optuna.samplers.RandomSampler(seed=0))
-    for config, value in zip(done.config, done.mean_val_weighted_f1):
-        searched = [p for p in space.params if p.name in config]
-        study.add_trial(
-            optuna.trial.create_trial(
-                params={p.name: config[p.name] for p in searched},
-                distributions={p.name: p.distribution() for p in searched},
-                value=float(value),
-            )
-        )
-    try:
-        importances = optuna.importance.get_param_importances(
-            study, evaluator=optuna.importance.FanovaImportanceEvaluator(seed=0)
-        )
-    except (RuntimeError, ValueError) as err:
-        log.info("no parameter importances for %s: %s", pair, err)
+    fig, ax = plt.subplots(figsize=(7, 4.2))
+    for i, (pair, runs) in enumerate(curves.items()):
+        color = f"C{i % 10}"
+        for curve in runs:
+            ax.plot(range(1, len(curve) + 1), curve, color=color, alpha=0.2, lw=0.8)
+        longest = max(len(c) for c in runs)
+        mean = [np.mean([c[e] for c in runs if len(c) > e]) for e in range(longest)]
+        ax.plot(range(1, longest + 1), mean, color=color, lw=2, label=f"{pair} ({len(runs)} folds x seeds)")
+    ax.set_xlabel("epoch")
+    ax.set_ylabel("validation weighted F1")
+    ax.set_title("Learning curves of the final configs (mean: folds still training at that epoch)", fontsize=9)
+    ax.legend(fontsize=7)
+    return save(fig, out / f"learning_curves{suffix}.png")
+
+
+def _per_session(out: Path, group: Any, suffix: str) -> Path | None:
+    """Test weighted F1 per test session (mean over seeds) and each pair's paired difference per session
+    from the small-small pair: what the speaker-level interval is computed from."""
+    from harness.report.summary import pair_order
+
+    frame = pd.DataFrame(
+        [
+            (run.meta.pair, f.fold, f.test.weighted_f1)
+            for run in group.rows
+            for t in run.records
+            if t.complete
+            for f in t.folds
+            if f.test is not None
+        ],
+        columns=["pair", "session", "f1"],
+    )
+    if frame.empty or frame.session.nunique() < 2:
         return None
-    return dict(sorted(importances.items(), key=lambda kv: kv[1]))
+    means = frame.groupby(["pair", "session"]).f1.mean().unstack("session")
+    order = pair_order(list(means.index))
+    base = order[0]
+    fig, (left, right) = plt.subplots(1, 2, figsize=(11, 4.2))
+    sessions = list(means.columns)
+    for i, pair in enumerate(order):
+        left.plot(sessions, means.loc[pair], marker="o", color=f"C{i % 10}", label=pair)
+        if pair != base:
+            diff = means.loc[pair] - means.loc[base]
+            right.plot(sessions, diff, marker="o", color=f"C{i % 10}", label=f"{pair} - {base}")
+    right.axhline(0, color="grey", lw=0.8)
+    left.set_xlabel("test session")
+    left.set_ylabel("test weighted F1 (mean over seeds)")
+    right.set_xlabel("test session")
+    right.set_ylabel(f"paired difference from {base}")
+    left.legend(fontsize=7)
+    if len(order) > 1:
+        right.legend(fontsize=7)
+    return save(fig, out / f"per_session{suffix}.png")
+
+
+def _confusion(out: Path, run: Any, label: str) -> Path:
+    """Row-normalised confusion matrix (each true class's row sums to 1) over every complete fold."""
+    matrix = np.sum([np.array(f.tested.confusion) for t in run.records if t.complete for f in t.folds], axis=0)
+    totals = matrix.sum(axis=1, keepdims=True)
+    share = np.divide(matrix, totals, out=np.zeros(matrix.shape, dtype=float), where=totals > 0)
+    fig, ax = plt.subplots(figsize=(4.5, 4))
+    ax.imshow(share, cmap="Blues", vmin=0, vmax=1)
+    for (i, j), v in np.ndenumerate(share):
+        ax.text(j, i, f"{v:.2f}", ha="center", va="center", fontsize=7, color="white" if v > 0.6 else "black")
+    classes = EMOTIONS[: matrix.shape[0]]
+    ax.set_xticks(range(len(classes)), classes)
+    ax.set_yticks(range(len(classes)), [f"{c} ({int(n)})" for c, n in zip(classes, totals[:, 0])])
+    ax.set_xlabel("predicted")
+    ax.set_ylabel("true (utterances)")
+    ax.set_title(f"{label}: share of each true class, test folds summed", fontsize=9)
+    return save(fig, out / f"confusion_{run.meta.pair}_{run.meta.run}.png")

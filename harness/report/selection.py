@@ -29,15 +29,33 @@ def _search_run(members: list[Any], pair: str) -> Any | None:
     return max(searches, key=lambda r: r.written_at, default=None)
 
 
+def search_runs(runs: list[Any], key: tuple) -> list[Any]:
+    """Per pair of group ``key``, the search run its rows rest on."""
+    members = [r for r in runs if r.meta.group == key and not r.meta.smoke_test]
+    found = [_search_run(members, pair) for pair in sorted({r.meta.pair for r in members})]
+    return [r for r in found if r is not None]
+
+
+def _final_choice(runs: list[Any], search: Any) -> dict[int, str]:
+    """What a final stage re-trained from ``search`` (its best rank per test session), where one did: it
+    may have used another rule than the best validation F1 (``--select``)."""
+    finals = [r for r in runs if r.stage == "final" and r.search_run == search.meta.run and r.selected]
+    latest = max(finals, key=lambda r: r.written_at, default=None)
+    if latest is None:
+        return {}
+    return {int(row["test_session"]): str(row["trial_id"]) for row in latest.selected if row.get("rank", 1) == 1}
+
+
 def selected_configs_table(runs: list[Any], key: tuple) -> pd.DataFrame:
     """The selected configs of every pair of group ``key`` (``runs``: ``harness.report.tables.Run``)."""
-    members = [r for r in runs if r.meta.group == key and not r.meta.smoke_test]
     rows = []
-    for pair in sorted({r.meta.pair for r in members}):
-        run = _search_run(members, pair)
-        if run is None:
-            continue
+    for run in search_runs(runs, key):
+        pair = run.meta.pair
+        by_id = {r.trial_id: r for r in run.records}
+        chosen_ids = _final_choice(runs, run)
         for fold, chosen in select_configs(run.records, run.meta, 1).items():
+            if fold in chosen_ids and chosen_ids[fold] in by_id:
+                chosen = [by_id[chosen_ids[fold]]]
             if not chosen:
                 continue
             record = chosen[0]

@@ -34,9 +34,10 @@ from harness.atomic import write_atomic
 from harness.corpus.iemocap import EMOTION_NAMES, EMOTIONS
 from harness.corpus.protocols import OPTIMISTIC
 from harness.records import FoldRecord, RunMeta, TrialRecord
-from harness.report import contrasts, stats
+from harness.report import contrasts, costs, stats
 from harness.report.multiplicity import format_p
-from harness.report.selection import selected_configs_table
+from harness.report.pareto import pareto_plot, pareto_table
+from harness.report.selection import search_runs, selected_configs_table
 from harness.store import Storage
 
 log = logging.getLogger(__name__)
@@ -69,6 +70,7 @@ class Run:
     budget: str = ""
     search_run: str = ""  # final stage: the search run its configs came from
     searched: tuple[str, ...] = ()  # the search space's searched parameters (run.json)
+    selected: list[dict] = field(default_factory=list)  # final stage: what chose each fold's config
 
     @property
     def written_at(self) -> str:
@@ -107,6 +109,7 @@ def load_runs(storage: str | Path) -> list[Run]:
                 final.get("budget", ""),
                 final.get("search_run", ""),
                 searched,
+                final.get("selected", []),
             )
         )
     return runs
@@ -159,15 +162,16 @@ def _search_counts(search: Run | None) -> dict[str, float]:
     }
 
 
-def _search_cost(search: Run | None) -> dict[str, float]:
-    if search is None:
-        return {"search_wall_s": float("nan"), "gpu_hours": float("nan")}
-    gpus = search.summary.get("gpus_per_trial", 0.0) or 0.0
-    train_s = sum(f.resources.train_wall_s for r in search.records for f in r.folds)
-    return {
-        "search_wall_s": round(float(search.summary.get("wall_s", float("nan"))), 1),
-        "gpu_hours": round(train_s * gpus / 3600, 4),
-    }
+def _search_wall(search: Run | None) -> float:
+    return float("nan") if search is None else round(float(search.summary.get("wall_s", float("nan"))), 1)
+
+
+def _cost_runs(run: Run, search: Run | None) -> list[tuple[list[TrialRecord], dict]]:
+    """The runs whose compute a row is charged: its own and, for a final row, the search that chose it."""
+    runs = [(run.records, run.summary)]
+    if search is not None and search is not run:
+        runs.append((search.records, search.summary))
+    return runs
 
 
 def comparison_row(run: Run, search: Run | None) -> dict:
@@ -175,10 +179,9 @@ def comparison_row(run: Run, search: Run | None) -> dict:
     best = run.best()
     searched = search or (run if run.stage == "search" else None)
     resources = [f.resources for f in folds]
-    latencies = [r.latency_ms for r in resources if r.latency_ms is not None]  # one per trial (its first fold)
     explanations = [f.explanation for f in folds if f.explanation is not None]
     fold_f1 = (
-        pd.DataFrame([(f.fold, f.test.weighted_f1) for f in folds], columns=["fold", "f1"]).groupby("fold").f1.mean()
+        pd.DataFrame([(f.fold, f.tested.weighted_f1) for f in folds], columns=["fold", "f1"]).groupby("fold").f1.mean()
     )
     interval = stats.t_interval(fold_f1.to_numpy())
     row = {
@@ -189,13 +192,13 @@ def comparison_row(run: Run, search: Run | None) -> dict:
         "seeds": len({r.config.get("seed") for r in run.records if r.complete}) if run.stage == "final" else 1,
         **_search_counts(searched),
         "val_weighted_f1": _val_weighted_f1(run),
-        **_stat("test_weighted_f1", [f.test.weighted_f1 for f in folds]),
+        **_stat("test_weighted_f1", [f.tested.weighted_f1 for f in folds]),
         "folds_n": len(fold_f1),
         "test_weighted_f1_ci_low": round(interval.low, 4),
         "test_weighted_f1_ci_high": round(interval.high, 4),
-        **_stat("test_macro_f1", [f.test.macro_f1 for f in folds]),
-        **_stat("test_unweighted_acc", [f.test.unweighted_accuracy for f in folds]),
-        **_stat("test_weighted_acc", [f.test.weighted_accuracy for f in folds]),
+        **_stat("test_macro_f1", [f.tested.macro_f1 for f in folds]),
+        **_stat("test_unweighted_acc", [f.tested.unweighted_accuracy for f in folds]),
+        **_stat("test_weighted_acc", [f.tested.weighted_accuracy for f in folds]),
     }
     if run.predictions is not None:
         pooled = stats.summarize(run.predictions).iloc[0]
@@ -204,6 +207,10 @@ def comparison_row(run: Run, search: Run | None) -> dict:
     row |= {
         "params_total_M": round(resources[0].params_total / 1e6, 3) if resources else float("nan"),
         "params_trainable_M": round(resources[0].params_trainable / 1e6, 3) if resources else float("nan"),
+        **{
+            f"params_{m}_M": round(n / 1e6, 3)
+            for m, n in (resources[0].params_by_modality if resources else {}).items()
+        },
         "model_memory_gb": round(max((r.model_memory_gb for r in resources), default=float("nan")), 3),
         "peak_vram_gb": round(max(peak_gpu), 3) if peak_gpu else float("nan"),
         "rss_above_idle_gb": round(max((r.rss_above_idle_gb for r in resources), default=float("nan")), 3),
@@ -211,11 +218,8 @@ def comparison_row(run: Run, search: Run | None) -> dict:
         "train_utt_per_s": round(float(np.mean([r.train_utterances_per_s for r in resources])), 1)
         if resources
         else float("nan"),
-        "latency_ms": round(float(np.mean(latencies)), 2) if latencies else float("nan"),
-        **_search_cost(searched),
-        "energy_kj": round(sum(r.energy_j for r in resources if r.energy_j) / 1000, 2)
-        if any(r.energy_j for r in resources)
-        else float("nan"),
+        "search_wall_s": _search_wall(searched),
+        **costs.cost_columns(resources, _cost_runs(run, searched)),
         # folds whose explanation budget left no utterance for Integrated Gradients have no faithfulness
         **_stat("faithfulness", [e.faithfulness for e in explanations if e.n_samples]),
         **_stat(
@@ -251,8 +255,8 @@ def per_emotion_row(run: Run) -> dict:
     else:
         folds = _folds(run)
         for e in EMOTIONS:
-            cells |= _stat(EMOTION_NAMES[e], [f.test.per_emotion_f1.get(e, float("nan")) for f in folds])
-        cells |= _stat("weighted_f1", [f.test.weighted_f1 for f in folds])
+            cells |= _stat(EMOTION_NAMES[e], [f.tested.per_emotion_f1.get(e, float("nan")) for f in folds])
+        cells |= _stat("weighted_f1", [f.tested.weighted_f1 for f in folds])
     return {"pair": run.meta.pair, "stage": run.stage} | cells
 
 
@@ -326,7 +330,7 @@ def per_fold_table(group: Group) -> pd.DataFrame:
     rows = []
     for run in group.rows:
         for fold, items in pd.DataFrame(
-            [(f.fold, f.test.weighted_f1, f.validation.weighted_f1) for f in _folds(run)],
+            [(f.fold, f.tested.weighted_f1, f.validation.weighted_f1) for f in _folds(run)],
             columns=["fold", "test", "val"],
         ).groupby("fold"):
             rows.append(
@@ -345,7 +349,8 @@ def per_fold_table(group: Group) -> pd.DataFrame:
 
 def markdown_table(frame: pd.DataFrame) -> str:
     """The Markdown view of a table: ``x`` and ``x_std`` become one "mean ± std" column (3 decimals),
-    other numbers are printed as stored, NaN as n/a; numeric columns are right-aligned."""
+    p values (``p``, ``*_p``) are shown as ``<0.001`` or 3 decimals, other numbers with 4 decimals at most,
+    NaN as n/a; numeric columns are right-aligned."""
     shown, align = {}, []
     for column in frame.columns:
         if column.endswith("_std") and column[:-4] in frame.columns:
@@ -359,8 +364,8 @@ def markdown_table(frame: pd.DataFrame) -> str:
             ]
         elif numeric and (column == "p" or column.endswith("_p")):
             values = [format_p(v) for v in values]  # rounded for display; the CSV keeps full precision
-        elif numeric:
-            values = ["n/a" if pd.isna(v) else f"{v:g}" for v in values]
+        elif numeric:  # 4 decimals at most: the CSV keeps full precision
+            values = ["n/a" if pd.isna(v) else f"{round(float(v), 4):g}" for v in values]
         shown[column] = values
         align.append("right" if numeric else "left")
     return pd.DataFrame(shown).to_markdown(index=False, disable_numparse=True, colalign=align)
@@ -456,7 +461,7 @@ def _write(
 
 def write_reports(results: str | Path, storage: str | Path | None = None) -> Path:
     """Write every table and plot under ``results`` from the runs in ``storage`` (default RESULTS/ray);
-    returns the comparison.md path."""
+    returns the path of ``report.md``, the entry point (``harness.report.summary``)."""
     results = Path(results)
     storage = storage or results / "ray"
     runs = load_runs(storage)
@@ -475,11 +480,20 @@ def write_reports(results: str | Path, storage: str | Path | None = None) -> Pat
         selected,
         "No search with a complete trial yet.",
     )
+    fronts = [(g, pareto_table(search_runs(runs, g.key))) for g in grouped]
+    _write(
+        results,
+        "pareto",
+        "Accuracy and cost of every complete config (validation), non-dominated ones marked (on_front)",
+        fronts,
+        "No search with a complete trial yet.",
+    )
+    pareto_plot(pd.concat([f for _, f in fronts if not f.empty] or [pd.DataFrame()]), results / "pareto.png")
     comparison = [
         (g, pd.DataFrame([_group_columns(g.key) | comparison_row(r, g.searches.get(r.meta.pair)) for r in g.rows]))
         for g in grouped
     ]
-    _write(results, "comparison", "Pair comparison", comparison, "No complete run yet.")
+    _write(results, "comparison_full", "Pair comparison, every column", comparison, "No complete run yet.")
     _write(
         results,
         "per_emotion",
@@ -547,5 +561,7 @@ def write_reports(results: str | Path, storage: str | Path | None = None) -> Pat
     write_explainability(results, storage, grouped)
     from harness.report.plots import write_plots
 
-    write_plots(results, grouped, comparison, runs)
-    return results / "comparison.md"
+    plots = write_plots(results, grouped, comparison, runs)
+    from harness.report.summary import write_summary
+
+    return write_summary(results, grouped, comparison, plots)

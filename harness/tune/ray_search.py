@@ -64,6 +64,8 @@ from harness.records import FoldRecord, RunMeta, TrialRecord, read_record
 from harness.store import EXPLANATIONS, PREDICTIONS, RECORD, Storage, trial_record, write_json
 from harness.train.fit import NonFiniteLossError, default_device, fit_fold
 from harness.tune.fidelity import EPOCH_REDUCTION, FOLD_REDUCTION, MAX_T, fidelity_time
+from harness.tune.objectives import Objective
+from harness.tune.objectives import value as objective_value
 from harness.tune.selection import PER_FOLD
 from harness.tune.space import SearchSpace
 from harness.tune.studies import optuna_storage, study_name
@@ -321,6 +323,7 @@ def run_trial(config: dict[str, Any], inputs: TrialInputs) -> None:
                     explanations.append(outcome.explanations)
             # The record travels with this report: ASHA may stop the trial here (its last rung or max_t).
             clock = fidelity_time(inputs.meta.fidelity, n_folds, len(folds_done))
+            done = record("finished" if len(folds_done) == n_folds else "running")
             report_fold(
                 {
                     "fold": fold.test_session,
@@ -332,8 +335,9 @@ def run_trial(config: dict[str, Any], inputs: TrialInputs) -> None:
                     METRIC: float(np.mean([f.validation.weighted_f1 for f in folds_done])),
                     "params": outcome.record.resources.params_total,
                 }
-                | ({TIME_ATTR: clock} if clock is not None and not inputs.final else {}),
-                record("finished" if len(folds_done) == n_folds else "running"),
+                | ({TIME_ATTR: clock} if clock is not None and not inputs.final else {})
+                | {f"objective/{name}": objective_value(done, name) for name in inputs.meta.objectives},
+                done,
                 predictions,
                 explanations,
             )
@@ -356,14 +360,19 @@ class FoldOptunaSearch(OptunaSearch):
 
     _ot_study: Any
 
-    def __init__(self, *args: Any, n_folds: int, **kwargs: Any):
+    def __init__(self, *args: Any, n_folds: int, objectives: tuple[str, ...] = ("weighted_f1",), **kwargs: Any):
+        if len(objectives) > 1:  # Optuna's multi-objective TPE; ASHA still prunes on METRIC (accuracy)
+            kwargs |= {
+                "metric": [f"objective/{n}" for n in objectives],
+                "mode": [Objective(n).mode for n in objectives],
+            }
         super().__init__(*args, **kwargs)
-        self.n_folds = n_folds
+        self.n_folds, self.objectives = n_folds, objectives
 
     def _report(self, trial_id: str, result: dict) -> None:
         step = result.get(TIME_ATTR)
-        if step is None or trial_id not in self._ot_trials:
-            return
+        if step is None or trial_id not in self._ot_trials or len(self.objectives) > 1:
+            return  # Optuna keeps no intermediate values for multi-objective studies
         ot_trial = self._ot_trials[trial_id]
         if step not in self._ot_study._storage.get_trial(ot_trial._trial_id).intermediate_values:
             ot_trial.report(result[METRIC], step)
@@ -383,7 +392,8 @@ class FoldOptunaSearch(OptunaSearch):
         if error:
             self._ot_study.tell(ot_trial, state=TrialState.FAIL)
         elif result and result.get("fold_end") and result.get("folds_done") == self.n_folds:
-            self._ot_study.tell(ot_trial, result[METRIC], state=TrialState.COMPLETE)
+            values = [result[f"objective/{n}"] for n in self.objectives] if len(self.objectives) > 1 else None
+            self._ot_study.tell(ot_trial, values or result[METRIC], state=TrialState.COMPLETE)
         else:
             self._ot_study.tell(ot_trial, state=TrialState.PRUNED)
         self._completed_trials.add(trial_id)
@@ -635,6 +645,7 @@ def make_search(inputs: TrialInputs, settings: SearchSettings) -> tuple[UnitSear
             metric=METRIC,
             mode="max",
             n_folds=n_folds,
+            objectives=inputs.meta.objectives,
             study_name=study_name(settings.name, unit),
             storage=storage,
             sampler=TPESampler(

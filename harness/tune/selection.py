@@ -12,6 +12,7 @@ import re
 
 from harness.corpus.protocols import is_nested
 from harness.records import RunMeta, TrialRecord
+from harness.tune.objectives import cheapest_within_margin
 
 PER_FOLD = "per_fold"  # a final-stage trial's config per test session (keys are str(session))
 _SESSION = re.compile(r"^Ses0*(\d+)$")
@@ -23,11 +24,28 @@ def ranked(records: list[TrialRecord]) -> list[TrialRecord]:
     return sorted(complete, key=lambda r: (-(r.mean_val_weighted_f1 or 0.0), r.trial_id))
 
 
-def select_configs(records: list[TrialRecord], meta: RunMeta, k: int) -> dict[int, list[TrialRecord]]:
-    """Per test session, its top-``k`` search trials (fewer where fewer completed)."""
+SELECTIONS = ("best", "cheapest-within-margin")
+DEFAULT_MARGIN = 0.02  # weighted F1: the equivalence margin of the report's TOST verdicts
+
+
+def select_configs(
+    records: list[TrialRecord],
+    meta: RunMeta,
+    k: int,
+    rule: str = "best",
+    margin: float = DEFAULT_MARGIN,
+    cost: str = "latency_4s_ms",
+) -> dict[int, list[TrialRecord]]:
+    """Per test session, its top-``k`` search trials (fewer where fewer completed). ``rule`` ``best``: by
+    mean validation weighted F1; ``cheapest-within-margin``: the cheapest by ``cost`` among those within
+    ``margin`` of the best weighted F1 (``harness.tune.objectives.cheapest_within_margin``)."""
+
+    def rank(candidates: list[TrialRecord]) -> list[TrialRecord]:
+        return ranked(candidates) if rule == "best" else cheapest_within_margin(candidates, cost, margin)
+
     if is_nested(meta.protocol):
-        return {fold: ranked([r for r in records if r.outer_fold == fold])[:k] for fold in meta.test_sessions}
-    best = ranked(records)[:k]
+        return {fold: rank([r for r in records if r.outer_fold == fold])[:k] for fold in meta.test_sessions}
+    best = rank(records)[:k]
     return dict.fromkeys(meta.test_sessions, best)
 
 

@@ -1,0 +1,64 @@
+"""``pareto``: each pair's configs on accuracy and cost, and which are non-dominated.
+
+Per pair and selection unit (outer test fold; one unit for a non-nested search), every complete search
+trial with its objectives (``--objectives``, or weighted F1 and 4-s latency for a single-objective
+search), and ``on_front``: no other config of that unit is at least as good on every objective and
+better on one. Configs of different outer folds were scored on different inner folds, so each unit has
+its own front.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+
+from harness.tune.objectives import Objective, pareto_mask, value
+
+DEFAULT = ("weighted_f1", "latency_4s_ms")
+
+
+def pareto_table(runs: list[Any]) -> pd.DataFrame:
+    """``runs``: the search runs to show (``harness.report.tables.Run``), one per pair."""
+    rows = []
+    for run in runs:
+        objectives = run.meta.objectives if len(run.meta.objectives) > 1 else DEFAULT
+        complete = [r for r in run.records if r.complete]
+        for unit in sorted({r.outer_fold for r in complete}, key=lambda u: (u is None, u)):
+            members = [r for r in complete if r.outer_fold == unit]
+            values = np.array([[value(r, n) for n in objectives] for r in members], dtype=float)
+            front = pareto_mask(values, tuple(Objective(n).mode for n in objectives))
+            for record, row, on_front in zip(members, values, front):
+                rows.append(
+                    {"pair": run.meta.pair, "outer_fold": unit, "trial_id": record.trial_id}
+                    | {n: round(float(v), 4) for n, v in zip(objectives, row)}
+                    | {"on_front": bool(on_front)}
+                )
+    return pd.DataFrame(rows)
+
+
+def pareto_plot(table: pd.DataFrame, path: Path) -> bool:
+    """Accuracy against the first cost per pair, the front's configs marked; False when nothing to draw."""
+    if table.empty:
+        return False
+    pairs = sorted(table.pair.unique())
+    fig, axes = plt.subplots(1, len(pairs), figsize=(3.2 * len(pairs), 3.0), squeeze=False)
+    for ax, pair in zip(axes[0], pairs):
+        rows = table[table.pair == pair].dropna(axis=1, how="all")
+        names = [c for c in rows.columns if c not in ("pair", "outer_fold", "trial_id", "on_front")]
+        if len(names) < 2:
+            continue
+        accuracy, cost = names[0], names[1]
+        ax.scatter(rows[cost], rows[accuracy], c=np.where(rows.on_front, "tab:red", "tab:gray"), s=18)
+        ax.set(title=pair, xlabel=cost, ylabel=f"validation {accuracy}")
+    fig.suptitle("Configs per pair (red: non-dominated within their outer fold)", fontsize=9)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return True
