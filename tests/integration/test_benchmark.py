@@ -33,7 +33,9 @@ def test_benchmark_final_stage_predictions_and_tables(tmp_path, env):
     assert (comparison.seeds == 2).all() and (comparison.search_trials == 2).all()
     assert comparison.faithfulness.notna().all()  # the final stage explains
     pairwise = pd.read_csv(results / "pairwise.csv")
-    assert len(pairwise) == 3 and {"ci_low", "ci_high", "mcnemar_p", "holm_p"} <= set(pairwise.columns)
+    assert len(pairwise) == 3 and {"ci_low", "ci_high", "p", "holm_p", "bh_p", "family"} <= set(pairwise.columns)
+    assert sorted(pairwise.family) == ["exploratory", "primary", "primary"]  # the fusion gains are primary
+    assert (pairwise.n_sessions == 2).all() and (results / "subsets.csv").exists()
     gain = pd.read_csv(results / "fusion_gain.csv")
     assert sorted(gain.baseline) == ["bilstm", "cnnbilstm"]
     assert "Budget: 2 trials per pair" in (results / "comparison.md").read_text()
