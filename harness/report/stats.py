@@ -13,8 +13,8 @@ each job.
   p values for display.
 * :mod:`harness.report.simulation`: the generator that checks the intervals' coverage against a known truth.
 
-Self-contained: imports only numpy, pandas, scipy, statsmodels and scikit-learn (nothing else from
-``harness``), so it can run on a machine without the training stack.
+Self-contained: these modules import only numpy, pandas, scipy, statsmodels and scikit-learn (and each
+other), nothing else from ``harness``, so they run on a machine without the training stack.
 """
 
 from __future__ import annotations
