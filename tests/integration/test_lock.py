@@ -49,7 +49,8 @@ def test_a_run_in_use_is_refused_and_a_killed_holders_run_resumes(tmp_path, env)
         assert "Started a local Ray instance" not in text and "== Status ==" not in text  # refused before Ray
 
         run = tmp_path / "results" / "ray" / "bilstm_demo_smoke"
-        wait_for(lambda: (run / "tuner.pkl").exists() or holder.poll() is not None, 600)
+        # killed once Ray has snapshotted the experiment (tuner.pkl and an experiment state), so it resumes
+        wait_for(lambda: any(run.glob("experiment_state-*.json")) or holder.poll() is not None, 600)
         holder.send_signal(signal.SIGKILL)
         holder.wait()
     finally:
