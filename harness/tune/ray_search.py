@@ -1,28 +1,18 @@
-"""The Ray Tune side, and the only module that imports Ray: the trainable, Optuna TPE, ASHA, resources.
+"""The Ray Tune side of a run: the trainable, the tuner, resources (with ``harness.tune.searchers``, the
+only modules that import Ray).
 
-A search trial is one config for one selection unit: under nested LOSO (``--protocol loso``) an outer
-test session, whose config is chosen on inner folds of the other sessions only; otherwise (``loso-flat``,
-``session5``) the protocol's folds. Each unit has its own Optuna study (``UnitSearch``) and its own ASHA
-bracket (``UnitScheduler``), so nothing that samples, prunes or ranks a config for outer fold k ever reads
-a score computed on Session k.
-
-The trainable runs the unit's folds of one config in turn, in the same order for every config. It
-reports the mean validation weighted F1 so far (the current fold at its best epoch so far) on ASHA's
-clock, ``fidelity_t`` (``fidelity_time``): with ``--fidelity epochs`` (the default) a config is judged
-after 1, 3 and 9 epochs of its first fold, then after its second fold, every config on the same fold and
-epochs; with ``--fidelity folds`` after 1, 2 and 4 folds. A config ASHA stops is told to Optuna as PRUNED
-with its intermediate values (``FoldOptunaSearch``), never as COMPLETE with a partial mean; only configs
-that ran every fold are COMPLETE. A non-nested search scores test sessions for the report only; a nested
-one never sees them (its inner folds hold none).
-
-The final stage (``final_configs``) runs one trial per seed over every test fold, each fold with the
-config chosen for it.
+A search trial runs one config on its selection unit's folds (nested LOSO: the inner folds of one outer
+test session; otherwise the protocol's folds; ``harness.tune.searchers`` hands them out), in the same
+order for every config. It reports the mean validation weighted F1 so far (the current fold at its best
+epoch so far) on ASHA's clock, ``fidelity_t`` (``harness.tune.fidelity``). A non-nested search scores
+test sessions for the report only; a nested one never sees them (its inner folds hold none). The final
+stage runs one trial per seed over every test fold, each fold with the config chosen for it.
 
 After each fold the trial reports a Ray checkpoint holding its ``TrialRecord`` so far (and, in the final
-stage, the per-utterance predictions of the folds done). Ray persists it to the trial's folder under
-``--storage`` (a local path or a URI), so records need no shared filesystem, and a restored or retried
-trial continues at the next fold instead of starting over. When a trial ends, the driver writes its
-record with how it ended (``TrialLog``). ``harness.store`` reads them back.
+stage, the per-utterance predictions and explanations of the folds done). Ray persists it to the trial's
+folder under ``--storage`` (a local path or a URI), so records need no shared filesystem, and a restored
+or retried trial continues at the next fold instead of starting over. When a trial ends, the driver
+writes its record with how it ended (``TrialLog``). ``harness.store`` reads them back.
 """
 
 from __future__ import annotations
@@ -30,7 +20,6 @@ from __future__ import annotations
 import json
 import logging
 import os
-import pickle
 import signal
 import tempfile
 import threading
@@ -47,9 +36,8 @@ import pandas as pd
 import ray
 from ray import tune
 from ray.tune.experiment import Trial
-from ray.tune.schedulers import ASHAScheduler, FIFOScheduler
-from ray.tune.search import ConcurrencyLimiter, Searcher
-from ray.tune.search.optuna import OptunaSearch
+from ray.tune.schedulers import FIFOScheduler
+from ray.tune.search import ConcurrencyLimiter
 
 from harness.config import ConfigError, TrialConfig
 from harness.corpus.folds import Fold
@@ -63,12 +51,11 @@ from harness.models.pairs import get_pair
 from harness.records import FoldRecord, RunMeta, TrialRecord, read_record
 from harness.store import EXPLANATIONS, PREDICTIONS, RECORD, Storage, trial_record, write_json
 from harness.train.fit import NonFiniteLossError, default_device, fit_fold
-from harness.tune.fidelity import EPOCH_REDUCTION, FOLD_REDUCTION, MAX_T, fidelity_time
-from harness.tune.objectives import Objective
+from harness.tune.fidelity import fidelity_time
 from harness.tune.objectives import value as objective_value
+from harness.tune.searchers import METRIC, TIME_ATTR, UNIT_KEY, make_search
 from harness.tune.selection import PER_FOLD
 from harness.tune.space import SearchSpace
-from harness.tune.studies import optuna_storage, study_name
 from harness.tune.tracking import tracking_callbacks
 
 # The classic reporter (our metric columns: fold, val F1, mean val F1) instead of Ray's new output, which
@@ -76,9 +63,6 @@ from harness.tune.tracking import tracking_callbacks
 os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")
 os.environ.setdefault("TUNE_WARN_EXCESSIVE_EXPERIMENT_CHECKPOINT_SYNC_THRESHOLD_S", "0")
 log = logging.getLogger(__name__)
-METRIC = "mean_val_weighted_f1"
-TIME_ATTR = "fidelity_t"  # ASHA's clock (fidelity_time)
-UNIT_KEY = "__outer"  # a search trial's selection unit (outer test session), added to its config
 
 _NO_TUNE_SIGINT = "TUNE_DISABLE_SIGINT_HANDLER"
 # Failures that recur identically on a retry (a diverging config, a bad value): Ray's FailureConfig
@@ -354,166 +338,6 @@ def run_trial(config: dict[str, Any], inputs: TrialInputs) -> None:
         raise
 
 
-class FoldOptunaSearch(OptunaSearch):
-    """Optuna TPE that hears ASHA's clock: intermediate values are keyed by ``fidelity_t`` (the rungs), and
-    a trial that did not run every fold (stopped by ASHA) is PRUNED, never COMPLETE with a partial mean."""
-
-    _ot_study: Any
-
-    def __init__(self, *args: Any, n_folds: int, objectives: tuple[str, ...] = ("weighted_f1",), **kwargs: Any):
-        if len(objectives) > 1:  # Optuna's multi-objective TPE; ASHA still prunes on METRIC (accuracy)
-            kwargs |= {
-                "metric": [f"objective/{n}" for n in objectives],
-                "mode": [Objective(n).mode for n in objectives],
-            }
-        super().__init__(*args, **kwargs)
-        self.n_folds, self.objectives = n_folds, objectives
-
-    def _report(self, trial_id: str, result: dict) -> None:
-        step = result.get(TIME_ATTR)
-        if step is None or trial_id not in self._ot_trials or len(self.objectives) > 1:
-            return  # Optuna keeps no intermediate values for multi-objective studies
-        ot_trial = self._ot_trials[trial_id]
-        if step not in self._ot_study._storage.get_trial(ot_trial._trial_id).intermediate_values:
-            ot_trial.report(result[METRIC], step)
-
-    def on_trial_result(self, trial_id: str, result: dict) -> None:
-        if trial_id not in self._completed_trials:
-            self._report(trial_id, result)
-
-    def on_trial_complete(self, trial_id: str, result: dict | None = None, error: bool = False) -> None:
-        from optuna.trial import TrialState
-
-        if trial_id in self._completed_trials or trial_id not in self._ot_trials:
-            return
-        ot_trial = self._ot_trials[trial_id]
-        if result:  # the result at which a scheduler stops a trial reaches the searcher only here
-            self._report(trial_id, result)
-        if error:
-            self._ot_study.tell(ot_trial, state=TrialState.FAIL)
-        elif result and result.get("fold_end") and result.get("folds_done") == self.n_folds:
-            values = [result[f"objective/{n}"] for n in self.objectives] if len(self.objectives) > 1 else None
-            self._ot_study.tell(ot_trial, values or result[METRIC], state=TrialState.COMPLETE)
-        else:
-            self._ot_study.tell(ot_trial, state=TrialState.PRUNED)
-        self._completed_trials.add(trial_id)
-
-    def fail_orphans(self) -> int:
-        """Mark FAIL the study's trials left RUNNING by a killed driver that no restored Ray trial continues."""
-        from optuna.trial import TrialState
-
-        alive = {t._trial_id for tid, t in self._ot_trials.items() if tid not in self._completed_trials}
-        storage, failed = self._ot_study._storage, 0
-        for trial in self._ot_study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
-            if trial._trial_id not in alive:
-                storage.set_trial_state_values(trial._trial_id, TrialState.FAIL)
-                failed += 1
-        return failed
-
-    @property
-    def study(self) -> Any:
-        return self._ot_study
-
-
-class UnitSearch(Searcher):
-    """One Optuna study per selection unit (outer test session), ``num_samples`` trials each, handed out in
-    turn. A trial's config carries its unit (``UNIT_KEY``); results go to its unit's study only, so TPE
-    for outer fold k never learns from a score computed on Session k."""
-
-    def __init__(self, searchers: dict[int | None, FoldOptunaSearch], num_samples: int):
-        super().__init__(metric=METRIC, mode="max")
-        self.searchers, self.num_samples = searchers, num_samples
-        self.unit_of: dict[str, int | None] = {}
-
-    def set_search_properties(self, metric: str | None, mode: str | None, config: dict, **spec: Any) -> bool:
-        return True  # each unit's searcher has its space, metric and mode
-
-    def suggest(self, trial_id: str) -> dict | None:
-        if trial_id not in self.unit_of:
-            counts = {u: 0 for u in self.searchers}
-            for u in self.unit_of.values():
-                counts[u] += 1
-            open_units = [u for u in self.searchers if counts[u] < self.num_samples]
-            if not open_units:
-                return Searcher.FINISHED  # type: ignore[return-value]
-            self.unit_of[trial_id] = min(open_units, key=lambda u: counts[u])  # in turn, ties in unit order
-        unit = self.unit_of[trial_id]
-        config = self.searchers[unit].suggest(trial_id)
-        if not isinstance(config, dict) or unit is None:
-            return config
-        return config | {UNIT_KEY: unit}
-
-    def on_trial_result(self, trial_id: str, result: dict) -> None:
-        if trial_id in self.unit_of:
-            self.searchers[self.unit_of[trial_id]].on_trial_result(trial_id, result)
-
-    def on_trial_complete(self, trial_id: str, result: dict | None = None, error: bool = False) -> None:
-        if trial_id in self.unit_of:
-            self.searchers[self.unit_of[trial_id]].on_trial_complete(trial_id, result, error)
-
-    def save(self, checkpoint_path: str) -> None:
-        with open(checkpoint_path, "wb") as stream:
-            pickle.dump(
-                {"unit_of": self.unit_of, "searchers": {u: s.__dict__ for u, s in self.searchers.items()}}, stream
-            )
-
-    def restore(self, checkpoint_path: str) -> None:
-        with open(checkpoint_path, "rb") as stream:
-            state = pickle.load(stream)
-        self.unit_of = state["unit_of"]
-        for unit, searcher_state in state["searchers"].items():
-            self.searchers[unit].__dict__.update(searcher_state)
-        failed = sum(s.fail_orphans() for s in self.searchers.values())
-        if failed:
-            log.info("marked %d Optuna trial(s) left running by the killed driver as FAIL", failed)
-
-    @property
-    def studies(self) -> dict[int | None, Any]:
-        return {u: s.study for u, s in self.searchers.items()}
-
-
-class UnitScheduler(FIFOScheduler):
-    """ASHA with one bracket per selection unit: a config for outer fold k is only ever compared with the
-    other configs for outer fold k, on the same folds and epochs."""
-
-    def __init__(self, units: tuple[int | None, ...], make: Any):
-        super().__init__()
-        self.schedulers: dict[int | None, ASHAScheduler] = {u: make() for u in units}
-
-    def _of(self, trial: Trial) -> ASHAScheduler:
-        return self.schedulers[trial.config.get(UNIT_KEY)]
-
-    def set_search_properties(self, metric: str | None, mode: str | None, **spec: Any) -> bool:
-        return all(s.set_search_properties(metric, mode, **spec) for s in self.schedulers.values())
-
-    def on_trial_add(self, tune_controller: Any, trial: Trial) -> None:
-        self._of(trial).on_trial_add(tune_controller, trial)
-
-    def on_trial_result(self, tune_controller: Any, trial: Trial, result: dict) -> str:
-        return self._of(trial).on_trial_result(tune_controller, trial, result)
-
-    def on_trial_complete(self, tune_controller: Any, trial: Trial, result: dict) -> None:
-        self._of(trial).on_trial_complete(tune_controller, trial, result)
-
-    def on_trial_remove(self, tune_controller: Any, trial: Trial) -> None:
-        self._of(trial).on_trial_remove(tune_controller, trial)
-
-    def on_trial_error(self, tune_controller: Any, trial: Trial) -> None:
-        self._of(trial).on_trial_error(tune_controller, trial)
-
-    def debug_string(self) -> str:
-        stopped = sum(s._num_stopped for s in self.schedulers.values())
-        return f"ASHA per outer fold ({len(self.schedulers)} brackets): {stopped} stopped"
-
-
-def asha(fidelity: str, n_folds: int) -> ASHAScheduler:
-    """One bracket on ASHA's clock (``harness.tune.fidelity``)."""
-    max_t, reduction = (max(n_folds, 1), FOLD_REDUCTION) if fidelity == "folds" else (MAX_T, EPOCH_REDUCTION)
-    return ASHAScheduler(
-        time_attr=TIME_ATTR, metric=METRIC, mode="max", max_t=max_t, grace_period=1, reduction_factor=reduction
-    )
-
-
 class TrialLog(tune.Callback):
     """Driver side, once per ended trial: its record as it ended goes to the trial's folder in the storage
     (a trial that ended without running every fold was stopped by ASHA; a failed one keeps Ray's reason),
@@ -607,58 +431,6 @@ def _trainable(inputs: TrialInputs, settings: SearchSettings) -> Any:
     )
 
 
-def _reporter(space: SearchSpace, final: bool) -> tune.CLIReporter:
-    columns = {
-        "fold": "fold",
-        "epoch": "epoch",
-        "val_weighted_f1": "val F1",
-        METRIC: "mean val F1",
-        "folds_done": "folds",
-    }
-    # A table every minute at most (not one per result), with the validation scores; one log line per
-    # finished trial comes from TrialLog. Parameter columns: up to three searched values that every config
-    # has (Ray shows every key, checkpoint paths included, when given none, and its best-trial line fails
-    # on a missing one); a final-stage config sits under "__config".
-    always = [p.name for p in space.params if not p.when][:3] or list(space.fixed)[:1]
-    return tune.CLIReporter(
-        metric_columns=columns,
-        max_report_frequency=60,
-        print_intermediate_tables=True,
-        parameter_columns={"__config/seed": "seed"} if final else {k: k for k in always},
-        max_progress_rows=10,
-        sort_by_metric=True,
-        metric=METRIC,
-        mode="max",
-    )
-
-
-def make_search(inputs: TrialInputs, settings: SearchSettings) -> tuple[UnitSearch, UnitScheduler]:
-    """One Optuna TPE study and one ASHA bracket per selection unit."""
-    from optuna.samplers import TPESampler
-
-    units = selection_units(inputs.meta.protocol, inputs.meta.test_sessions)
-    n_folds = inputs.n_search_folds()
-    storage = optuna_storage(settings.storage, settings.name, settings.optuna_storage)
-    searchers = {
-        unit: FoldOptunaSearch(
-            space=inputs.space.sample,
-            metric=METRIC,
-            mode="max",
-            n_folds=n_folds,
-            objectives=inputs.meta.objectives,
-            study_name=study_name(settings.name, unit),
-            storage=storage,
-            sampler=TPESampler(
-                seed=settings.seed + (unit or 0), n_startup_trials=min(10, max(2, settings.num_samples // 3))
-            ),
-        )
-        for unit in units
-    }
-    return UnitSearch(searchers, settings.num_samples), UnitScheduler(
-        units, lambda: asha(inputs.meta.fidelity, n_folds)
-    )
-
-
 def make_tuner(inputs: TrialInputs, settings: SearchSettings, final_configs: list[dict] | None = None) -> tune.Tuner:
     """A search (Optuna TPE + ASHA per selection unit), or with ``final_configs`` the final stage: those
     configs, no scheduler."""
@@ -690,8 +462,7 @@ def make_tuner(inputs: TrialInputs, settings: SearchSettings, final_configs: lis
         run_config=tune.RunConfig(
             name=settings.name,
             storage_path=Storage(settings.storage).uri,
-            verbose=1,
-            progress_reporter=_reporter(inputs.space, final_configs is not None),
+            verbose=0,  # the console gets one line per ended trial (TrialLog) and the benchmark's progress bar
             callbacks=[
                 TrialLog(inputs.meta, inputs.final, n_folds),
                 *tracking_callbacks(settings.name, inputs.meta.pair, inputs.space.fixed),  # progress, --mlflow

@@ -26,6 +26,7 @@ def test_records_travel_through_ray_storage_on_a_two_node_cluster(tmp_path, env,
         search = harness(
             "search",
             *("--pair", "bilstm", "--num-samples", "2", "--max-concurrent", "2", "--folds", "5"),
+            *("--protocol", "loso-flat", "--fidelity", "folds"),  # a search that reports test scores itself
             *("--set", "epochs=2", "--address", cluster.address, "--storage", storage, "--results", str(results)),
             env=env,
         )

@@ -74,3 +74,20 @@ def test_permuting_a_test_sessions_labels_leaves_its_predictions_unchanged(tmp_p
     assert (fold1["original"].label != fold1["permuted"].label).any()  # the labels did change
     fold2 = {name: frame[frame.fold == 2].reset_index(drop=True) for name, frame in predictions.items()}
     assert not np.allclose(fold2["original"][probabilities], fold2["permuted"][probabilities])
+
+
+@pytest.mark.timeout(900)
+def test_subset_improvised_trains_selects_and_tests_on_improvised_dialogs_only(tmp_path, env):
+    results = tmp_path / "results"
+    args = ["--pairs", "bilstm", "--subset", "improvised", "--num-samples", "1", "--seeds", "1", "--folds", "5"]
+    args += ["--inner-folds", "1", "--set", "epochs=2", "--set", "explain_samples=0", "--results", str(results)]
+    result = harness("benchmark", *args, env=env)
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    predictions = Storage(results / "ray").run("bilstm_demo_improvised_bench_final").predictions()
+    assert len(predictions) and predictions.dialog.str.contains("_impro").all()
+    subsets = pd.read_csv(results / "subsets.csv")
+    assert set(subsets.subset) <= {"all", "improvised", "scripted"}
+    assert (subsets[subsets.subset == "scripted"].n_utterances.fillna(0) == 0).all()
+    comparison = (results / "comparison_full.md") if (results / "comparison_full.md").exists() else None
+    text = (comparison or results / "comparison.md").read_text()
+    assert "loso (improvised only)" in text and "Subset: improvised" in text

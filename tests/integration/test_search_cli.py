@@ -10,6 +10,7 @@ import sys
 import time
 from pathlib import Path
 
+import pandas as pd
 import pytest
 
 from harness.store import RECORD, Storage, read_json
@@ -48,16 +49,22 @@ def test_bad_arguments_fail_before_ray_with_one_line(args, message, env):
 @pytest.mark.timeout(1200)  # three searches and four refused reruns
 def test_search_records_rerun_check_and_all_failed(tmp_path, env):
     results = tmp_path / "results"
-    args = ["--pair", "bilstm", "--num-samples", "2", "--folds", "5", "--set", "epochs=2", "--results", str(results)]
+    # nested (the default): test fold 5's configs compared on its first inner fold, which validates on Session 1
+    args = ["--pair", "bilstm", "--num-samples", "2", "--folds", "5", "--inner-folds", "1", "--fidelity", "folds"]
+    args += ["--set", "epochs=2", "--results", str(results)]
     first = harness("search", *args, env=env)
     assert first.returncode == 0, first.stderr[-3000:]
     store = Storage(results / "ray").run("bilstm_demo")  # the default storage: RESULTS/ray
     records = store.records()
-    assert len(records) == 2 and all(r.status == "finished" and r.folds[0].test.n == 45 for r in records)
+    assert len(records) == 2 and all(r.status == "finished" and r.outer_fold == 5 for r in records)
+    assert all(r.folds[0].test is None and r.folds[0].validation_speaker == "Ses01" for r in records)  # no test
+    selected = pd.read_csv(results / "selected_configs.csv")
+    assert selected[["pair", "test_session", "selected_on_sessions"]].values.tolist() == [["bilstm", 5, 1]]
+    assert not selected.test_session_chose_it.any()
     assert all(r.folds[0].explanation is None for r in records)  # search trials do not explain
-    header = next(line for line in first.stdout.splitlines() if line.startswith("| Trial name"))
-    columns = [c.strip() for c in header.strip("|").split("|")]
-    assert columns[3:6] == ["lr", "weight_decay", "dropout"] and "explain_samples" not in columns  # searched only
+    console = first.stdout + first.stderr  # quiet: one line per ended trial, none of Ray's tables or notices
+    assert console.count("(outer fold 5) finished: 1/1 folds") == 2 and "| Trial name" not in console
+    assert "Checkpoint successfully created" not in console and "A new study created" not in console
     summary = store.read("search.json")
     assert summary["trials"] == 2 and summary["wall_s"] > 0 and not summary["interrupted"]
 
@@ -149,6 +156,10 @@ def test_interrupted_search_says_so_and_resumes(stop, code, tmp_path, env, ray_t
         "1",
         "--folds",
         "5",
+        "--protocol",
+        "loso-flat",
+        "--fidelity",
+        "folds",
         "--set",
         "epochs=3",
         "--results",
@@ -182,6 +193,16 @@ def test_interrupted_search_says_so_and_resumes(stop, code, tmp_path, env, ray_t
         assert records[trial].written_at == written_at  # kept, not re-run
     assert sum(r.status == "finished" for r in records.values()) == 3
     assert store.read("search.json")["wall_s"] > before  # adds up across resumes
+    # The Optuna study, stored in the run's books, was reopened (not duplicated) and agrees with the records;
+    # a trial the killed driver left RUNNING that no resumed Ray trial continues is FAIL, never RUNNING.
+    import optuna
+
+    database = f"sqlite:///{results / 'ray' / 'bilstm_demo' / 'harness' / 'optuna.db'}"
+    assert optuna.get_all_study_names(database) == ["bilstm_demo"]
+    trials = optuna.load_study(study_name="bilstm_demo", storage=database).trials
+    assert {t.state.name for t in trials} <= {"COMPLETE", "FAIL"}
+    complete = sorted(t.value for t in trials if t.state.name == "COMPLETE")
+    assert complete == pytest.approx(sorted(r.mean_val_weighted_f1 for r in records.values()))
 
 
 @pytest.mark.timeout(1200)
@@ -190,6 +211,7 @@ def test_ctrl_c_after_every_trial_started_is_not_reported_as_done(tmp_path, env)
     results = tmp_path / "results"
     args = [sys.executable, "-m", "harness.search", "--pair", "bilstm", "--num-samples", "2", "--max-concurrent"]
     args += ["2", "--folds", "1", "2", "3", "4", "5", "--set", "epochs=3", "--results", str(results), "--no-report"]
+    args += ["--protocol", "loso-flat", "--fidelity", "folds"]  # every trial has folds to go when stopped
     with open(tmp_path / "out", "w") as out, open(tmp_path / "err", "w") as err:
         process = subprocess.Popen(args, env=env, stdout=out, stderr=err, text=True)
         store = Storage(results / "ray").run("bilstm_demo")

@@ -41,7 +41,7 @@ def test_trial_survives_worker_loss(tmp_path, demo_manifest, ray_tmp, monkeypatc
     cache = FeatureCache(tmp_path / "features")
     fingerprint = corpus_fingerprint(demo_manifest)
     prebuild_features(pair, space, demo_manifest, cache, fingerprint)
-    meta = RunMeta(pair.name, "loss", "demo", "test", {}, (4, 5), 0, False)
+    meta = RunMeta(pair.name, "loss", "demo", "test", {}, (4, 5), 0, False, protocol="loso-flat")
     inputs = TrialInputs(meta, space, demo_manifest, fingerprint, str(cache.root))
     store = Storage(tmp_path / "ray").run("loss")
 

@@ -89,7 +89,7 @@ def searchers():
     pytest.importorskip("ray")
     from optuna.samplers import RandomSampler
 
-    from harness.tune.ray_search import METRIC, FoldOptunaSearch, UnitSearch
+    from harness.tune.searchers import METRIC, FoldOptunaSearch, UnitSearch
 
     def sample(trial):
         return {"lr": trial.suggest_float("lr", 1e-4, 1e-2, log=True)}
@@ -104,7 +104,7 @@ def searchers():
 def test_one_optuna_study_per_outer_fold_hears_only_its_own_trials(searchers):
     from optuna.trial import TrialState
 
-    from harness.tune.ray_search import METRIC, TIME_ATTR, UNIT_KEY
+    from harness.tune.searchers import METRIC, TIME_ATTR, UNIT_KEY
 
     configs = {t: searchers.suggest(t) for t in ("t0", "t1", "t2", "t3")}
     assert [c[UNIT_KEY] for c in configs.values()] == [1, 2, 1, 2]  # handed out in turn
@@ -121,7 +121,7 @@ def test_one_optuna_study_per_outer_fold_hears_only_its_own_trials(searchers):
 
 def test_asha_brackets_are_per_outer_fold_where_one_bracket_would_leak():
     pytest.importorskip("ray")
-    from harness.tune.ray_search import METRIC, TIME_ATTR, UNIT_KEY, UnitScheduler, asha
+    from harness.tune.searchers import METRIC, TIME_ATTR, UNIT_KEY, UnitScheduler, asha
 
     def trial(name, unit):
         return SimpleNamespace(trial_id=name, config={UNIT_KEY: unit})
