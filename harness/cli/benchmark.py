@@ -42,7 +42,14 @@ from harness.models.pairs import GRID, PAIRS, get_pair
 from harness.paths import writable_dir
 from harness.records import TrialRecord
 from harness.tune.objectives import COSTS
-from harness.tune.selection import DEFAULT_MARGIN, PER_FOLD, SELECTIONS, select_configs, validation_sessions
+from harness.tune.selection import (
+    DEFAULT_MARGIN,
+    MEASURE_COSTS,
+    PER_FOLD,
+    SELECTIONS,
+    select_configs,
+    validation_sessions,
+)
 
 log = logging.getLogger(__name__)
 # Demo-sized budget: <= 10 minutes for the 2x2 grid and its baselines on 2 CPU cores. Frozen pretrained
@@ -133,6 +140,7 @@ def seeded(selected: dict[int, list[TrialRecord]], seeds: int, search_seed: int)
     return [
         {
             "seed": search_seed + 1 + rank * seeds + s,
+            MEASURE_COSTS: s == 0,  # latency and FLOPs depend on the configs, not on the seed
             PER_FOLD: {
                 str(fold): records[rank].config | {"seed": search_seed + 1 + rank * seeds + s}
                 for fold, records in selected.items()

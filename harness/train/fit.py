@@ -258,13 +258,15 @@ def evaluate(
 @dataclass
 class Scores:
     validation: Metrics
-    test: Metrics
+    test: Metrics | None  # None for a fold with no test rows (a nested search's inner fold)
     test_probabilities: np.ndarray  # [len(fold.test), classes], in fold.test order
 
 
 def score(model: EmotionModel, data: PairData, fold: Fold, device: torch.device, batch_size: int) -> Scores:
     """Validation and test metrics of the trained model; the test session is read here and nowhere else."""
     validation = evaluate(model, data, fold.validation, device, batch_size)
+    if not len(fold.test):
+        return Scores(validation, None, np.empty((0, len(data.classes)), dtype=np.float32))
     probabilities = predict(model, data, fold.test, device, batch_size)
     return Scores(
         validation, compute_metrics(data.labels[fold.test], probabilities.argmax(1), data.classes), probabilities
@@ -306,6 +308,7 @@ def measure(
         device_seconds=monitor.device_seconds(),
         device_busy_share=monitor.busy_share,
         attributed_energy_j=monitor.attributed_energy_j,
+        params_by_modality={m: count_params(e).total for m, e in model.branches.items()},
         **costs,  # type: ignore[arg-type]
     )
 
@@ -326,12 +329,14 @@ def fit_fold(
     device: torch.device | None = None,
     explain: bool = False,
     earlier: list[FoldRecord] | None = None,
+    measure_costs: bool = True,
 ) -> FoldOutcome:
     """Train, score and measure one fold; explain the trained model too when ``explain`` (final stage).
 
-    ``earlier``: the trial's folds done before this one. Latency is measured on a trial's first fold only
-    (it depends on the config, not the fold), and the explanation budget is carried over the trial's
-    folds (``ExplainBudget``)."""
+    ``earlier``: the trial's folds done before this one. Latency and FLOPs are measured on a trial's first
+    fold only (they depend on the config, not the fold), and not at all without ``measure_costs`` (a
+    search that does not optimise them, a final-stage seed after the first); the explanation budget is
+    carried over the trial's folds (``ExplainBudget``)."""
     earlier = earlier or []
     device = device or default_device()
     seconds: dict[str, float] = {}
@@ -342,7 +347,7 @@ def fit_fold(
     scores = score(trained.model, data, fold, device, cfg.batch_size)
     seconds["score"] = time.perf_counter() - started
     started = time.perf_counter()
-    resources = measure(trained, cfg, data, fold, device, latency=not earlier)
+    resources = measure(trained, cfg, data, fold, device, latency=measure_costs and not earlier)
     seconds["measure"] = time.perf_counter() - started
     explained = None
     if explain and cfg.explain_samples > 0 and len(fold.test):
@@ -363,11 +368,12 @@ def fit_fold(
         seconds["explain"] = time.perf_counter() - started
     explanation = explained.record if explained is not None else None
     log.info(
-        "fold %d: best epoch %d, val wF1 %.3f, test wF1 %.3f",
+        "fold %d (validation %s): best epoch %d, val wF1 %.3f%s",
         fold.test_session,
+        fold.validation_speaker,
         trained.best_epoch,
         scores.validation.weighted_f1,
-        scores.test.weighted_f1,
+        f", test wF1 {scores.test.weighted_f1:.3f}" if scores.test is not None else "",
     )
     record = FoldRecord(
         fold.test_session,

@@ -52,9 +52,10 @@ from harness.records import FoldRecord, RunMeta, TrialRecord, read_record
 from harness.store import EXPLANATIONS, PREDICTIONS, RECORD, Storage, trial_record, write_json
 from harness.train.fit import NonFiniteLossError, default_device, fit_fold
 from harness.tune.fidelity import fidelity_time
+from harness.tune.objectives import MEASURED
 from harness.tune.objectives import value as objective_value
 from harness.tune.searchers import METRIC, TIME_ATTR, UNIT_KEY, make_search
-from harness.tune.selection import PER_FOLD
+from harness.tune.selection import MEASURE_COSTS, PER_FOLD
 from harness.tune.space import SearchSpace
 from harness.tune.tracking import tracking_callbacks
 
@@ -245,6 +246,10 @@ def run_trial(config: dict[str, Any], inputs: TrialInputs) -> None:
         folds = inputs.search_folds(unit)
         configs = dict.fromkeys(range(len(folds)), inputs.space.config(record_config))
     n_folds = len(folds)
+    # The latency step and FLOPs cost seconds per trial for a real-size backbone on CPU: a search measures
+    # them only when it optimises them, a final stage once per config (its first seed); seeds change
+    # neither.
+    costs = bool(config.get(MEASURE_COSTS, True)) if inputs.final else bool(set(inputs.meta.objectives) & MEASURED)
     folds_done: list[FoldRecord] = []
     predictions: list[pd.DataFrame] = []
     explanations: list[pd.DataFrame] = []
@@ -289,7 +294,9 @@ def run_trial(config: dict[str, Any], inputs: TrialInputs) -> None:
                 extra = {TIME_ATTR: clock} if clock is not None and not inputs.final else {}
                 tune.report(metrics | {"folds_done": len(finished), METRIC: running, "fold_end": False} | extra)
 
-            outcome = fit_fold(cfg, pair, data, fold, report_epoch, explain=inputs.final, earlier=folds_done)
+            outcome = fit_fold(
+                cfg, pair, data, fold, report_epoch, explain=inputs.final, earlier=folds_done, measure_costs=costs
+            )
             folds_done.append(outcome.record)
             if inputs.final:
                 predictions.append(

@@ -15,6 +15,7 @@ from harness.records import RunMeta, TrialRecord
 from harness.tune.objectives import cheapest_within_margin
 
 PER_FOLD = "per_fold"  # a final-stage trial's config per test session (keys are str(session))
+MEASURE_COSTS = "measure_costs"  # a final-stage trial that runs the latency/FLOPs step (its config's first seed)
 _SESSION = re.compile(r"^Ses0*(\d+)$")
 
 
