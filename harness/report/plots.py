@@ -15,27 +15,13 @@ import logging
 from pathlib import Path
 from typing import Any
 
-import matplotlib
+import numpy as np
+import pandas as pd
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
-
-from harness.corpus import EMOTION_NAMES, EMOTIONS  # noqa: E402
+from harness.corpus import EMOTION_NAMES, EMOTIONS
+from harness.report.figures import plt, save
 
 log = logging.getLogger(__name__)
-
-
-def save(fig: plt.Figure, path: Path) -> Path:
-    tmp = path.with_name(f".{path.stem}.tmp.png")
-    fig.savefig(tmp, dpi=110, bbox_inches="tight", metadata={"Software": None})
-    plt.close(fig)
-    tmp.replace(path)
-    return path
-
-
-_save = save
 
 
 def pareto_front(x: np.ndarray, y: np.ndarray) -> np.ndarray:

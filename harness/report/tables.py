@@ -219,7 +219,7 @@ def comparison_row(run: Run, search: Run | None) -> dict:
         if resources
         else float("nan"),
         "search_wall_s": _search_wall(searched),
-        **costs.cost_columns(resources, _cost_runs(run, searched)),
+        **costs.cost_columns(resources, _cost_runs(run, searched), complete=searched is not None),
         # folds whose explanation budget left no utterance for Integrated Gradients have no faithfulness
         **_stat("faithfulness", [e.faithfulness for e in explanations if e.n_samples]),
         **_stat(
@@ -562,6 +562,8 @@ def write_reports(results: str | Path, storage: str | Path | None = None) -> Pat
     from harness.report.plots import write_plots
 
     plots = write_plots(results, grouped, comparison, runs)
-    from harness.report.summary import write_summary
+    from harness.report.summary import Section, write_summary
 
-    return write_summary(results, grouped, comparison, plots)
+    headings = [", ".join(map(str, _group_columns(g.key).values())) for g, _ in comparison]
+    sections = [Section(h, _header(h, g.rows, g.key), g.rows, t) for h, (g, t) in zip(headings, comparison)]
+    return write_summary(results, sections, plots, markdown_table)

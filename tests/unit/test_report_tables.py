@@ -85,14 +85,14 @@ def test_best_config_never_crosses_fold_sets_or_sources_and_smoke_runs_stay_out(
     write_run(tmp_path, "bilstm", "iemocap", (1, 2, 3, 4, 5), [0.3], test=0.3, source="/data/IEMOCAP")
     write_run(tmp_path, "cnnbilstm", "smoke", (1, 2, 3, 4, 5), [0.99], test=0.99, smoke=True)
     write_reports(tmp_path)
-    table = pd.read_csv(tmp_path / "comparison.csv")
+    table = pd.read_csv(tmp_path / "comparison_full.csv")
     rows = {(r.data_source, r.folds): r for r in table.itertuples()}
     assert set(rows) == {("demo", "5"), ("demo", "1 2 3 4 5"), ("/data/IEMOCAP", "1 2 3 4 5")}
     assert rows[("demo", "1 2 3 4 5")].run == "five_folds" and rows[("demo", "1 2 3 4 5")].test_weighted_f1 == 0.7
     assert rows[("demo", "5")].test_weighted_f1 == 0.1  # ranked only against runs of its own fold set
     assert "cnnbilstm" not in set(table.pair)  # the smoke run is not a result
     assert "cnnbilstm" in (tmp_path / "smoke_runs.md").read_text()
-    markdown = (tmp_path / "comparison.md").read_text()
+    markdown = (tmp_path / "comparison_full.md").read_text()
     assert markdown.count("## ") == 3 and "DEMO CORPUS, NOT IEMOCAP" in markdown
 
 
@@ -104,11 +104,11 @@ def test_a_final_row_takes_its_search_figures_from_its_own_search_run(tmp_path):
     )
     write_run(tmp_path, "bilstm", "bilstm_orphan_final", (1,), [0.5], stage="final", search_run="deleted")
     write_reports(tmp_path)
-    rows = {r.run: r for r in pd.read_csv(tmp_path / "comparison.csv").itertuples()}
+    rows = {r.run: r for r in pd.read_csv(tmp_path / "comparison_full.csv").itertuples()}
     assert set(rows) == {"bilstm_demo_bench_final", "bilstm_orphan_final"}
     assert rows["bilstm_demo_bench_final"].search_trials == 2  # not the 3 trials of the other search
     orphan = rows["bilstm_orphan_final"]  # its search is gone: no search figures, not the final stage's
-    assert pd.isna(orphan.search_trials) and pd.isna(orphan.search_wall_s) and pd.isna(orphan.gpu_hours)
+    assert pd.isna(orphan.search_trials) and pd.isna(orphan.search_wall_s) and pd.isna(orphan.device_hours)
 
 
 def test_final_stage_tables_compare_pairs_and_fusion_against_its_own_baselines(tmp_path):
@@ -177,7 +177,7 @@ def test_final_stage_tables_compare_pairs_and_fusion_against_its_own_baselines(t
     counts = subsets.set_index(["pair", "subset"]).n_utterances
     assert counts[("bilstm", "improvised")] + counts[("bilstm", "scripted")] == counts[("bilstm", "all")]
     assert counts[("bilstm", "scripted")] > 0
-    comparison = pd.read_csv(tmp_path / "comparison.csv").set_index("pair")
+    comparison = pd.read_csv(tmp_path / "comparison_full.csv").set_index("pair")
     assert comparison.loc["cnnbilstm_bilstm", "stage"] == "final" and comparison.loc["cnnbilstm_bilstm", "seeds"] == 2
     assert comparison.loc["cnnbilstm_bilstm", "pooled_weighted_f1"] == pytest.approx(0.8, abs=0.06)
     assert comparison.loc["cnnbilstm_bilstm", "val_weighted_f1"] == 0.6  # over the seeds, not the best seed's
