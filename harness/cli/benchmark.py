@@ -212,7 +212,7 @@ def main(argv: list[str] | None = None) -> int:
         return code
     if not args.no_report:
         report_results(results, storage)
-    print(f"done: {len(pairs)} pairs benchmarked ({budget}). Report: {results / 'comparison.md'}")
+    print(f"done: {len(pairs)} pairs benchmarked ({budget}). Report: {results / 'report.md'}")
     return 0
 
 

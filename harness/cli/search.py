@@ -65,7 +65,7 @@ def finish_message(summary: dict, store: RunStore, results: Path, interrupts: In
     note = f", {failed} failed (reasons in {store.uri}/*/record.json)" if failed else ""
     print(
         f"done: {trials} trials{note} in {summary['wall_s']:.0f}s. Trial records: {store.uri}; "
-        f"report: {results / 'comparison.md'}"
+        f"report: {results / 'report.md'}"
     )
     return 0
 

@@ -28,17 +28,21 @@ def test_benchmark_final_stage_predictions_and_tables(tmp_path, env):
         for (_seed, fold), group in predictions.groupby(["seed", "fold"]):
             assert set(group.utterance_id) == test_ids[fold] and group.utterance_id.is_unique  # each once
         assert sorted(predictions.seed.unique()) == [0, 1] and sorted(predictions.fold.unique()) == [4, 5]
-    comparison = pd.read_csv(results / "comparison.csv")
+    comparison = pd.read_csv(results / "comparison_full.csv")
     assert set(comparison.pair) == set(pairs) and set(comparison.stage) == {"final"}
     assert (comparison.seeds == 2).all() and (comparison.search_trials == 2).all()
     assert comparison.faithfulness.notna().all()  # the final stage explains
+    for column in ("extraction_s", "latency_1s_ms", "latency_4s_ms", "latency_10s_ms", "rtf_4s", "gflops_4s"):
+        assert (comparison[column] > 0).all(), column
+    report = (results / "report.md").read_text()
+    assert "| pair" in report and "[comparison_full.md](comparison_full.md)" in report
     pairwise = pd.read_csv(results / "pairwise.csv")
     assert len(pairwise) == 3 and {"ci_low", "ci_high", "p", "holm_p", "bh_p", "family"} <= set(pairwise.columns)
     assert sorted(pairwise.family) == ["exploratory", "primary", "primary"]  # the fusion gains are primary
     assert (pairwise.n_sessions == 2).all() and (results / "subsets.csv").exists()
     gain = pd.read_csv(results / "fusion_gain.csv")
     assert sorted(gain.baseline) == ["bilstm", "cnnbilstm"]
-    assert "Budget: 2 trials per pair" in (results / "comparison.md").read_text()
+    assert "Budget: 2 trials per pair" in (results / "comparison_full.md").read_text()
     for png in ("per_emotion_f1.png", "f1_vs_params.png", "f1_vs_memory.png"):
         assert (results / png).stat().st_size > 1000
 

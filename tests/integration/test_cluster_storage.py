@@ -40,9 +40,15 @@ def test_records_travel_through_ray_storage_on_a_two_node_cluster(tmp_path, env,
     # trial's reused actor to the other trial before that trial's own actor starts)
     assert {r.node_id for r in records} <= workers
     written = {p.relative_to(results).as_posix() for p in results.rglob("*") if p.is_file()}
-    assert "comparison.csv" in written and not [p for p in written if p.endswith(".json") or "/" in p]
+    assert (
+        "comparison_full.csv" in written
+        and "report.md" in written
+        and not [p for p in written if p.endswith(".json") or "/" in p]
+    )
 
     again = tmp_path / "again"
     report = harness("report", "--results", str(again), "--storage", storage, env=env)
     assert report.returncode == 0, report.stderr[-2000:]
-    pd.testing.assert_frame_equal(pd.read_csv(again / "comparison.csv"), pd.read_csv(results / "comparison.csv"))
+    pd.testing.assert_frame_equal(
+        pd.read_csv(again / "comparison_full.csv"), pd.read_csv(results / "comparison_full.csv")
+    )
