@@ -62,17 +62,20 @@ def _group_plots(out: Path, group: Any, table: pd.DataFrame, suffix: str) -> lis
     sessions = _per_session(out, group, suffix)
     written += [sessions] if sessions else []
     for run, label in zip(group.rows, labels):
-        written.append(_confusion(out, run, label))
+        if _tested(run):
+            written.append(_confusion(out, run, label))
     return written
+
+
+def _tested(run: Any) -> list[Any]:
+    """The fold records of a run's complete trials that hold test scores (a nested search's do not)."""
+    return [f for t in run.records if t.complete for f in t.folds if f.test is not None]
 
 
 def _per_emotion(out: Path, group: Any, labels: list[str], suffix: str) -> Path:
     per_emotion = np.array(
         [
-            [
-                np.nanmean([f.tested.per_emotion_f1.get(e, np.nan) for t in run.records if t.complete for f in t.folds])
-                for e in EMOTIONS
-            ]
+            [np.nanmean([f.test.per_emotion_f1.get(e, np.nan) for f in _tested(run)] or [np.nan]) for e in EMOTIONS]
             for run in group.rows
         ]
     )
@@ -191,7 +194,7 @@ def _per_session(out: Path, group: Any, suffix: str) -> Path | None:
 
 def _confusion(out: Path, run: Any, label: str) -> Path:
     """Row-normalised confusion matrix (each true class's row sums to 1) over every complete fold."""
-    matrix = np.sum([np.array(f.tested.confusion) for t in run.records if t.complete for f in t.folds], axis=0)
+    matrix = np.sum([np.array(f.test.confusion) for f in _tested(run)], axis=0)
     totals = matrix.sum(axis=1, keepdims=True)
     share = np.divide(matrix, totals, out=np.zeros(matrix.shape, dtype=float), where=totals > 0)
     fig, ax = plt.subplots(figsize=(4.5, 4))
