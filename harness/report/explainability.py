@@ -32,6 +32,7 @@ from scipy import stats as st
 from statsmodels.stats.multitest import multipletests
 
 from harness.models.pairs import PAIRS, unimodal_baseline
+from harness.records import Explanation
 
 log = logging.getLogger(__name__)
 PER_K = ("comprehensiveness_minus_random", "sufficiency_minus_random")
@@ -49,6 +50,7 @@ SUMMARY = (
 COMPARED = ("aopc_comprehensiveness", "aopc_sufficiency", "sanity_rank_corr", "permutation_prob_drop")
 SANITY_MAX_RANK_CORR = 0.5  # as harness.train.explain.attribute (kept here: the report imports no torch)
 SESSION = "fold"  # LOSO: the test session
+END_TO_END, HEAD_LEVEL = "end_to_end", "head_level"  # as harness.train.explain.units
 
 
 @dataclass(frozen=True)
@@ -184,6 +186,48 @@ def pairwise_table(frame: pd.DataFrame) -> pd.DataFrame:
         if tested.any():
             table.loc[tested, "holm_p"] = multipletests(table.p_value[tested], method="holm")[1].round(4)
     return table
+
+
+def _fold_faithfulness(explanation: Explanation, level: str) -> float:
+    """A fold's faithfulness over its branches explained at ``level``: the mean over those branches of
+    comprehensiveness minus its random control. Both are means over the same (utterance, k) cells (a
+    normaliser under the floor makes both NaN), so each branch's difference is its mean
+    ``aopc_comprehensiveness`` and, with one level, the mean is the record's ``faithfulness``."""
+    values = [
+        explanation.comprehensiveness[m] - explanation.random_comprehensiveness.get(m, float("nan"))
+        for m, at in explanation.level.items()
+        if at == level and m in explanation.comprehensiveness
+    ]
+    values = [v for v in values if np.isfinite(v)]
+    return float(np.mean(values)) if values else float("nan")
+
+
+def _level_label(explanations: list[Explanation]) -> str:
+    """``end_to_end`` or ``head_level`` when every branch was explained at that level, else each branch's
+    (``audio:end_to_end text:head_level``); ``unlabelled`` for records from before levels were stored."""
+    levels = {(m, at) for e in explanations for m, at in e.level.items()}
+    if not explanations:
+        return ""
+    if not levels:
+        return "unlabelled"
+    if len({at for _, at in levels}) == 1:
+        return next(iter(levels))[1]
+    return " ".join(f"{m}:{at}" for m, at in sorted(levels))
+
+
+def comparison_columns(explanations: list[Explanation]) -> dict[str, float | str]:
+    """The explainability columns of a comparison row, one faithfulness column per level so that no
+    column mixes figures of the two levels: ``faithfulness`` (mean over folds) from end-to-end branches
+    only, ``faithfulness_head_level`` from head-level ones, each with its ``_std`` over folds, and
+    ``explain_level``. Older records without levels (and folds that explained nothing) give neither."""
+    explained = [e for e in explanations if e.n_samples]
+    columns: dict[str, float | str] = {"explain_level": _level_label(explanations)}
+    for level, name in ((END_TO_END, "faithfulness"), (HEAD_LEVEL, "faithfulness_head_level")):
+        values = [v for v in (_fold_faithfulness(e, level) for e in explained) if np.isfinite(v)]
+        mean = round(float(np.mean(values)), 4) if values else float("nan")
+        std = round(float(np.std(values, ddof=1)), 4) if len(values) > 1 else float("nan")
+        columns |= {name: mean, f"{name}_std": std}
+    return columns
 
 
 def write_explainability(results: Path, storage: str | Path, grouped: list) -> None:

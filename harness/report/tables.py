@@ -34,7 +34,7 @@ from harness.atomic import write_atomic
 from harness.corpus.iemocap import EMOTION_NAMES, EMOTIONS
 from harness.corpus.protocols import OPTIMISTIC
 from harness.records import FoldRecord, RunMeta, TrialRecord
-from harness.report import contrasts, costs, stats
+from harness.report import contrasts, costs, explainability, stats
 from harness.report.multiplicity import format_p
 from harness.report.pareto import pareto_plot, pareto_table
 from harness.report.selection import search_runs, selected_configs_table
@@ -220,8 +220,8 @@ def comparison_row(run: Run, search: Run | None) -> dict:
         else float("nan"),
         "search_wall_s": _search_wall(searched),
         **costs.cost_columns(resources, _cost_runs(run, searched), complete=searched is not None),
-        # folds whose explanation budget left no utterance for Integrated Gradients have no faithfulness
-        **_stat("faithfulness", [e.faithfulness for e in explanations if e.n_samples]),
+        # one faithfulness column per explanation level (end to end, head level), never mixed
+        **explainability.comparison_columns(explanations),
         **_stat(
             "audio_ablation_f1_drop",
             [e.ablation_f1_drop["audio"] for e in explanations if "audio" in e.ablation_f1_drop],
