@@ -127,7 +127,10 @@ def write_search_plots(out: Path, runs: list[Any]) -> list[Path]:
     text = [
         "# Hyperparameter importance (PED-ANOVA on every trial's first-rung validation weighted F1)",
         "",
-        __doc__.split("**Importance**")[1].strip().replace("\n", " ") if __doc__ else "",
+        "Per pair: PED-ANOVA (Optuna's `PedAnovaImportanceEvaluator`: how differently the top-quantile trials' "
+        "values are distributed from all trials'; the top quantile holds at least two trials) on every search "
+        "trial's first-rung score, its first fold's validation weighted F1, ASHA-stopped trials included. "
+        f"Pairs with fewer than {MIN_TRIALS} such trials are skipped.",
         "",
         table.to_markdown(index=False) if not table.empty else "_No pair has enough trials._",
         "",

@@ -265,6 +265,12 @@ def write_summary(
         )
         bases = ", ".join(sorted({b for b in table.get("device_hours_basis", pd.Series(dtype=str)).dropna() if b}))
         lines += [COST_NOTE.format(repeats=repeats or "n/a", basis=bases or "n/a"), ""]
+    if not sections:
+        lines += [
+            "_No real run yet: smoke tests (tiny checkpoints, one epoch) never enter the tables; they are listed in "
+            "[smoke_runs.md](smoke_runs.md)._",
+            "",
+        ]
     lines += ["## Every table and plot", ""]
     for stem, what in TABLES.items():
         found = [f"[{stem}.{ext}]({stem}.{ext})" for ext in ("md", "csv") if (results / f"{stem}.{ext}").exists()]
