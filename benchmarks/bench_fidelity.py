@@ -74,7 +74,7 @@ def main() -> None:
     parser.add_argument("--max-concurrent", type=int, default=None)
     args = parser.parse_args()
     work = Path(tempfile.mkdtemp(prefix="bench_fidelity_"))
-    corpus = write_demo_corpus(work / "corpus", DemoConfig(scale=args.scale)) / "IEMOCAP_full_release"
+    corpus = write_demo_corpus(work / "corpus", DemoConfig(scale=args.scale))
     rows = {schedule: run(schedule, corpus, work, args) for schedule in ("folds", "epochs")}
     print(
         f"{args.pair}, {args.num_samples} configs per test fold x test folds {args.folds}, demo scale {args.scale}, "

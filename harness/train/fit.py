@@ -156,11 +156,12 @@ def train_fold(
     scheduler = get_cosine_schedule_with_warmup(optimizer, int(cfg.warmup_ratio * steps), steps)
     weights = None
     if cfg.class_weighted:  # "balanced" weights from the training speakers' label counts
-        weights = torch.tensor(
-            compute_class_weight("balanced", classes=np.arange(len(data.classes)), y=data.labels[fold.train]),
-            dtype=torch.float32,
-            device=device,
-        )
+        # A class with no training utterance (possible in a small subset, e.g. --subset improvised of the demo
+        # corpus) has no loss term to weight: weight 1.
+        present = np.unique(data.labels[fold.train])
+        balanced = np.ones(len(data.classes))
+        balanced[present] = compute_class_weight("balanced", classes=present, y=data.labels[fold.train])
+        weights = torch.tensor(balanced, dtype=torch.float32, device=device)
     criterion = nn.CrossEntropyLoss(weight=weights)
     autocast = autocast_for(cfg, device)
     # Only trainable tensors change, so only they are copied when a new best epoch is kept.

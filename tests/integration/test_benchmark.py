@@ -18,6 +18,7 @@ def test_benchmark_final_stage_predictions_and_tables(tmp_path, env):
     results = tmp_path / "results"
     pairs = ["cnnbilstm_bilstm", "cnnbilstm", "bilstm"]
     args = ["--pairs", *pairs, "--num-samples", "2", "--seeds", "2", "--folds", "4", "5", "--results", str(results)]
+    args += ["--inner-folds", "2"]  # nested: each test fold's 2 configs compared on 2 of its inner folds
     args += ["--set", "epochs=3", "--set", "explain_samples=2", "--set", "explain_steps=4"]
     result = harness("benchmark", *args, env=env, timeout=900)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
@@ -27,10 +28,11 @@ def test_benchmark_final_stage_predictions_and_tables(tmp_path, env):
         predictions = Storage(results / "ray").run(f"{pair}_demo_bench_final").predictions()
         for (_seed, fold), group in predictions.groupby(["seed", "fold"]):
             assert set(group.utterance_id) == test_ids[fold] and group.utterance_id.is_unique  # each once
-        assert sorted(predictions.seed.unique()) == [0, 1] and sorted(predictions.fold.unique()) == [4, 5]
+        # final seeds never reuse the search's seed 0
+        assert sorted(predictions.seed.unique()) == [1, 2] and sorted(predictions.fold.unique()) == [4, 5]
     comparison = pd.read_csv(results / "comparison_full.csv")
     assert set(comparison.pair) == set(pairs) and set(comparison.stage) == {"final"}
-    assert (comparison.seeds == 2).all() and (comparison.search_trials == 2).all()
+    assert (comparison.seeds == 2).all() and (comparison.search_trials == 4).all()  # 2 per test fold
     assert comparison.faithfulness.notna().all()  # the final stage explains
     for column in ("extraction_s", "latency_1s_ms", "latency_4s_ms", "latency_10s_ms", "rtf_4s", "gflops_4s"):
         assert (comparison[column] > 0).all(), column
@@ -42,7 +44,12 @@ def test_benchmark_final_stage_predictions_and_tables(tmp_path, env):
     assert (pairwise.n_sessions == 2).all() and (results / "subsets.csv").exists()
     gain = pd.read_csv(results / "fusion_gain.csv")
     assert sorted(gain.baseline) == ["bilstm", "cnnbilstm"]
-    assert "Budget: 2 trials per pair" in (results / "comparison_full.md").read_text()
+    assert (
+        "Budget: 2 trials per pair and test fold, each on 2 of 4 inner folds"
+        in (results / "comparison_full.md").read_text()
+    )
+    selected = pd.read_csv(results / "selected_configs.csv")
+    assert len(selected) == 6 and not selected.test_session_chose_it.any()  # 3 pairs x 2 test folds, nested
     for png in ("per_emotion_f1.png", "f1_vs_params.png", "f1_vs_memory.png"):
         assert (results / png).stat().st_size > 1000
 

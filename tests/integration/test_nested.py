@@ -42,19 +42,17 @@ def permute_session_labels(root, session: int, seed: int = 0) -> int:
 
 @pytest.mark.timeout(1500)
 def test_permuting_a_test_sessions_labels_leaves_its_predictions_unchanged(tmp_path, env):
-    original = write_demo_corpus(tmp_path / "original")
-    permuted = tmp_path / "permuted"
+    original = write_demo_corpus(tmp_path / "original")  # .../IEMOCAP_full_release
+    permuted = tmp_path / "permuted" / original.name
     shutil.copytree(original, permuted)
-    assert permute_session_labels(permuted / "IEMOCAP_full_release", 1) > 10
+    assert permute_session_labels(permuted, 1) > 10
 
     args = ["--pairs", "bilstm", "--num-samples", "2", "--seeds", "1", "--folds", "1", "2", "--max-concurrent", "1"]
     args += ["--set", "epochs=2", "--set", "explain_samples=0", "--no-report"]
     predictions = {}
     for name, corpus in (("original", original), ("permuted", permuted)):
         results = tmp_path / f"results_{name}"
-        result = harness(
-            "benchmark", *args, "--data", str(corpus / "IEMOCAP_full_release"), "--results", str(results), env=env
-        )
+        result = harness("benchmark", *args, "--data", str(corpus), "--results", str(results), env=env)
         assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
         predictions[name] = (
             Storage(results / "ray").run("bilstm_demo_bench_final").predictions().sort_values(["fold", "utterance_id"])
