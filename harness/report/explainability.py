@@ -25,6 +25,7 @@ import itertools
 import logging
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -230,9 +231,12 @@ def comparison_columns(explanations: list[Explanation]) -> dict[str, float | str
     return columns
 
 
-def write_explainability(results: Path, storage: str | Path, grouped: list) -> None:
-    """Write ``explainability`` and ``explainability_pairwise`` (.csv, .md) for every group's final runs."""
-    from harness.report.tables import _group_columns, _write
+EMPTY = "No rows: needs a final-stage run with explanations (python -m harness.benchmark)."
+
+
+def explainability_tables(storage: str | Path, grouped: list, group_columns: Any) -> tuple[list, list]:
+    """Per group of ``harness.report.tables``, the ``explainability`` and ``explainability_pairwise`` tables
+    of its final runs (``group_columns``: the group's key columns); the tables module writes them."""
     from harness.store import Storage
 
     root = Storage(storage)
@@ -248,16 +252,8 @@ def write_explainability(results: Path, storage: str | Path, grouped: list) -> N
             if frame is not None:
                 parts.append(frame)
         frame = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame()
-        columns = pd.DataFrame([_group_columns(group.key)])
+        columns = pd.DataFrame([group_columns(group.key)])
         tables = (explainability_table(frame), pairwise_table(frame)) if not frame.empty else (pd.DataFrame(),) * 2
         for out, table in zip((summary, pairwise), tables):
             out.append((group, columns.merge(table, how="cross") if not table.empty else table))
-    note = "No rows: needs a final-stage run with explanations (python -m harness.benchmark)."
-    _write(results, "explainability", "Explainability per pair (final stage; see README)", summary, note)
-    _write(
-        results,
-        "explainability_pairwise",
-        "Explainability, paired per-session differences (a minus b, same utterances and level)",
-        pairwise,
-        note,
-    )
+    return summary, pairwise

@@ -556,9 +556,17 @@ def write_reports(results: str | Path, storage: str | Path | None = None) -> Pat
             + "\n"
         ),
     )
-    from harness.report.explainability import write_explainability
+    from harness.report.explainability import EMPTY, explainability_tables
 
-    write_explainability(results, storage, grouped)
+    summary, pairwise = explainability_tables(storage, grouped, _group_columns)
+    _write(results, "explainability", "Explainability per pair (final stage; see README)", summary, EMPTY)
+    _write(
+        results,
+        "explainability_pairwise",
+        "Explainability, paired per-session differences (a minus b, same utterances and level)",
+        pairwise,
+        EMPTY,
+    )
     from harness.report.plots import write_plots
 
     plots = write_plots(results, grouped, comparison, runs)
