@@ -64,9 +64,10 @@ class TrialConfig:
     batch_size: int = 32
     group_by_length: bool = True  # training batches of similar-length utterances: less padding, same epochs
     # > 0: a fold's training and validation inputs are collated once, on the trial's device, in length-sorted
-    # buckets of this many utterances (rounded up to whole batches); batches are drawn inside a bucket, so a
-    # bucket's batches share one shape. Smaller pads less, larger regroups more. 0: each batch is collated
-    # when its step runs (group_by_length applies). Context models always collate per step.
+    # buckets of this many utterances (at most a sixteenth of the rows, rounded up to whole batches); batches
+    # are drawn inside a bucket, so a bucket's batches share one shape. Smaller pads less, larger regroups
+    # more. 0: each batch is collated when its step runs (group_by_length applies). Context models always
+    # collate per step.
     bucket_size: int = 128
     lr: float = 1e-3  # heads, fusion and small encoders
     encoder_lr: float = 3e-5  # fine-tuned pretrained layers

@@ -57,10 +57,15 @@ def bucket_rows(bucket_size: int, batch_size: int) -> int:
     return max(1, math.ceil(bucket_size / batch_size)) * batch_size
 
 
+MIN_BUCKETS = 16  # a small fold (the demo's) still gets several buckets: one bucket pads to its longest row
+
+
 def length_buckets(rows: np.ndarray, lengths: np.ndarray, bucket_size: int, batch_size: int) -> list[np.ndarray]:
-    """``rows`` sorted by ``lengths`` (stable) and cut into buckets of ``bucket_rows`` consecutive rows."""
+    """``rows`` sorted by ``lengths`` (stable) and cut into buckets of consecutive rows: ``bucket_size``, but
+    at most 1/``MIN_BUCKETS`` of the rows, rounded up to whole batches (``bucket_rows``)."""
     order = np.asarray(rows)[np.argsort(lengths[rows], kind="stable")]
-    return batches(order, bucket_rows(bucket_size, batch_size))
+    size = min(bucket_size, math.ceil(len(order) / MIN_BUCKETS))
+    return batches(order, bucket_rows(max(size, 1), batch_size))
 
 
 def padding_share(groups: list[np.ndarray], lengths: np.ndarray) -> float:

@@ -67,6 +67,14 @@ def test_small_buckets_pad_less_than_per_step_length_grouping_and_large_ones_mor
     assert small < grouped < shuffled
     assert small < 0.07 and shuffled > 0.5
     assert large > grouped  # the trade-off the option sets: one shape per bucket costs padding as buckets grow
+    # a small fold (the demo's) still gets several buckets, so it pads no more than per-step grouping
+    few = iemocap_like_lengths(200, seed=3)
+    some = np.arange(200)
+    buckets = length_buckets(some, few, 128, 16)
+    assert len(buckets) == 13  # a sixteenth of 200 rows, 13, rounded up to one batch of 16
+    assert padding_share(buckets, few) <= padding_share(
+        length_grouped_batches(some, few, 16, np.random.default_rng(1)), few
+    )
 
 
 @pytest.fixture(scope="module")
