@@ -121,7 +121,9 @@ def _write_dialog(job: tuple[Path, int, int, list[str], int]) -> None:
     pitch = {"F": 215.0, "M": 120.0}
     name = f"Ses0{session}{'FM'[index % 2]}_{'impro' if index % 3 else 'script'}{index + 1:02d}"
     summary = ["% [START_TIME - END_TIME] TURN_NAME EMOTION [V, A, D]", ""]
-    transcript, turns, clock = [], Counter(), 2.0
+    transcript: list[str] = []
+    turns: Counter[str] = Counter()
+    clock = 2.0
     for i, label in enumerate(dialog_labels):
         gender = "FM"[i % 2]
         utt = f"{name}_{gender}{turns[gender]:03d}"
@@ -340,7 +342,7 @@ def measure_all(args: argparse.Namespace, tmp: Path) -> tuple[list[dict], list[d
     nested: list[dict] = []
     for device in devices:
         for name in args.pairs:
-            spec = {
+            probe_spec = {
                 "pair": name,
                 "device": device,
                 "root": str(root),
@@ -348,7 +350,7 @@ def measure_all(args: argparse.Namespace, tmp: Path) -> tuple[list[dict], list[d
                 "config": configs[name].flat(),
                 "threads": args.threads,
             }
-            r = run_probe(spec)
+            r = run_probe(probe_spec)
             epoch_full = r["epoch_s"] * factor
             fixed = r["load_s"] + r["build_s"] + r["score_s"] + r["measure_s"]
             fixed_full = r["load_s"] + r["build_s"] + r["score_s"] * factor + r["measure_s"]

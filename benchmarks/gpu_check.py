@@ -231,7 +231,7 @@ def other_pairs_epochs(
 
     manifest = load_corpus(root).manifest()
     fingerprint, features = corpus_fingerprint(manifest), FeatureCache(cache)
-    fold, out = make_fold(manifest, 5), {}
+    fold, out = make_fold(manifest, 5), dict[str, dict]()
     for name in pairs:
         pair = get_pair(name)
         if name == SMALL_PAIR:
