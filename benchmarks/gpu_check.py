@@ -67,6 +67,10 @@ WHEELS = [
     "rpds-py",
     "captum",
     "tensorboardX",
+    "pydantic",  # ray.train (which ray.tune imports) needs it; the device image lacks it (found on an H200 run)
+    "pydantic-core",
+    "annotated-types",
+    "typing-inspection",
 ]
 # Ray's Java worker (30 MB of its 79 MB wheel) and dashboard front end: never used by a Python search, and
 # the carried tree is limited to 64 MiB.
