@@ -33,9 +33,15 @@ def test_benchmark_final_stage_predictions_and_tables(tmp_path, env):
     comparison = pd.read_csv(results / "comparison_full.csv")
     assert set(comparison.pair) == set(pairs) and set(comparison.stage) == {"final"}
     assert (comparison.seeds == 2).all() and (comparison.search_trials == 4).all()  # 2 per test fold
-    assert comparison.faithfulness.notna().all()  # the final stage explains
-    for column in ("extraction_s", "latency_1s_ms", "latency_4s_ms", "latency_10s_ms", "rtf_4s", "gflops_4s"):
+    # the final stage explains every pair (faithfulness itself is NaN where a 3-epoch model barely relies on
+    # a modality: below the normaliser's floor)
+    assert comparison.explain_level.notna().all() and (comparison.explain_level != "").all()
+    explained = pd.read_csv(results / "explainability.csv")
+    assert set(explained.pair) == set(pairs) and {"sanity_rank_corr", "completeness_error"} <= set(explained.metric)
+    for column in ("latency_1s_ms", "latency_4s_ms", "latency_10s_ms", "rtf_4s", "gflops_4s"):
         assert (comparison[column] > 0).all(), column
+    assert (comparison.extraction_s >= 0).all()  # log-mel takes seconds; a word lookup rounds to 0.0
+    assert (comparison.set_index("pair").extraction_s[["cnnbilstm_bilstm", "cnnbilstm"]] > 0).all()
     report = (results / "report.md").read_text()
     assert "| pair" in report and "[comparison_full.md](comparison_full.md)" in report
     pairwise = pd.read_csv(results / "pairwise.csv")

@@ -34,7 +34,7 @@ def test_records_travel_through_ray_storage_on_a_two_node_cluster(tmp_path, env,
         ray.shutdown()
         cluster.shutdown()
     assert search.returncode == 0, search.stderr[-3000:]
-    records = Storage(storage).run("bilstm_demo").records()
+    records = Storage(storage).run("bilstm_demo_loso-flat").records()
     assert len(records) == 2 and all(r.status == "finished" for r in records)
     # trials ran on worker nodes, none on the head (usually one on each, but Ray may hand a finished
     # trial's reused actor to the other trial before that trial's own actor starts)

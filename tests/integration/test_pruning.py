@@ -74,7 +74,5 @@ def test_stopped_trials_are_pruned_in_the_optuna_study(fidelity, tmp_path, demo_
     assert len(complete) == states.count(TrialState.COMPLETE)
     values = sorted(t.value for t in study.trials if t.state == TrialState.COMPLETE)
     assert values == pytest.approx(sorted(r.mean_val_weighted_f1 for r in complete))  # the records agree
-    for record in records.values():  # latency: measured once per trial, on its first fold
-        if record.folds:
-            assert record.folds[0].resources.latency_ms > 0
-            assert all(f.resources.latency_ms is None for f in record.folds[1:])
+    for record in records.values():  # a search that does not optimise latency skips the latency step
+        assert all(f.resources.latency_ms is None and f.resources.gflops_4s is None for f in record.folds)
