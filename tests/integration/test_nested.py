@@ -1,7 +1,7 @@
 """Nested LOSO as a black box: the labels of a test session choose, train, stop and prune nothing of its
 fold. Permuting the six-class labels within Session 1 must leave every final-stage prediction on Session 1
-identical (CPU, one thread per trial, one trial at a time), while it does change fold 2, whose selection
-and training read Session 1."""
+identical (CPU, one thread per trial, one trial at a time), while it does change fold 2, whose final
+training reads Session 1."""
 
 from __future__ import annotations
 
@@ -48,7 +48,7 @@ def test_permuting_a_test_sessions_labels_leaves_its_predictions_unchanged(tmp_p
     assert permute_session_labels(permuted, 1) > 10
 
     args = ["--pairs", "bilstm", "--num-samples", "2", "--seeds", "1", "--folds", "1", "2", "--max-concurrent", "1"]
-    args += ["--set", "epochs=2", "--set", "explain_samples=0", "--no-report"]
+    args += ["--inner-folds", "2", "--set", "epochs=2", "--set", "explain_samples=0", "--no-report"]
     predictions = {}
     for name, corpus in (("original", original), ("permuted", permuted)):
         results = tmp_path / f"results_{name}"
