@@ -68,6 +68,10 @@ def selected_configs_table(runs: list[Any], key: tuple) -> pd.DataFrame:
                 "val_weighted_f1": round(record.mean_val_weighted_f1 or float("nan"), 4),
                 "test_session_chose_it": fold in sessions,
             }
-            row |= {name: record.config.get(name) for name in run.searched}
+            row |= {name: record.config.get(name, "-") for name in run.searched}
             rows.append(row)
-    return pd.DataFrame(rows)
+    frame = pd.DataFrame(rows)
+    # a value a pair does not search: "-" in a text column (numeric ones stay numbers, NaN shown as n/a)
+    for column in frame.select_dtypes(include="object").columns:
+        frame[column] = frame[column].where(frame[column].notna(), "-")
+    return frame
