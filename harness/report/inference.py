@@ -29,6 +29,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 from dataclasses import astuple, dataclass, field
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -255,6 +256,14 @@ def aligned_contrast(
     if len(weights) != data.preds.shape[0]:
         raise ValueError(f"{len(weights)} weight(s) for {data.preds.shape[0]} model(s)")
     is_contrast = bool(np.isclose(np.sum(weights), 0.0))
+    sizes: dict[str, Any] = {
+        "n_utterances": len(data.labels),
+        "metric": metric,
+        "confidence": float(confidence),
+        "n_sessions": data.n_sessions,
+        "n_dialogs": data.n_dialogs,
+        "n_seeds": len(data.seeds),
+    }
     if data.n_sessions < 2:
         boot = contrast_bootstrap(data, weights, metric, n_boot, seed, confidence)
         return ContrastResult(
@@ -264,12 +273,7 @@ def aligned_contrast(
             p_value=bootstrap_p(boot.replicates) if is_contrast else float("nan"),
             method=ONE_SESSION_BOOTSTRAP,
             replicates=boot.replicates,
-            n_utterances=len(data.labels),
-            metric=metric,
-            confidence=float(confidence),
-            n_sessions=data.n_sessions,
-            n_dialogs=data.n_dialogs,
-            n_seeds=len(data.seeds),
+            **sizes,
         )
     values = per_session_contrast(data.labels, data.sessions, data.n_sessions, data.preds, weights, metric)
     summary = t_summary(values, confidence)
@@ -282,12 +286,7 @@ def aligned_contrast(
         se=float(summary["se"]),
         df=float(summary["df"]),
         per_session=tuple(float(v) for v in values),
-        n_utterances=len(data.labels),
-        metric=metric,
-        confidence=float(confidence),
-        n_sessions=data.n_sessions,
-        n_dialogs=data.n_dialogs,
-        n_seeds=len(data.seeds),
+        **sizes,
     )
 
 

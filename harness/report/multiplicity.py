@@ -43,10 +43,7 @@ def holm(pvalues: Sequence[float] | np.ndarray) -> np.ndarray:
     Raises:
         ValueError: A p value is NaN or outside [0, 1].
     """
-    p = _checked(pvalues)
-    if p.size == 0:
-        return p
-    return np.asarray(multipletests(p, method="holm")[1], dtype=float)
+    return _adjusted(pvalues, "holm")
 
 
 def benjamini_hochberg(pvalues: Sequence[float] | np.ndarray) -> np.ndarray:
@@ -55,10 +52,15 @@ def benjamini_hochberg(pvalues: Sequence[float] | np.ndarray) -> np.ndarray:
     Raises:
         ValueError: A p value is NaN or outside [0, 1].
     """
+    return _adjusted(pvalues, "fdr_bh")
+
+
+def _adjusted(pvalues: Sequence[float] | np.ndarray, method: str) -> np.ndarray:
+    """``statsmodels``' ``multipletests`` adjustment ``method`` of checked p values (none: none)."""
     p = _checked(pvalues)
     if p.size == 0:
         return p
-    return np.asarray(multipletests(p, method="fdr_bh")[1], dtype=float)
+    return np.asarray(multipletests(p, method=method)[1], dtype=float)
 
 
 def verdict(holm_p: float, equivalence_holm_p: float, alpha: float = ALPHA) -> str:

@@ -11,6 +11,7 @@ import pytest
 from scipy import stats
 from sklearn.metrics import f1_score
 
+from harness.report.simulation import BASE, CONFUSION, MU
 from harness.report.stats import (
     EMOTIONS,
     STD_CONVENTION,
@@ -236,20 +237,7 @@ def test_bootstrap_is_fast_at_iemocap_scale():
 # finite-sample bias next to its standard error (~0.02), so the population value is the target a 95% interval
 # should cover 95% of the time.
 
-BASE = np.array([0.23, 0.15, 0.08, 0.15, 0.25, 0.14])
-MU = {"a": np.array([0.45, 0.65, 0.10, 0.75, 0.30, 0.40]), "b": np.array([0.40, 0.55, 0.05, 0.70, 0.15, 0.25])}
-ERRORS = np.array(
-    [
-        [0, 1, 1, 3, 4, 1],
-        [2, 0, 1, 1, 5, 1],
-        [3, 1, 0, 1, 1, 5],
-        [5, 1, 1, 0, 2, 1],
-        [4, 3, 1, 2, 0, 1],
-        [2, 1, 5, 1, 1, 0],
-    ],
-    float,
-)
-CONFUSION = ERRORS / ERRORS.sum(axis=1, keepdims=True)  # where an error on class k goes
+# the class shares, model strengths and error confusion of the report's own simulation
 SD_SHARED, SD_MODEL, RHO, CONCENTRATION = 0.5, 0.4, 0.5, 3.0
 
 
