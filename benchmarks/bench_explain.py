@@ -4,7 +4,7 @@
                                        [--level head_level|end_to_end] [--samples 6] [--steps 8]
                                        [--tiny] [--finetune K] [--set KEY=VALUE ...] [--out FILE.json]
 
-For each pair, a final-stage trial of the default config (``search_spaces/_base.yaml``'s fixed values, then
+For each pair, a final-stage trial of the default config (``harness/search_spaces/_base.yaml``'s fixed values, then
 the demo budget's training overrides, then the options) on the demo corpus: ``fit_fold`` with
 ``explain=True`` over the folds in turn, the trial's own code path (``harness.train.explain``). Every pair of
 a fold explains the same class-stratified explanation set (``--samples`` utterances drawn from the fold and

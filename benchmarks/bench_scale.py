@@ -23,7 +23,7 @@ release's label counts, durations log-normal with median 3.6 s clipped to 0.6-34
   under both fidelity schedules (``--fidelity epochs`` and ``folds``): trial-epochs, slot-hours, wall hours
   on this machine and, on a GPU, GPU-hours at ``--gpu-fraction`` of a GPU per trial.
 
-Epochs per fold are taken at the config's cap (30, ``search_spaces/_base.yaml``), or ``--fold-epochs``
+Epochs per fold are taken at the config's cap (30, ``harness/search_spaces/_base.yaml``), or ``--fold-epochs``
 (the mean observed under early stopping, when known): early stopping (patience 6) usually ends sooner, so
 figures at the cap are upper bounds. Pretrained encoders use tiny random-init
 checkpoints, or real-size ones with ``--real-size`` (built offline once under $HARNESS_CACHE).

@@ -15,11 +15,11 @@ import yaml
 from harness.config import ConfigError
 from harness.corpus.folds import SPLIT_VERSION
 from harness.errors import UserError
-from harness.hub import (  # resolved once per process there; re-exported for the commands importing them here
+from harness.models.hub import (  # resolved once per process there; re-exported for the commands importing them here
     checkpoint_available as checkpoint_available,
 )
-from harness.hub import local_checkpoint_problem as local_checkpoint_problem
-from harness.hub import resolve_checkpoint as resolve_checkpoint
+from harness.models.hub import local_checkpoint_problem as local_checkpoint_problem
+from harness.models.hub import resolve_checkpoint as resolve_checkpoint
 from harness.store import RunStore, read_json
 
 

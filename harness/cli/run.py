@@ -23,9 +23,9 @@ from harness.corpus import CLASS_SETS, LABEL_POLICIES, PROTOCOLS, SESSIONS, Corp
 from harness.corpus.protocols import SUBSETS, apply_subset, selection_units
 from harness.errors import UserError
 from harness.features import FeatureCache, corpus_fingerprint
-from harness.hub import checkpoint_or_stand_in
 from harness.lock import hold_run
 from harness.logs import check_mlflow
+from harness.models.hub import checkpoint_or_stand_in
 from harness.models.pairs import PairSpec, get_pair
 from harness.models.tiny import tiny_overrides
 from harness.paths import default_cache_dir, usable_cache_dir

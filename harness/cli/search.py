@@ -40,7 +40,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--pair", required=True, help="model pair, e.g. wav2vec_bilstm")
     parser.add_argument("--name", help="run name (default: PAIR_demo or PAIR_iemocap); the same name resumes")
-    parser.add_argument("--space", help="search space YAML (default: search_spaces/PAIR.yaml)")
+    parser.add_argument("--space", help="search space YAML (default: harness/search_spaces/PAIR.yaml)")
     add_run_arguments(parser)
     return parser
 

@@ -1,6 +1,6 @@
 """The registry of model pairs. A pair names its audio and text encoders and its search space.
 
-Adding a pair is one line here plus one YAML file in ``search_spaces/``.
+Adding a pair is one line here plus one YAML file in ``harness/search_spaces/``.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from harness.errors import UserError
 from harness.models.encoders.registry import get_encoder
 from harness.models.variants import EncoderVariant
 
-SEARCH_SPACES = Path(__file__).resolve().parent.parent.parent / "search_spaces"
+SEARCH_SPACES = Path(__file__).resolve().parent.parent / "search_spaces"
 
 
 @dataclass(frozen=True)

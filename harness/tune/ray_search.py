@@ -44,9 +44,9 @@ from harness.corpus.folds import Fold
 from harness.corpus.protocols import class_set, make_protocol_folds, selection_folds, selection_units
 from harness.errors import UserError
 from harness.features import FeatureCache
-from harness.hub import worker_env
 from harness.logs import ray_runtime_env
 from harness.models.data import load_pair_data
+from harness.models.hub import worker_env
 from harness.models.pairs import get_pair
 from harness.records import FoldRecord, RunMeta, TrialRecord, read_record
 from harness.store import EXPLANATIONS, PREDICTIONS, RECORD, Storage, trial_record, write_json

@@ -10,8 +10,8 @@ import time
 
 import pytest
 
-from harness import hub
 from harness.config import ConfigError
+from harness.models import hub
 from harness.models.pairs import GRID, get_pair
 
 
@@ -97,7 +97,7 @@ def test_a_stand_in_is_announced_once_per_checkpoint(fresh_hub, monkeypatch, tmp
         return tmp_path / size / variant.name
 
     monkeypatch.setattr(tiny, "ensure_checkpoint", ensure_checkpoint)
-    caplog.set_level(logging.WARNING, logger="harness.hub")
+    caplog.set_level(logging.WARNING, logger="harness.models.hub")
     choices = []
     for _ in range(2):  # search, then final stage
         for name in GRID:
