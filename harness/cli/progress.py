@@ -1,12 +1,15 @@
-"""The benchmark's one overall progress bar: pairs x stages, trials done / total, an ETA.
+"""One overall progress bar for a command: ``harness search`` (one pair) and ``harness benchmark`` (pairs x
+stages); trials done / total, an ETA.
 
-Trials are counted as Ray Tune ends them (``harness.tune.tracking.TrialCounter`` tells the bar). The
-total starts as an estimate per stage (trials per pair x outer folds; the final stage's configs x seeds)
-and is corrected to the experiment's own count when each stage starts, and a stage that does not run
-(no config finished every fold) is taken out of it. The rate behind the ETA is the mean over the trials
-ended in this command (``smoothing=0``; trials a resumed run had ended before do not count), so the
-ETA is honest from the first ended trial on, within the spread of trial costs. Log lines are printed
-above the bar; the per-extraction bars appear below it, as before.
+Trials are counted as Ray Tune ends them (``harness.tune.tracking.TrialCounter`` tells the bar). The total
+is exact from the first line: a search stage runs ``--num-samples`` trials per selection unit (each outer
+test fold when nested, else one), a final stage ``--top-k`` x ``--seeds`` trials (each trains every test
+fold with that fold's config), the same counts ``harness.cli.run.execute`` and
+``harness.cli.benchmark.seeded`` hand Ray. Each experiment's own count is checked against it when it
+starts (a difference is logged and taken, never hidden), and a final stage that does not run (no config
+finished every fold) is taken out of it. The rate behind the ETA is the mean over the trials ended in this
+command (``smoothing=0``; trials a resumed run had ended before are counted as done, not in the rate).
+Log lines are printed above the bar; the per-extraction bars appear below it.
 """
 
 from __future__ import annotations
@@ -36,8 +39,9 @@ class Stage:
 class BenchmarkProgress:
     """A context: while open, the bar is shown and receives the trial counts of every experiment."""
 
-    def __init__(self, stages: list[Stage], disable: bool = False):
+    def __init__(self, stages: list[Stage], disable: bool = False, desc: str = "benchmark"):
         self.stages = stages
+        self.desc = desc
         self.current: Stage | None = None
         self.failed = 0
         self.disable = disable
@@ -46,15 +50,18 @@ class BenchmarkProgress:
 
     @staticmethod
     def for_benchmark(pairs: list[str], args: argparse.Namespace) -> BenchmarkProgress:
-        units = outer_folds(args)
-        stages = [Stage(p, "search", args.num_samples * units) for p in pairs]
-        stages += [Stage(p, "final", args.top_k * args.seeds * units) for p in pairs]
-        return BenchmarkProgress(stages)
+        stages = [Stage(p, "search", search_trials(args)) for p in pairs]
+        stages += [Stage(p, "final", args.top_k * args.seeds) for p in pairs]
+        return BenchmarkProgress(stages, desc="benchmark")
+
+    @staticmethod
+    def for_search(pair: str, args: argparse.Namespace) -> BenchmarkProgress:
+        return BenchmarkProgress([Stage(pair, "search", search_trials(args))], desc="search")
 
     def __enter__(self) -> BenchmarkProgress:
         self.bar = tqdm(
             total=sum(s.estimate for s in self.stages),
-            desc="benchmark",
+            desc=self.desc,
             unit="trial",
             smoothing=0,
             dynamic_ncols=True,
@@ -96,7 +103,15 @@ class BenchmarkProgress:
     def experiment_started(self, total: int) -> None:
         if self.current is not None and not self.current.started and total > 0:
             self.current.started = True
-            self._retotal(self.current, total)
+            if total != self.current.estimate:  # the counts above and Ray's disagree: say so, show Ray's
+                log.info(
+                    "%s %s: %d trials, not the %d expected",
+                    self.current.stage,
+                    self.current.pair,
+                    total,
+                    self.current.estimate,
+                )
+                self._retotal(self.current, total)
 
     def ended_before(self, trials: int) -> None:
         """Trials a resumed run had ended: done, but not part of this command's rate."""
@@ -109,6 +124,11 @@ class BenchmarkProgress:
         if self.failed:
             self.bar.set_postfix_str(f"{self.failed} failed", refresh=False)
         self.bar.update(1)
+
+
+def search_trials(args: argparse.Namespace) -> int:
+    """The trials a pair's search runs: ``--num-samples`` per selection unit."""
+    return args.num_samples * outer_folds(args)
 
 
 def outer_folds(args: argparse.Namespace) -> int:

@@ -12,6 +12,7 @@ import logging
 import sys
 from pathlib import Path
 
+from harness.cli.progress import BenchmarkProgress
 from harness.cli.run import (
     Interrupts,
     add_run_arguments,
@@ -87,7 +88,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {err}", file=sys.stderr)
         return 2
     try:
-        with Interrupts() as interrupts:
+        with Interrupts() as interrupts, BenchmarkProgress.for_search(plan.pair.name, args) as progress:
+            progress.enter(plan.pair.name, "search")
             summary = execute(plan, data, args, interrupts)
     except UserError as err:  # found while extracting features (a wav that decodes to NaN), before Ray
         print(f"error: {err}", file=sys.stderr)
