@@ -330,14 +330,15 @@ def fit_fold(
     device: torch.device | None = None,
     explain: bool = False,
     earlier: list[FoldRecord] | None = None,
-    measure_costs: bool = True,
+    measure_costs: bool | None = None,
 ) -> FoldOutcome:
     """Train, score and measure one fold; explain the trained model too when ``explain`` (final stage).
 
-    ``earlier``: the trial's folds done before this one. Latency and FLOPs are measured on a trial's first
-    fold only (they depend on the config, not the fold), and not at all without ``measure_costs`` (a
-    search that does not optimise them, a final-stage seed after the first); the explanation budget is
-    carried over the trial's folds (``ExplainBudget``)."""
+    ``earlier``: the trial's folds done before this one. Latency and FLOPs depend on the config, not the
+    fold: ``measure_costs`` says whether to measure them here (the caller: each distinct config's first
+    fold; never in a search that does not optimise them, nor for a final-stage seed after the first);
+    None: on a trial's first fold only. The explanation budget is carried over the trial's folds
+    (``ExplainBudget``)."""
     earlier = earlier or []
     device = device or default_device()
     seconds: dict[str, float] = {}
@@ -348,7 +349,8 @@ def fit_fold(
     scores = score(trained.model, data, fold, device, cfg.batch_size)
     seconds["score"] = time.perf_counter() - started
     started = time.perf_counter()
-    resources = measure(trained, cfg, data, fold, device, latency=measure_costs and not earlier)
+    latency = not earlier if measure_costs is None else measure_costs
+    resources = measure(trained, cfg, data, fold, device, latency=latency)
     seconds["measure"] = time.perf_counter() - started
     explained = None
     if explain and cfg.explain_samples > 0 and len(fold.test):

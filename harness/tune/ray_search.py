@@ -269,10 +269,20 @@ def run_trial(config: dict[str, Any], inputs: TrialInputs) -> None:
         return make_record(inputs, trial_id, record_config, folds_done, status, reason, retryable, unit, n_folds)
 
     loaded: dict[str, Any] = {}  # PairData per distinct config (final-stage folds may differ in features)
+    # Latency and FLOPs once per distinct config: a final stage's folds may each have their own (the
+    # report's cost columns rest on every fold's selected config); a restored trial keeps what it measured.
+    measured = {
+        json.dumps(asdict(configs[i]), sort_keys=True, default=str)
+        for i, f in enumerate(folds_done)
+        if f.resources.latency_4s_ms is not None
+    }
     try:
         for position in range(len(folds_done), len(folds)):
             fold, cfg = folds[position], configs[position]
             key = json.dumps(asdict(cfg), sort_keys=True, default=str)
+            measure_now = costs and key not in measured
+            if measure_now:
+                measured.add(key)
             if key not in loaded:
                 loaded[key] = load_pair_data(
                     pair,
@@ -295,7 +305,7 @@ def run_trial(config: dict[str, Any], inputs: TrialInputs) -> None:
                 tune.report(metrics | {"folds_done": len(finished), METRIC: running, "fold_end": False} | extra)
 
             outcome = fit_fold(
-                cfg, pair, data, fold, report_epoch, explain=inputs.final, earlier=folds_done, measure_costs=costs
+                cfg, pair, data, fold, report_epoch, explain=inputs.final, earlier=folds_done, measure_costs=measure_now
             )
             folds_done.append(outcome.record)
             if inputs.final:
