@@ -14,7 +14,6 @@ Log lines are printed above the bar; the per-extraction bars appear below it.
 
 from __future__ import annotations
 
-import argparse
 import logging
 from contextlib import ExitStack
 from dataclasses import dataclass
@@ -49,14 +48,17 @@ class BenchmarkProgress:
         self.bar: Any = None
 
     @staticmethod
-    def for_benchmark(pairs: list[str], args: argparse.Namespace) -> BenchmarkProgress:
-        stages = [Stage(p, "search", search_trials(args)) for p in pairs]
-        stages += [Stage(p, "final", args.top_k * args.seeds) for p in pairs]
+    def for_benchmark(pairs: list[str], spec: Any) -> BenchmarkProgress:
+        """``spec``: a ``harness.benchmark.spec.BenchmarkSpec`` (its ``run`` options) or the parsed arguments."""
+        options = getattr(spec, "run", spec)
+        stages = [Stage(p, "search", search_trials(options)) for p in pairs]
+        stages += [Stage(p, "final", spec.top_k * spec.seeds) for p in pairs]
         return BenchmarkProgress(stages, desc="benchmark")
 
     @staticmethod
-    def for_search(pair: str, args: argparse.Namespace) -> BenchmarkProgress:
-        return BenchmarkProgress([Stage(pair, "search", search_trials(args))], desc="search")
+    def for_search(pair: str, options: Any) -> BenchmarkProgress:
+        """``options``: a ``harness.benchmark.spec.RunOptions`` or the parsed arguments."""
+        return BenchmarkProgress([Stage(pair, "search", search_trials(options))], desc="search")
 
     def __enter__(self) -> BenchmarkProgress:
         self.bar = tqdm(
@@ -126,12 +128,12 @@ class BenchmarkProgress:
         self.bar.update(1)
 
 
-def search_trials(args: argparse.Namespace) -> int:
+def search_trials(options: Any) -> int:
     """The trials a pair's search runs: ``--num-samples`` per selection unit."""
-    return args.num_samples * outer_folds(args)
+    return options.num_samples * outer_folds(options)
 
 
-def outer_folds(args: argparse.Namespace) -> int:
+def outer_folds(args: Any) -> int:
     """How many separate selections a pair's search makes (one per outer test fold when nested)."""
     try:
         from harness.corpus.protocols import selection_units
