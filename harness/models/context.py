@@ -97,7 +97,8 @@ class TurnContext(nn.Module):
             shift = (steps[None, :] + first[:, None]).clamp(max=mask.shape[1] - 1)
             x = x.gather(1, shift.unsqueeze(-1).expand_as(x))
             if self.future == 0:
-                out, _ = self.reader(x)
+                with torch.autocast(x.device.type, enabled=False):  # fp32, as MaskedBiLstm (no fp16 LSTM)
+                    out, _ = self.reader(x.to(next(self.reader.parameters()).dtype))
             else:
                 out = self.reader(x, mask.sum(1))
             read = out[torch.arange(out.shape[0], device=out.device), self.past - first]

@@ -132,10 +132,25 @@ class ResidentBuckets:
         ]
         return [out[i] for i in rng.permutation(len(out))]
 
-    def take(self, bucket: int, positions: np.ndarray) -> tuple[dict, torch.Tensor]:
-        """The inputs and labels of ``positions`` of one bucket, indexed on the device."""
+    def epoch_indices(self, rng: np.random.Generator) -> list[tuple[int, torch.Tensor]]:
+        """``epoch`` with each batch's positions already on the device: one host-to-device copy per epoch,
+        from pinned memory and non-blocking on a GPU, so that no training step waits for the device (a
+        copy from pageable memory, as ``torch.as_tensor(positions, device=...)`` makes, synchronises)."""
+        picks = self.epoch(rng)
+        if not picks:
+            return []
+        flat = torch.from_numpy(np.concatenate([positions for _, positions in picks]).astype(np.int64))
+        device = self.buckets[0].labels.device
+        if device.type == "cuda":
+            flat = flat.pin_memory()
+        flat = flat.to(device, non_blocking=True)
+        return [(b, index) for (b, _), index in zip(picks, flat.split([len(p) for _, p in picks]), strict=True)]
+
+    def take(self, bucket: int, positions: np.ndarray | torch.Tensor | slice) -> tuple[dict, torch.Tensor]:
+        """The inputs and labels of ``positions`` of one bucket: device indices (``epoch_indices``), a
+        slice (no copy at all), or host positions (copied now: for tests and tools, not a training step)."""
         b = self.buckets[bucket]
-        index = torch.as_tensor(positions, device=b.labels.device)
+        index = torch.as_tensor(positions, device=b.labels.device) if isinstance(positions, np.ndarray) else positions
         return _index(b.inputs, index), b.labels[index]
 
     def rows_of(self, bucket: int, positions: np.ndarray) -> np.ndarray:
@@ -149,7 +164,7 @@ class ResidentBuckets:
         probs, held = [], []
         for i, bucket in enumerate(self.buckets):
             for chunk in batches(np.arange(len(bucket.rows)), self.batch_size):
-                inputs, _ = self.take(i, chunk)
+                inputs, _ = self.take(i, slice(int(chunk[0]), int(chunk[-1]) + 1))  # consecutive rows: a view
                 probs.append(torch.softmax(model(inputs).float(), -1))
                 held.append(bucket.rows[chunk])
         out = np.empty((len(rows), model.n_classes), dtype=np.float32)
@@ -159,7 +174,7 @@ class ResidentBuckets:
         return out
 
 
-def _index(batch: dict, index: torch.Tensor) -> dict:
+def _index(batch: dict, index: torch.Tensor | slice) -> dict:
     return {k: _index(v, index) if isinstance(v, dict) else v[index] for k, v in batch.items()}
 
 

@@ -181,7 +181,7 @@ def train_fold(
         """(inputs on the device, labels, utterances) per step of this epoch, made as the steps ask."""
         if train_store is not None:
             store = train_store
-            return ((*store.take(b, positions), len(positions)) for b, positions in store.epoch(rng))
+            return ((*store.take(b, index), len(index)) for b, index in store.epoch_indices(rng))
         if cfg.context.enabled:
             chunks = dialog_batches(fold.train, data.dialogs, cfg.batch_size, rng)
         elif cfg.group_by_length:

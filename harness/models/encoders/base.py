@@ -114,8 +114,12 @@ class MaskedBiLstm(nn.Module):
         self.backward_lstm = nn.LSTM(input_size, hidden, batch_first=True)
 
     def forward(self, x: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
-        forward, _ = self.forward_lstm(x)
-        backward, _ = self.backward_lstm(reverse_within_lengths(x, lengths))
+        # The weights' precision (fp32) under autocast: autocast would run cuDNN LSTMs in fp16 (even inside
+        # a bf16 region), with no loss scaling; the recurrence is a small share of the step's time.
+        with torch.autocast(x.device.type, enabled=False):
+            x = x.to(self.forward_lstm.weight_ih_l0.dtype)
+            forward, _ = self.forward_lstm(x)
+            backward, _ = self.backward_lstm(reverse_within_lengths(x, lengths))
         seq = torch.cat([forward, reverse_within_lengths(backward, lengths)], -1)
         mask = torch.arange(x.shape[1], device=x.device)[None, :] < lengths.to(x.device)[:, None]
         return seq * mask.unsqueeze(-1)
