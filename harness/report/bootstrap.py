@@ -114,7 +114,7 @@ def contrast_bootstrap(
     n_boot = int(n_boot)
     rng = seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed)
     preds = data.preds.reshape(k * n_seeds, n)  # model 0's seeds, then model 1's, ...
-    row_weights = np.repeat(w / n_seeds, n_seeds)  # the contrast, averaged over the paired seeds
+    row_weights = (w[:, None] * data.seed_weights()).ravel()  # the contrast of each model's mean over its seeds
 
     if cluster == "dialog":
         # Units are dialogs; a resample draws n_dialogs of them uniformly with replacement.

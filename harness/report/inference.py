@@ -2,10 +2,12 @@
 interval and a p value that test the same statistic.
 
 **The statistic.** For each test session s (a leave-one-session-out fold: one speaker pair, and that fold's
-own trained models) and each paired seed, the metric (weighted F1 or UA) of every model is computed on that
-session's utterances; the contrast ``c_s = mean over seeds of sum_i w_i * metric_i(seed, s)`` is one
-number per session (for a difference, ``w = (+1, -1)``); the estimate is the mean of ``c_s`` over the
-sessions, each session weighing the same (the population is one of speaker pairs, not of utterances).
+own trained models) the metric (weighted F1 or UA) of every model is computed on that session's utterances
+for each of **that model's own seeds** and averaged over them (seeds are not paired by value: model a's seed
+3 has nothing to do with model b's seed 3, and a model missing a seed keeps its others); the contrast
+``c_s = sum_i w_i * mean over model i's seeds of metric_i(seed, s)`` is one number per session (for a
+difference, ``w = (+1, -1)``); the estimate is the mean of ``c_s`` over the sessions, each session weighing
+the same (the population is one of speaker pairs, not of utterances).
 
 **The interval** is the Student t interval of that mean on ``n_sessions - 1`` degrees of freedom, and the
 p value is the one-sample t test of the same ``c_s`` against 0 (two-sided), so the p value rejects exactly
@@ -16,8 +18,17 @@ all of it at once, including a model difference that truly varies from speaker p
 which a dialog bootstrap misses (:mod:`harness.report.bootstrap`). With 5 sessions the t quantile is 2.78,
 so intervals are honest and wide. What it conditions on: the corpus's scripts and scenarios (all sessions
 act the same ones), the class set, and the selection procedure; it treats the test sessions as independent
-draws, and does not model that LOSO training sets overlap (a Nadeau-Bengio style correction for that
-overlap would widen the interval by ~1.5x at 5 folds and over-cover when sessions are independent).
+draws, and is **conditional on these five training sets**: it does not see that LOSO training sets overlap.
+
+**The overlap-aware interval** (``overlap_*``; the one the verdicts use) is the Nadeau-Bengio corrected t:
+the same mean and df, the variance of the mean taken as ``(1/J + n_test/n_train) * s^2`` instead of
+``s^2 / J`` (J test sessions, one test session against ``train_sessions`` training sessions per fold: 3 in
+this harness's LOSO, so 1/5 + 1/3 and 1.63x the width at 5 folds). Fold k trains on the three sessions
+other than k and k+1, so adjacent folds share two training sessions and the others one; a training-set
+effect then moves the mean far more than the spread of the five values shows (about a sixth of it), and no
+unbiased estimator of that variance exists with K folds (Bengio & Grandvalet 2004). The correction is exact
+when the training-set variance equals the per-fold test variance, over-covers when there is none, and
+five folds cannot tell which (docs/statistics.md has the derivation and the simulation).
 :mod:`harness.report.simulation` checks the coverage; ``benchmarks/bench_coverage.py`` prints it.
 
 **One session** (the ``session5`` protocol): no between-session spread can be estimated, so the interval
@@ -28,7 +39,7 @@ bootstrap p value of the same statistic (floor 2 / (n_boot + 1)).
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
-from dataclasses import astuple, dataclass, field
+from dataclasses import astuple, dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -43,6 +54,40 @@ SESSION_T = "per-session t (n_sessions - 1 df)"
 
 ONE_SESSION_BOOTSTRAP = "dialog bootstrap, conditional on these speakers (one test session)"
 """``method`` of a result from a single test session: the dialog bootstrap, not a speaker-level interval."""
+
+TRAIN_SESSIONS = 3
+"""Sessions a LOSO fold's model is fitted on (all five but the test and the validation session,
+``harness.corpus.folds``); the Nadeau-Bengio ratio n_test / n_train is 1 / this."""
+
+
+def overlap_factor(n_folds: int, train_sessions: int = TRAIN_SESSIONS) -> float:
+    """Nadeau-Bengio's variance factor: Var(mean of the fold values) ~ ``(1/J + n_test/n_train) * s^2``.
+
+    Args:
+        n_folds: J, the number of test folds (sessions) averaged.
+        train_sessions: Sessions each fold trains on (one test session per fold).
+    """
+    return 1.0 / n_folds + 1.0 / train_sessions
+
+
+def overlap_summary(
+    values: np.ndarray, confidence: float = 0.95, train_sessions: int = TRAIN_SESSIONS
+) -> dict[str, np.ndarray]:
+    """:func:`t_summary` with the Nadeau-Bengio corrected standard error (same mean and df), vectorised over
+    the leading axes: the overlap-aware interval and its two-sided p value."""
+    x = np.asarray(values, dtype=float)
+    n = x.shape[-1]
+    mean = x.mean(axis=-1)
+    se = x.std(axis=-1, ddof=1) * np.sqrt(overlap_factor(n, train_sessions))
+    return _t_from(mean, se, n - 1, confidence)
+
+
+def _t_from(mean: np.ndarray, se: np.ndarray, df: int, confidence: float) -> dict[str, np.ndarray]:
+    half = _scipy_stats.t.ppf(0.5 + confidence / 2.0, df) * se
+    with np.errstate(divide="ignore", invalid="ignore"):
+        t = np.where(se > 0, mean / np.where(se > 0, se, 1.0), np.where(mean == 0, 0.0, np.inf))
+    p = 2.0 * _scipy_stats.t.sf(np.abs(t), df)
+    return {"mean": mean, "se": se, "low": mean - half, "high": mean + half, "p": p, "df": np.full_like(mean, df)}
 
 
 @dataclass(frozen=True)
@@ -107,13 +152,7 @@ def t_summary(values: np.ndarray, confidence: float = 0.95) -> dict[str, np.ndar
     """
     x = np.asarray(values, dtype=float)
     n = x.shape[-1]
-    mean = x.mean(axis=-1)
-    se = x.std(axis=-1, ddof=1) / np.sqrt(n)
-    half = _scipy_stats.t.ppf(0.5 + confidence / 2.0, n - 1) * se
-    with np.errstate(divide="ignore", invalid="ignore"):
-        t = np.where(se > 0, mean / np.where(se > 0, se, 1.0), np.where(mean == 0, 0.0, np.inf))
-    p = 2.0 * _scipy_stats.t.sf(np.abs(t), n - 1)
-    return {"mean": mean, "se": se, "low": mean - half, "high": mean + half, "p": p, "df": np.full_like(mean, n - 1)}
+    return _t_from(x.mean(axis=-1), x.std(axis=-1, ddof=1) / np.sqrt(n), n - 1, confidence)
 
 
 def per_session_contrast(
@@ -123,8 +162,9 @@ def per_session_contrast(
     preds: np.ndarray,
     weights: Sequence[float] | np.ndarray,
     metric: str = "weighted_f1",
+    seed_weights: np.ndarray | None = None,
 ) -> np.ndarray:
-    """The contrast of each session: mean over seeds of ``sum_i weights[i] * metric(model i, seed, session)``.
+    """The contrast of each session: ``sum_i weights[i] * mean over model i's seeds of metric(i, seed, session)``.
 
     Args:
         labels: (n,) true classes.
@@ -133,6 +173,8 @@ def per_session_contrast(
         preds: (n_models, n_seeds, n) predictions.
         weights: One weight per model.
         metric: ``"weighted_f1"`` or ``"ua"``.
+        seed_weights: (n_models, n_seeds) weight of each seed row in its model's mean (``Aligned.seed_weights``);
+            default: every row, equally.
 
     Returns:
         (n_sessions,) contrast values.
@@ -141,7 +183,9 @@ def per_session_contrast(
     support, tp, predicted = unit_counts(sessions, n_sessions, labels, preds.reshape(k * n_seeds, n))
     with np.errstate(divide="ignore", invalid="ignore"):
         values = metric_from_counts(metric, support[:, None, :], tp, predicted)  # (sessions, k * seeds)
-    return values.reshape(n_sessions, k, n_seeds).mean(axis=-1) @ np.asarray(weights, dtype=float)
+    per_seed = np.full((k, n_seeds), 1.0 / n_seeds) if seed_weights is None else np.asarray(seed_weights, float)
+    means = (values.reshape(n_sessions, k, n_seeds) * per_seed).sum(axis=-1)  # (sessions, models)
+    return means @ np.asarray(weights, dtype=float)
 
 
 @dataclass(frozen=True)
@@ -156,7 +200,7 @@ class ContrastResult:
             not sum to 0).
         n_sessions: Number of test sessions (folds) the contrast rests on.
         n_dialogs: Number of dialogs among the common utterances.
-        n_seeds: Number of paired seeds.
+        n_seeds: Fewest seeds of a model (each model is averaged over its own seeds).
         n_utterances: Number of common utterances.
         method: :data:`SESSION_T` or :data:`ONE_SESSION_BOOTSTRAP`.
         metric: ``"weighted_f1"`` or ``"ua"``.
@@ -165,6 +209,12 @@ class ContrastResult:
         df: Degrees of freedom of the t method (NaN for the bootstrap).
         per_session: The per-session contrasts, in session order (t method; empty for the bootstrap).
         replicates: Bootstrap replicates (bootstrap only; excluded from ``==`` and repr).
+        overlap_ci_low: Lower bound of the overlap-aware (Nadeau-Bengio corrected t) interval; NaN for one
+            session.
+        overlap_ci_high: Its upper bound.
+        overlap_p_value: Its two-sided p value of "contrast = 0" (NaN for a level or one session).
+        overlap_se: Its standard error.
+        seeds_per_model: How many seeds each model was averaged over.
     """
 
     estimate: float
@@ -182,17 +232,22 @@ class ContrastResult:
     df: float = float("nan")
     per_session: tuple[float, ...] = ()
     replicates: np.ndarray = field(default_factory=lambda: np.empty(0), repr=False, compare=False)
+    overlap_ci_low: float = float("nan")
+    overlap_ci_high: float = float("nan")
+    overlap_p_value: float = float("nan")
+    overlap_se: float = float("nan")
+    seeds_per_model: tuple[int, ...] = ()
 
     @property
     def conditional_on_speakers(self) -> bool:
         """Whether the interval holds the test speakers fixed (one session: the dialog bootstrap)."""
         return self.method == ONE_SESSION_BOOTSTRAP
 
-    def equivalence_p(self, margin: float) -> float:
+    def equivalence_p(self, margin: float, overlap: bool = False) -> float:
         """TOST p value of ``|contrast| < margin`` for the same statistic: the larger of the two one-sided
-        p values (t method: t tests of ``contrast <= -margin`` and ``>= margin`` on the same df; bootstrap:
-        the shares of replicates beyond each margin, +1 corrected). Below alpha exactly when the
-        (1 - 2 alpha) interval lies inside (-margin, margin)."""
+        p values (t method: t tests of ``contrast <= -margin`` and ``>= margin`` on the same df, with the
+        overlap-aware standard error when ``overlap``; bootstrap: the shares of replicates beyond each margin,
+        +1 corrected). Below alpha exactly when the (1 - 2 alpha) interval lies inside (-margin, margin)."""
         if margin <= 0:
             raise ValueError(f"equivalence margin must be positive, got {margin!r}")
         if self.method == ONE_SESSION_BOOTSTRAP:
@@ -200,10 +255,11 @@ class ContrastResult:
             lower = (np.sum(self.replicates <= -margin) + 1) / (b + 1)
             upper = (np.sum(self.replicates >= margin) + 1) / (b + 1)
             return float(max(lower, upper))
-        if not self.se > 0:
+        se = self.overlap_se if overlap else self.se
+        if not se > 0:
             return 0.0 if abs(self.estimate) < margin else 1.0
-        lower = _scipy_stats.t.sf((self.estimate + margin) / self.se, self.df)
-        upper = _scipy_stats.t.cdf((self.estimate - margin) / self.se, self.df)
+        lower = _scipy_stats.t.sf((self.estimate + margin) / se, self.df)
+        upper = _scipy_stats.t.cdf((self.estimate - margin) / se, self.df)
         return float(max(lower, upper))
 
 
@@ -218,8 +274,8 @@ def session_contrast(
 ) -> ContrastResult:
     """A contrast ``sum_i weights[i] * metric(model i)`` at the speaker level (see the module docstring).
 
-    Models are matched as in :func:`harness.report.predictions.align`: seeds by value, utterances on
-    (fold, utterance_id), only what every model has. ``weights=(1,)`` gives a model's own level with a
+    Models are matched by :func:`align_models`: utterances on (fold, utterance_id), only what every model
+    has; each model keeps its own seeds. ``weights=(1,)`` gives a model's own level with a
     per-session t interval; ``(1, -1)`` is :func:`primary_difference`; ``(0.5, 0.5, -0.5, -0.5)`` a main
     effect of a 2x2 design.
 
@@ -238,7 +294,36 @@ def session_contrast(
     check_metric(metric)
     if len(weights) != len(frames):
         raise ValueError(f"{len(weights)} weight(s) for {len(frames)} model(s)")
-    return aligned_contrast(align(frames, names), weights, metric, confidence, n_boot, seed)
+    return aligned_contrast(align_models(frames, names), weights, metric, confidence, n_boot, seed)
+
+
+def align_models(frames: Sequence[pd.DataFrame], names: Sequence[str] | None = None) -> Aligned:
+    """Several models' predictions on their common utterances, **each model with its own seeds**.
+
+    :func:`harness.report.predictions.align` pairs seeds by value; here a model's seeds are numbered 0..s-1 in
+    sorted order and a model with fewer seeds than the most has its first seed repeated in the extra rows
+    with weight 0 (``Aligned.model_seeds`` / ``Aligned.seed_weights``), so one missing seed of one model
+    changes that model's mean and nothing else. Utterances: those every model predicted under every one of
+    its seeds (normally all: each (pair, seed, fold) holds its whole test fold).
+
+    Raises:
+        ValueError: As :func:`harness.report.predictions.align` (no utterance in common, malformed tables).
+    """
+    names = list(names) if names is not None else [chr(ord("a") + i) for i in range(len(frames))]
+    own: list[tuple[int, ...]] = []
+    for frame, name in zip(frames, names):
+        if not isinstance(frame, pd.DataFrame) or "seed" not in frame.columns or frame.empty:
+            return align(frames, names)  # the checks there give the error
+        own.append(tuple(int(v) for v in np.unique(pd.to_numeric(frame["seed"], errors="coerce").dropna())))
+    rows = max(len(s) for s in own)
+    renumbered = []
+    for frame, seeds in zip(frames, own):
+        rank = {value: i for i, value in enumerate(seeds)}
+        frame = frame.assign(seed=frame["seed"].map(lambda v: rank[int(v)]))
+        first = frame[frame["seed"] == 0]
+        extra = [first.assign(seed=r) for r in range(len(seeds), rows)]  # weight 0: never counted
+        renumbered.append(pd.concat([frame, *extra], ignore_index=True) if extra else frame)
+    return replace(align(renumbered, names), model_seeds=tuple(own))
 
 
 def aligned_contrast(
@@ -256,13 +341,15 @@ def aligned_contrast(
     if len(weights) != data.preds.shape[0]:
         raise ValueError(f"{len(weights)} weight(s) for {data.preds.shape[0]} model(s)")
     is_contrast = bool(np.isclose(np.sum(weights), 0.0))
+    counts = tuple(len(s) for s in data.model_seeds) or (len(data.seeds),) * data.preds.shape[0]
     sizes: dict[str, Any] = {
         "n_utterances": len(data.labels),
         "metric": metric,
         "confidence": float(confidence),
         "n_sessions": data.n_sessions,
         "n_dialogs": data.n_dialogs,
-        "n_seeds": len(data.seeds),
+        "n_seeds": min(counts),
+        "seeds_per_model": counts,
     }
     if data.n_sessions < 2:
         boot = contrast_bootstrap(data, weights, metric, n_boot, seed, confidence)
@@ -275,8 +362,11 @@ def aligned_contrast(
             replicates=boot.replicates,
             **sizes,
         )
-    values = per_session_contrast(data.labels, data.sessions, data.n_sessions, data.preds, weights, metric)
+    values = per_session_contrast(
+        data.labels, data.sessions, data.n_sessions, data.preds, weights, metric, data.seed_weights()
+    )
     summary = t_summary(values, confidence)
+    overlap = overlap_summary(values, confidence)
     return ContrastResult(
         estimate=float(summary["mean"]),
         ci_low=float(summary["low"]),
@@ -286,6 +376,10 @@ def aligned_contrast(
         se=float(summary["se"]),
         df=float(summary["df"]),
         per_session=tuple(float(v) for v in values),
+        overlap_ci_low=float(overlap["low"]),
+        overlap_ci_high=float(overlap["high"]),
+        overlap_p_value=float(overlap["p"]) if is_contrast else float("nan"),
+        overlap_se=float(overlap["se"]),
         **sizes,
     )
 
@@ -310,6 +404,9 @@ def primary_difference(
         seed: Seed of that bootstrap.
 
     Returns:
-        Estimate, interval, p value, the numbers of sessions, dialogs and seeds, and the method used.
+        Estimate, the per-session t interval and p value (conditional on these training sets), the
+        overlap-aware interval and p value (``overlap_ci_low``, ``overlap_ci_high``, ``overlap_p_value``:
+        Nadeau-Bengio corrected t, what the verdicts use), the numbers of sessions, dialogs and seeds, and
+        the method used.
     """
     return session_contrast([a, b], (1.0, -1.0), metric, confidence, n_boot, seed, names=("a", "b"))

@@ -130,6 +130,9 @@ class Aligned:
         n_dialogs: Number of distinct dialogs.
         preds: (n_models, n_seeds, n) predictions, models in the order given, one row per paired seed.
         seeds: The seed values used (present in every model).
+        model_seeds: When each model keeps its own seeds (``harness.report.inference.align_models``): the seed
+            values of each model; model i's first ``len(model_seeds[i])`` rows of ``preds`` are its seeds, the
+            rest repeat its first seed and weigh nothing. Empty: seeds are paired by value (``seeds``).
     """
 
     labels: np.ndarray
@@ -139,10 +142,20 @@ class Aligned:
     n_dialogs: int
     preds: np.ndarray
     seeds: tuple[int, ...]
+    model_seeds: tuple[tuple[int, ...], ...] = ()
 
     @property
     def n_sessions(self) -> int:
         return len(self.session_values)
+
+    def seed_weights(self) -> np.ndarray:
+        """(n_models, n_seed_rows) weight of each prediction row in a model's mean over its seeds."""
+        k, rows, _ = self.preds.shape
+        counts = [len(s) for s in self.model_seeds] if self.model_seeds else [rows] * k
+        weights = np.zeros((k, rows))
+        for i, count in enumerate(counts):
+            weights[i, :count] = 1.0 / count
+        return weights
 
     @property
     def preds_a(self) -> np.ndarray:

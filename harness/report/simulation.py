@@ -12,7 +12,12 @@ and otherwise a class drawn from a fixed confusion profile. ``session_m`` holds 
 architectures plus, for architecture a only, the **session-level random effect of the a-b difference**
 (speaker pairs on which a gains more or less than on average); ``seed`` is the training-run noise, ``dialog``
 terms are dialog difficulty (shared and model-specific), and the utterance noise is correlated between the
-two models and across seeds. ``session_sd`` is stated in weighted-F1 units: the latent SD is
+two models and across seeds. With ``training_sd`` > 0, architecture a also gets a **training-set effect**
+per fold: ``sum of a_j over the fold's training sessions / sqrt(size)``, one ``a_j`` per session, so folds
+whose training sets share sessions share that part of their difference (LOSO here: adjacent folds share
+two of their three training sessions, the others one; ``training_sets``), each fold's effect with SD
+``training_sd`` in weighted-F1 units; ``training_sets=None`` gives every fold a training set of its own
+(independent folds, the same SD). ``session_sd`` is stated in weighted-F1 units: the latent SD is
 ``session_sd`` divided by the slope of the population weighted F1 in the latent shift.
 
 **The truth.** The architecture-level difference is the expected per-session difference over the
@@ -66,6 +71,9 @@ class Design:
         sizes: Smallest and largest number of utterances of a dialog (uniform).
         n_seeds: Seeds (training runs per session) per architecture.
         seed_sd: SD of a training run's latent shift (seed-level noise).
+        training_sd: SD of a fold's training-set effect on the a-b difference, in weighted-F1 units.
+        training_sets: Per fold (test session 0..n_sessions-1), the sessions (0-based) it trains on; None:
+            independent training sets.
     """
 
     session_sd: float = 0.0
@@ -74,6 +82,8 @@ class Design:
     sizes: tuple[int, int] = (6, 14)
     n_seeds: int = 3
     seed_sd: float = 0.05
+    training_sd: float = 0.0
+    training_sets: tuple[tuple[int, ...], ...] | None = None
 
 
 def _population(metric: str, model: str, z: np.ndarray) -> np.ndarray:
@@ -94,7 +104,7 @@ def slope(metric: str = "weighted_f1") -> float:
 
 def latent_sds(design: Design) -> dict[str, float]:
     """Latent SDs of each model's per-run shift (session + seed) and of the difference's session effect."""
-    effect = design.session_sd / slope("weighted_f1")
+    effect = np.hypot(design.session_sd, design.training_sd) / slope("weighted_f1")
     shared = SD_SESSION_SHARED**2 + design.seed_sd**2
     return {"effect": effect, "a": float(np.sqrt(shared + effect**2)), "b": float(np.sqrt(shared))}
 
@@ -188,7 +198,8 @@ def simulate(rng: np.random.Generator, design: Design) -> Dataset:
     labels = (rng.random(n)[:, None] > np.cumsum(mix, axis=1)[dialog, :-1]).sum(axis=1)
     sd = latent_sds(design)
     shared_session = rng.normal(0.0, SD_SESSION_SHARED, design.n_sessions)
-    effect = rng.normal(0.0, sd["effect"], design.n_sessions)  # the a-b difference's session effect
+    effect = rng.normal(0.0, design.session_sd / slope("weighted_f1"), design.n_sessions)  # a-b session effect
+    effect = effect + training_effects(rng, design)
     shared_dialog = rng.normal(0.0, SD_DIALOG, n_dialogs)
     common_noise = rng.normal(size=n)
     cumulative = np.cumsum(CONFUSION, axis=1)[labels, :-1]
@@ -204,6 +215,17 @@ def simulate(rng: np.random.Generator, design: Design) -> Dataset:
     return Dataset(labels, session, dialog, preds, design.n_sessions, n_dialogs)
 
 
+def training_effects(rng: np.random.Generator, design: Design) -> np.ndarray:
+    """Each fold's training-set effect on the a-b difference (latent scale; zeros when ``training_sd`` is 0)."""
+    sd = design.training_sd / slope("weighted_f1")
+    if sd == 0:
+        return np.zeros(design.n_sessions)
+    if design.training_sets is None:
+        return rng.normal(0.0, sd, design.n_sessions)
+    share = rng.normal(0.0, sd, design.n_sessions)  # one per session used for training
+    return np.array([share[list(t)].sum() / np.sqrt(len(t)) for t in design.training_sets])
+
+
 @dataclass(frozen=True)
 class Coverage:
     """Share of simulated datasets whose 95% interval holds the true difference, per method.
@@ -214,6 +236,7 @@ class Coverage:
         truth: The true architecture-level difference.
         n_datasets: Datasets simulated.
         session_t: Coverage of the speaker-level interval (:func:`harness.report.inference.primary_difference`).
+        overlap_t: Coverage of the overlap-aware interval (Nadeau-Bengio corrected t, same estimate).
         dialog_bootstrap: Coverage of the dialog bootstrap (NaN when not run).
         mean_width: Mean width of each method's interval.
         mean_estimate: Mean estimate of the speaker-level method (its bias is this minus ``truth``).
@@ -224,6 +247,7 @@ class Coverage:
     truth: float
     n_datasets: int
     session_t: float
+    overlap_t: float
     dialog_bootstrap: float
     mean_width: dict[str, float]
     mean_estimate: float
@@ -246,7 +270,7 @@ def coverage(
     :func:`harness.report.predictions.align` would give (the tests check that they match the DataFrame path).
     """
     from harness.report.bootstrap import contrast_bootstrap
-    from harness.report.inference import per_session_contrast, t_summary
+    from harness.report.inference import overlap_summary, per_session_contrast, t_summary
 
     truth = true_difference(design, metric)
     rng = np.random.default_rng(seed)
@@ -263,6 +287,7 @@ def coverage(
             boot_hits += boot.ci_low <= truth <= boot.ci_high
             boot_width += boot.ci_high - boot.ci_low
     summary = t_summary(per_session, confidence)
+    overlap = overlap_summary(per_session, confidence)
     hits = (summary["low"] <= truth) & (truth <= summary["high"])
     return Coverage(
         design=design,
@@ -270,9 +295,11 @@ def coverage(
         truth=truth,
         n_datasets=n_datasets,
         session_t=float(hits.mean()),
+        overlap_t=float(((overlap["low"] <= truth) & (truth <= overlap["high"])).mean()),
         dialog_bootstrap=boot_hits / n_boot_sets if n_boot_sets else float("nan"),
         mean_width={
             "session_t": float((summary["high"] - summary["low"]).mean()),
+            "overlap_t": float((overlap["high"] - overlap["low"]).mean()),
             "dialog_bootstrap": boot_width / n_boot_sets if n_boot_sets else float("nan"),
         },
         mean_estimate=float(summary["mean"].mean()),
