@@ -1,7 +1,12 @@
 """Typed records: what training produces, what the tune stage stores and what the report stage reads.
 
-Plain data (no torch, no Ray): ``to_dict`` for JSON, ``from_dict`` to read it back, so the report never
-reaches into nested dicts by string paths.
+Plain data (no torch, no Ray): ``to_dict`` for JSON, ``record_from_dict`` to read it back, so the report
+never reaches into nested dicts by string paths.
+
+Versioned: a record carries ``schema`` (``RECORD_SCHEMA``). Schema 0 (records without the key) kept a
+final-stage trial's configs as ``{seed, measure_costs, per_fold: {session: config}}`` on the trial and none
+on its folds; it is converted on reading (each fold gets its own config). A newer schema is refused, and so
+is a key the dataclass does not know (``from_dict`` is strict).
 """
 
 from __future__ import annotations
@@ -13,7 +18,12 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar, Union, get_args, get_origin, get_type_hints
 
+from harness.errors import UserError
+
 T = TypeVar("T")
+RECORD_SCHEMA = 1
+PER_FOLD = "per_fold"  # schema 0: a final-stage trial's config per test session (keys are str(session))
+DERIVED = ("mean_val_weighted_f1",)  # written by ``TrialRecord.to_dict`` for readers of the JSON, not a field
 
 
 @dataclass(frozen=True)
@@ -106,6 +116,9 @@ class FoldRecord:
     explanation: Explanation | None = None
     seconds: dict[str, float] = field(default_factory=dict)  # train / score / measure / explain wall times
     history: list[EpochStat] = field(default_factory=list)  # per epoch, in order (learning curves)
+    # The flat config this fold trained with (a final-stage trial's folds each have their own; its seed
+    # included). The one place a report reads a fold's config.
+    config: dict[str, Any] = field(default_factory=dict)
 
     @property
     def tested(self) -> Metrics:
@@ -171,6 +184,12 @@ class TrialRecord:
     outer_fold: int | None = None
     n_folds: int = 0  # folds the trial runs when it finishes (0: one per test session)
     partial_epochs: int = 0  # epochs of a fold it did not finish (stopped by ASHA within its first fold)
+    schema: int = RECORD_SCHEMA
+
+    @property
+    def fold_configs(self) -> list[dict[str, Any]]:
+        """The configs its folds trained with (a trial without a finished fold: the trial's config)."""
+        return [f.config for f in self.folds if f.config] or [self.config]
 
     @property
     def epochs_trained(self) -> int:
@@ -196,31 +215,76 @@ class TrialRecord:
 
 
 def read_record(path: str | Path) -> TrialRecord:
-    """A stored trial record (``trial_<id>.json``)."""
-    return from_dict(TrialRecord, json.loads(Path(path).read_text()))
+    """A stored trial record (``record.json``)."""
+    try:
+        data = json.loads(Path(path).read_text())
+    except ValueError as err:
+        raise UserError(f"{path}: not valid JSON ({err})") from None
+    return record_from_dict(data, str(path))
 
 
-def from_dict(cls: type[T], data: Any) -> T:
-    """Rebuild a dataclass (nested ones, lists, tuples, dicts and optionals included) from ``asdict`` output."""
-    return _build(cls, data)
+def record_from_dict(data: Any, where: str = "record") -> TrialRecord:
+    """A stored trial record, converted from an older schema (``UserError`` naming ``where`` otherwise)."""
+    if not isinstance(data, dict):
+        raise UserError(f"{where}: not a trial record (a JSON object expected, got {type(data).__name__})")
+    version = data.get("schema", 0)
+    if not isinstance(version, int) or version > RECORD_SCHEMA:
+        raise UserError(f"{where}: record schema {version!r} is newer than this harness reads ({RECORD_SCHEMA})")
+    data = {k: v for k, v in data.items() if k not in DERIVED}
+    if version == 0:
+        data = _from_schema_0(data)
+    return from_dict(TrialRecord, data, where=where)
 
 
-def _build(kind: Any, value: Any) -> Any:
+def _from_schema_0(data: dict[str, Any]) -> dict[str, Any]:
+    """Schema 0 -> 1: each fold gets the config it trained with (a final-stage trial's ``per_fold`` entry
+    for its test session, a search trial's one config)."""
+    config = data.get("config") or {}
+    per_fold = config.get(PER_FOLD) if isinstance(config, dict) else None
+    folds = []
+    for fold in data.get("folds") or []:
+        if isinstance(fold, dict) and "config" not in fold:
+            own = per_fold.get(str(fold.get("fold"))) if isinstance(per_fold, dict) else config
+            fold = fold | {"config": own or {}}
+        folds.append(fold)
+    return data | {"folds": folds, "schema": RECORD_SCHEMA}
+
+
+def from_dict(cls: type[T], data: Any, where: str = "") -> T:
+    """Rebuild a dataclass (nested ones, lists, tuples, dicts and optionals included) from ``asdict`` output.
+    Strict: a key the dataclass does not know, a missing field or a value of the wrong shape is a
+    ``UserError`` naming ``where`` (the file) and the key."""
+    try:
+        return _build(cls, data, where or cls.__name__)
+    except (TypeError, AttributeError, ValueError) as err:
+        raise UserError(f"{where or cls.__name__}: not a valid {cls.__name__} ({err})") from None
+
+
+def _build(kind: Any, value: Any, where: str = "") -> Any:
     if value is None:
         return None
     origin = get_origin(kind)
     if origin in (Union, types.UnionType):
         options = [a for a in get_args(kind) if a is not type(None)]
-        return _build(options[0], value) if len(options) == 1 else value
+        return _build(options[0], value, where) if len(options) == 1 else value
     if dataclasses.is_dataclass(kind) and isinstance(kind, type):
+        if not isinstance(value, dict):
+            raise TypeError(f"{kind.__name__} expects an object, got {type(value).__name__}")
         hints = get_type_hints(kind)
         names = {f.name for f in dataclasses.fields(kind)}
-        return kind(**{k: _build(hints[k], v) for k, v in value.items() if k in names})
+        unknown = sorted(set(value) - names)
+        if unknown:
+            raise UserError(f"{where}: unknown key(s) {', '.join(map(repr, unknown))} in {kind.__name__}")
+        return kind(**{k: _build(hints[k], v, where) for k, v in value.items()})
     if origin in (list, tuple):
         args = get_args(kind)
-        items = [_build(args[0] if args else Any, v) for v in value]
+        if not isinstance(value, (list, tuple)):
+            raise TypeError(f"expected a list, got {type(value).__name__}")
+        items = [_build(args[0] if args else Any, v, where) for v in value]
         return tuple(items) if origin is tuple else items
     if origin is dict:
+        if not isinstance(value, dict):
+            raise TypeError(f"expected an object, got {type(value).__name__}")
         _, value_kind = get_args(kind)
-        return {k: _build(value_kind, v) for k, v in value.items()}
+        return {k: _build(value_kind, v, where) for k, v in value.items()}
     return value

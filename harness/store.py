@@ -32,7 +32,7 @@ import pyarrow as pa
 import pyarrow.fs as pafs
 
 from harness.errors import UserError
-from harness.records import TrialRecord, from_dict
+from harness.records import TrialRecord, record_from_dict
 
 log = logging.getLogger(__name__)
 BOOKS = "harness"
@@ -106,11 +106,11 @@ def trial_record(fs: pafs.FileSystem, trial_path: str) -> TrialRecord | None:
     A checkpoint with more folds than the driver's record wins: the trial ran on after the driver wrote it
     (a run killed before Ray saved the trial's end, then resumed)."""
     ended = f"{trial_path}/{RECORD}"
-    driver = from_dict(TrialRecord, read_json(fs, ended)) if _exists(fs, ended) else None
+    driver = record_from_dict(read_json(fs, ended), ended) if _exists(fs, ended) else None
     checkpoint = latest_checkpoint(fs, trial_path)
     latest = None
     if checkpoint and _exists(fs, f"{checkpoint}/{RECORD}"):
-        latest = from_dict(TrialRecord, read_json(fs, f"{checkpoint}/{RECORD}"))
+        latest = record_from_dict(read_json(fs, f"{checkpoint}/{RECORD}"), f"{checkpoint}/{RECORD}")
     if driver is None or (latest is not None and len(latest.folds) > len(driver.folds)):
         return latest
     return driver

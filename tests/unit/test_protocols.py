@@ -21,6 +21,7 @@ from harness.corpus.protocols import (
     make_protocol_folds,
     read_relabel_list,
 )
+from harness.errors import UserError
 from harness.features import FeatureCache
 from harness.models.data import load_pair_data
 from harness.models.pairs import get_pair
@@ -59,7 +60,7 @@ def test_four_classes_flow_through_training(demo_corpus, tmp_path):
     assert outcome.test_probabilities.shape == (35, 4)
     assert set(outcome.record.test.per_emotion_f1) == set(class_set(4))
     assert np.array(outcome.record.test.confusion).shape == (4, 4)
-    with pytest.raises(ValueError, match="not in the class set"):
+    with pytest.raises(UserError, match="not in the class set"):
         load_pair_data(pair, cfg, demo_corpus.manifest(), FeatureCache(tmp_path), progress=False, classes=class_set(4))
 
 
