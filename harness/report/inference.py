@@ -311,15 +311,15 @@ def align_models(frames: Sequence[pd.DataFrame], names: Sequence[str] | None = N
     """
     names = list(names) if names is not None else [chr(ord("a") + i) for i in range(len(frames))]
     own: list[tuple[int, ...]] = []
-    for frame, name in zip(frames, names):
+    for frame in frames:
         if not isinstance(frame, pd.DataFrame) or "seed" not in frame.columns or frame.empty:
             return align(frames, names)  # the checks there give the error
         own.append(tuple(int(v) for v in np.unique(pd.to_numeric(frame["seed"], errors="coerce").dropna())))
     rows = max(len(s) for s in own)
     renumbered = []
     for frame, seeds in zip(frames, own):
-        rank = {value: i for i, value in enumerate(seeds)}
-        frame = frame.assign(seed=frame["seed"].map(lambda v: rank[int(v)]))
+        numbered = pd.to_numeric(frame["seed"]).to_numpy()
+        frame = frame.assign(seed=np.searchsorted(np.asarray(seeds), numbered))
         first = frame[frame["seed"] == 0]
         extra = [first.assign(seed=r) for r in range(len(seeds), rows)]  # weight 0: never counted
         renumbered.append(pd.concat([frame, *extra], ignore_index=True) if extra else frame)

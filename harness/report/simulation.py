@@ -196,7 +196,6 @@ def simulate(rng: np.random.Generator, design: Design) -> Dataset:
     n = len(dialog)
     mix = rng.dirichlet(CONCENTRATION * BASE, n_dialogs)
     labels = (rng.random(n)[:, None] > np.cumsum(mix, axis=1)[dialog, :-1]).sum(axis=1)
-    sd = latent_sds(design)
     shared_session = rng.normal(0.0, SD_SESSION_SHARED, design.n_sessions)
     effect = rng.normal(0.0, design.session_sd / slope("weighted_f1"), design.n_sessions)  # a-b session effect
     effect = effect + training_effects(rng, design)
