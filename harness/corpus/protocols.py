@@ -26,6 +26,11 @@ Protocols (``make_protocol_folds`` for the test folds, ``selection_folds`` for w
                   the choice is deterministic and does not depend on row order. Validation dialogs share
                   speakers with training (the ERC papers' validation does too); the test session does not.
 
+Presets (``harness.corpus.presets``): ``speaker-dependent``, ``random-val`` and ``test-selected`` reproduce
+what popular toolkits do (random utterance split; random validation from the training speakers; epoch
+and config chosen on the test fold). Their configs are chosen per test fold, on that fold's validation
+set; they are never ranked with honest runs and every header says so (``describe_protocol``).
+
 The usual order is ``benchmark_manifest(corpus, labels, classes)`` and then
 ``make_protocol_folds(manifest, protocol)``.
 """
@@ -34,6 +39,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -42,6 +48,7 @@ import pandas as pd
 from harness.corpus.dialogs import DIALOG_TYPES
 from harness.corpus.folds import Fold, inner_folds, make_folds
 from harness.corpus.iemocap import EMOTIONS, SESSIONS, Corpus
+from harness.corpus.presets import NOT_RANKED, PRESETS, WARNINGS, describe, preset_fold
 from harness.errors import UserError
 
 log = logging.getLogger(__name__)
@@ -49,10 +56,14 @@ log = logging.getLogger(__name__)
 CLASS_SETS: dict[int, tuple[str, ...]] = {6: EMOTIONS, 4: ("neu", "ang", "hap", "sad")}
 FOUR_CLASS_MERGE: dict[str, str] = {"exc": "hap"}
 LABEL_POLICIES: tuple[str, ...] = ("release", "erc")
-PROTOCOLS: tuple[str, ...] = ("loso", "loso-flat", "session5")
+PROTOCOLS: tuple[str, ...] = ("loso", "loso-flat", "session5", *PRESETS)
 NESTED_PROTOCOLS: tuple[str, ...] = ("loso",)
-# What a table header says of a protocol whose selection saw the test sessions.
-OPTIMISTIC = {"loso-flat": "non-nested: configs chosen on all five sessions (optimistic)"}
+# Protocols whose configs are chosen per test fold (one Optuna study and ASHA bracket each).
+PER_FOLD_SELECTION: tuple[str, ...] = (*NESTED_PROTOCOLS, *PRESETS)
+# What a table header says of a protocol whose selection saw the test sessions, or a preset's test speakers.
+OPTIMISTIC = {"loso-flat": "non-nested: configs chosen on all five sessions (optimistic)"} | {
+    p: f"{WARNINGS[p]}; {NOT_RANKED}" for p in PRESETS
+}
 SUBSETS: tuple[str, ...] = ("all", *DIALOG_TYPES)
 ERC_RELABEL_PATH = Path(__file__).with_name("erc_relabel.csv")
 ERC_RELABEL_PER_SESSION: dict[int, int] = {1: 8, 2: 8, 3: 36, 4: 0, 5: 1}
@@ -207,9 +218,24 @@ def is_nested(protocol: str) -> bool:
     return protocol in NESTED_PROTOCOLS
 
 
+def is_preset(protocol: str) -> bool:
+    """A toolkit's protocol reproduced (``harness.corpus.presets``): never ranked with honest runs."""
+    return protocol in PRESETS
+
+
+def selects_per_fold(protocol: str) -> bool:
+    """Whether each test fold gets its own config (nested LOSO and the presets) rather than one for all."""
+    return protocol in PER_FOLD_SELECTION
+
+
+def describe_protocol(protocol: str) -> str:
+    """A preset's header line (what it reproduces, and that it is not ranked with honest runs); else the name."""
+    return describe(protocol) if is_preset(protocol) else protocol
+
+
 def selection_units(protocol: str, test_sessions: tuple[int, ...]) -> tuple[int | None, ...]:
-    """What configs are chosen for: each outer test session (nested), or all folds at once (``None``)."""
-    return tuple(test_sessions) if is_nested(protocol) else (None,)
+    """What configs are chosen for: each test fold (nested, presets), or all folds at once (``None``)."""
+    return tuple(test_sessions) if selects_per_fold(protocol) else (None,)
 
 
 def selection_folds(
@@ -222,13 +248,19 @@ def selection_folds(
     """The folds a search trial of selection unit ``unit`` runs, in the order every config runs them.
 
     Nested: the inner folds of outer session ``unit`` (the first ``inner`` of them when given: a smoke
-    test's budget); their ``test`` is empty. Otherwise the protocol's own folds (test scored, for the
+    test's budget); their ``test`` is empty. A preset: its fold ``unit`` with the test rows left out (the
+    search validates; only the final stage tests). Otherwise the protocol's own folds (test scored, for the
     report only)."""
+    if selects_per_fold(protocol) and unit is None:
+        raise ValueError(f"protocol {protocol} chooses configs per test fold; no unit given")
     if is_nested(protocol):
-        if unit is None:
-            raise ValueError(f"protocol {protocol} chooses configs per outer fold; no unit given")
+        assert unit is not None
         folds = inner_folds(manifest, unit, tuple(int(s) for s in sorted(set(manifest["session"]))))
         return folds[:inner] if inner else folds
+    if is_preset(protocol):
+        assert unit is not None
+        fold = preset_fold(manifest, protocol, unit)
+        return [replace(fold, test=np.empty(0, dtype=np.int64))]
     return make_protocol_folds(manifest, protocol, test_sessions)
 
 
@@ -246,4 +278,6 @@ def make_protocol_folds(
                 f"{tuple(test_sessions)} do not include it"
             )
         return [session5_fold(manifest)]
+    if is_preset(protocol):
+        return [preset_fold(manifest, protocol, k) for k in test_sessions]
     raise ProtocolError(f"unknown protocol {protocol!r}; choose one of {', '.join(PROTOCOLS)}")

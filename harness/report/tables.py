@@ -32,7 +32,7 @@ import pandas as pd
 
 from harness.atomic import write_atomic
 from harness.corpus.iemocap import EMOTION_NAMES, EMOTIONS
-from harness.corpus.protocols import OPTIMISTIC
+from harness.corpus.protocols import OPTIMISTIC, describe_protocol
 from harness.records import FoldRecord, RunMeta, TrialRecord
 from harness.report import contrasts, costs, explainability, stats
 from harness.report.multiplicity import format_p
@@ -205,13 +205,8 @@ def comparison_row(run: Run, search: Run | None) -> dict:
         row |= {f"pooled_{k}": round(float(pooled[f"pooled_{k}"]), 4) for k in ("weighted_f1", "macro_f1", "ua", "wa")}
     peak_gpu = [r.peak_gpu_gb for r in resources if r.peak_gpu_gb is not None]
     row |= {
-        "params_total_M": round(resources[0].params_total / 1e6, 3) if resources else float("nan"),
-        "params_trainable_M": round(resources[0].params_trainable / 1e6, 3) if resources else float("nan"),
-        **{
-            f"params_{m}_M": round(n / 1e6, 3)
-            for m, n in (resources[0].params_by_modality if resources else {}).items()
-        },
-        "model_memory_gb": round(max((r.model_memory_gb for r in resources), default=float("nan")), 3),
+        # every test session's selected config: mean, min and max over sessions, the head's share
+        **costs.selected_costs(folds),
         "peak_vram_gb": round(max(peak_gpu), 3) if peak_gpu else float("nan"),
         "rss_above_idle_gb": round(max((r.rss_above_idle_gb for r in resources), default=float("nan")), 3),
         "peak_rss_gb": round(max((r.peak_rss_gb for r in resources), default=float("nan")), 3),
@@ -397,17 +392,27 @@ def _header(title: str, group_runs: list[Run], key: tuple | None) -> list[str]:
     subset_note = f" Subset: {subset.rstrip(')')}: trained, selected and tested on those dialogs." if subset else ""
     lines += [
         f"- Data source: {source}; classes: {classes}; test folds: {' '.join(map(str, folds))}",
-        f"- Protocol: {PROTOCOLS.get(base, base)}{subset_note}",
+        f"- Protocol: {PROTOCOLS.get(base) or describe_protocol(base)}{subset_note}",
         "- Checkpoints: " + "; ".join(f"{r.meta.pair}: {_checkpoints(r.meta)}" for r in group_runs),
         f"- Budget: {'; '.join(budgets) or 'per search run (see search_trials)'}",
         f"- Aggregation: {AGGREGATION}",
         f"- Hardware: {', '.join(devices)}",
+        "- Versions: " + ("; ".join(_versions(group_runs)) or "n/a"),
         f"- Corpus entries skipped (--skip-bad): {len(skipped)}"
         + (f" ({', '.join(skipped[:5])}{' ...' if len(skipped) > 5 else ''})" if skipped else ""),
         f"- Results dated: {dates[-1] if dates else 'n/a'} (latest trial record)",
         "",
     ]
     return lines
+
+
+def _versions(group_runs: list[Run]) -> list[str]:
+    """The package versions each run recorded (``RunMeta.versions``), every distinct one named."""
+    seen: dict[str, set[str]] = {}
+    for run in group_runs:
+        for package, version in run.meta.versions.items():
+            seen.setdefault(package, set()).add(str(version))
+    return [f"{package} {' / '.join(sorted(v))}" for package, v in sorted(seen.items())]
 
 
 PUBLISHED = Path(__file__).with_name("published.csv")
@@ -494,13 +499,21 @@ def write_reports(results: str | Path, storage: str | Path | None = None) -> Pat
         for g in grouped
     ]
     _write(results, "comparison_full", "Pair comparison, every column", comparison, "No complete run yet.")
+    emotions = [(g, pd.DataFrame([_group_columns(g.key) | per_emotion_row(r) for r in g.rows])) for g in grouped]
     _write(
         results,
         "per_emotion",
         "Test F1 per emotion",
-        [(g, pd.DataFrame([_group_columns(g.key) | per_emotion_row(r) for r in g.rows])) for g in grouped],
+        emotions,
         "No complete run yet.",
         published=True,
+    )
+    _write(
+        results,
+        "selected_costs",
+        "Size, latency and GFLOPs of each test session's selected config (head: fusion and context, neither encoder)",
+        [(g, _with_group(g, costs.selected_costs_table(g.rows, _folds))) for g in grouped],
+        "No complete run yet.",
     )
     _write(
         results,
@@ -573,5 +586,8 @@ def write_reports(results: str | Path, storage: str | Path | None = None) -> Pat
     from harness.report.summary import Section, write_summary
 
     headings = [", ".join(map(str, _group_columns(g.key).values())) for g, _ in comparison]
-    sections = [Section(h, _header(h, g.rows, g.key), g.rows, t) for h, (g, t) in zip(headings, comparison)]
+    sections = [
+        Section(h, _header(h, g.rows, g.key), g.rows, t, g.key, e, "" if len(comparison) == 1 else f"_group{i + 1}")
+        for i, (h, (g, t), (_, e)) in enumerate(zip(headings, comparison, emotions))
+    ]
     return write_summary(results, sections, plots, markdown_table)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 
-from harness.corpus.protocols import is_nested
+from harness.corpus.protocols import selects_per_fold
 from harness.records import RunMeta, TrialRecord
 from harness.tune.objectives import cheapest_within_margin
 
@@ -44,7 +44,7 @@ def select_configs(
     def rank(candidates: list[TrialRecord]) -> list[TrialRecord]:
         return ranked(candidates) if rule == "best" else cheapest_within_margin(candidates, cost, margin)
 
-    if is_nested(meta.protocol):
+    if selects_per_fold(meta.protocol):  # nested LOSO and the presets: each test fold's own candidates
         return {fold: rank([r for r in records if r.outer_fold == fold])[:k] for fold in meta.test_sessions}
     best = rank(records)[:k]
     return dict.fromkeys(meta.test_sessions, best)
