@@ -19,10 +19,12 @@ from typing import Any
 
 import yaml
 
-from harness.config import ConfigError, TrialConfig, did_you_mean, flat_keys
+from harness import safe_yaml
+from harness.config import ConfigError, TrialConfig, check_value, did_you_mean, flat_keys, key_type
 
 PARAM_TYPES = ("float", "loguniform", "int", "categorical")
 _PARAM_KEYS = {"type", "low", "high", "step", "choices", "when"}
+MAX_SPACE_BYTES = 1_000_000  # the largest space here is under 2 kB
 
 
 @dataclass(frozen=True)
@@ -123,15 +125,16 @@ def _read_yaml(path: Path, including: tuple[Path, ...] = ()) -> dict[str, dict[s
         cycle = " -> ".join(p.name for p in (*including, path.resolve()))
         raise ConfigError(f"{path}: include cycle ({cycle})")
     try:
-        data = yaml.load(path.read_text(), Loader=_UniqueKeyLoader)
+        size = path.stat().st_size
+        if size > MAX_SPACE_BYTES:
+            raise ConfigError(f"{path}: {size:,} bytes; a search space file holds at most {MAX_SPACE_BYTES:,}")
+        raw = path.read_bytes()
     except FileNotFoundError:
         raise ConfigError(f"{path}: search space file not found") from None
     except OSError as err:  # a folder, no permission
         raise ConfigError(f"{path}: cannot read the search space file ({err.strerror})") from None
-    except yaml.YAMLError as err:
-        mark = getattr(err, "problem_mark", None)
-        where = f"{path}:{mark.line + 1}" if mark else str(path)
-        raise ConfigError(f"{where}: invalid YAML ({getattr(err, 'problem', err)})") from None
+    # Bytes decoded strictly, nesting and alias expansion bounded before anything is built, tags refused.
+    data = safe_yaml.load(safe_yaml.decode(raw, str(path)), str(path), loader=_UniqueKeyLoader)
     if not isinstance(data, dict):
         raise ConfigError(f"{path}: expected a mapping with 'fixed' and/or 'search'")
     unknown = set(data) - {"include", "fixed", "search"}
@@ -189,6 +192,16 @@ def _param(path: Path, name: str, spec: Any) -> Param:
         raise ConfigError(f"{where}: needs numeric 'low' < 'high', got low={low!r} high={high!r}")
     if spec["type"] == "loguniform" and low <= 0:
         raise ConfigError(f"{where}: loguniform needs low > 0")
+    # The bounds pass the check every config value passes (range, finiteness); an integer key is searched
+    # as type int (a float search would sample values the trial's config refuses).
+    if key_type(name) not in (int, float):
+        raise ConfigError(f"{where}: {name} is not a number; search it as type categorical")
+    if key_type(name) is int and spec["type"] != "int":
+        raise ConfigError(f"{where}: {name} takes integers; use type int (or categorical)")
+    check_value(name, low, f"{where}: low")
+    check_value(name, high, f"{where}: high")
+    if spec["type"] == "int" and not all(float(v).is_integer() for v in (low, high, spec.get("step") or 1)):
+        raise ConfigError(f"{where}: type int needs whole low, high and step, got low={low!r} high={high!r}")
     step = spec.get("step")
     if step is not None:
         if isinstance(step, bool) or not isinstance(step, (int, float)) or step <= 0 or spec["type"] == "loguniform":
