@@ -15,6 +15,7 @@ from pathlib import Path
 from harness.corpus import counts_table, resolve_corpus
 from harness.corpus.demo import write_demo_corpus
 from harness.corpus.iemocap import DEMO_MARKER
+from harness.corpus.manifest import write_manifest
 from harness.errors import UserError
 from harness.logs import setup_logging
 from harness.paths import usable_cache_dir, writable_dir
@@ -34,7 +35,11 @@ def main(argv: list[str] | None = None) -> int:
     )
     commands = parser.add_subparsers(dest="command", required=True)
     inspect = commands.add_parser("inspect", help="print per-session/per-label counts and write the manifest")
-    inspect.add_argument("--data", help="IEMOCAP_full_release directory (default: the built-in demo corpus)")
+    inspect.add_argument(
+        "--data",
+        help="IEMOCAP_full_release folder, CREMA-D release folder or manifest CSV "
+        "(docs/corpora.md; default: the built-in demo corpus)",
+    )
     inspect.add_argument("--out", help="write the six-class manifest CSV here")
     inspect.add_argument(
         "--skip-bad",
@@ -75,7 +80,7 @@ def main(argv: list[str] | None = None) -> int:
     _print_list("lines with bytes that are not UTF-8 (replaced by U+FFFD)", [str(w) for w in corpus.decode_warnings])
     _print_list("problems skipped (--skip-bad)", [str(p) for p in corpus.skipped])
     if args.out:
-        corpus.manifest().to_csv(args.out, index=False)
+        write_manifest(corpus, args.out)  # readable back with --data (harness.corpus.manifest)
         print(f"manifest written to {args.out}")
     return 0
 

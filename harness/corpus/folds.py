@@ -69,8 +69,11 @@ def make_fold(manifest: pd.DataFrame, test_session: int, sessions: tuple[int, ..
 
 
 def make_folds(manifest: pd.DataFrame, test_sessions: tuple[int, ...] = SESSIONS) -> list[Fold]:
-    """One fold per test session; ``test_sessions`` picks a subset (e.g. ``(5,)`` for a smoke test)."""
-    return [make_fold(manifest, s) for s in test_sessions]
+    """One fold per test session; ``test_sessions`` picks a subset (e.g. ``(5,)`` for a smoke test).
+
+    The cycle of validation sessions runs over the sessions (a manifest's groups) the manifest holds."""
+    sessions = tuple(sorted(int(s) for s in set(manifest["session"])))
+    return [make_fold(manifest, s, sessions) for s in test_sessions]
 
 
 def inner_folds(manifest: pd.DataFrame, outer: int, sessions: tuple[int, ...] = SESSIONS) -> list[Fold]:

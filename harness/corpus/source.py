@@ -1,12 +1,21 @@
-"""Which corpus a command reads: the one at ``--data``, or the built-in demo corpus."""
+"""Which corpus a command reads: the one at ``--data``, or the built-in demo corpus.
+
+``--data`` may name a manifest CSV (``harness.corpus.manifest``), a CREMA-D release (a folder holding
+``AudioWAV``, ``harness.corpus.crema_d``) or an IEMOCAP_full_release folder. The source label says which
+corpus and which protocol its folds follow; it is stored with every run and heads every report table.
+"""
 
 from __future__ import annotations
 
 import logging
 from pathlib import Path
 
+from harness.corpus.crema_d import PROTOCOL as CREMA_D_PROTOCOL
+from harness.corpus.crema_d import is_crema_d, load_crema_d
 from harness.corpus.demo import ensure_demo_corpus
 from harness.corpus.iemocap import DEMO_MARKER, Corpus, load_corpus
+from harness.corpus.manifest import read_manifest
+from harness.corpus.synthetic import read_marker
 
 log = logging.getLogger(__name__)
 
@@ -21,8 +30,32 @@ def resolve_corpus(data: str | None, skip_bad: bool = False, cache_dir: str | No
     if data is None:
         root = ensure_demo_corpus(cache_dir)
         return load_corpus(root, skip_bad=skip_bad), "demo"
+    path = Path(data)
+    if path.suffix.lower() == ".csv" or path.is_file():
+        read = read_manifest(path, skip_bad=skip_bad)
+        return read.corpus, _label("manifest", path, read.describe())
+    if is_crema_d(path):
+        return load_crema_d(path, skip_bad=skip_bad), _label("crema-d", path, CREMA_D_PROTOCOL)
     corpus = load_corpus(data, skip_bad=skip_bad)
     if corpus.demo is not None:
         log.info("%s carries %s: reporting it as the demo corpus", corpus.root, DEMO_MARKER)
         return corpus, "demo"
     return corpus, str(Path(data).resolve())
+
+
+CORPUS_KINDS: tuple[str, ...] = ("demo", "manifest", "crema-d", "iemocap")
+
+
+def _label(kind: str, path: Path, protocol: str) -> str:
+    """``KIND PATH (protocol)``, with SYNTHETIC first for a generated corpus (never reported as the real one)."""
+    synthetic = read_marker(path.resolve().parent if path.is_file() or path.suffix == ".csv" else path)
+    banner = f"SYNTHETIC {kind}, generated from the demo corpus, not real data: " if synthetic else ""
+    return f"{banner}{kind} {path.resolve()} ({protocol})"
+
+
+def corpus_kind(source: str) -> str:
+    """Which reader a source label came from: demo, manifest, crema-d or iemocap (a bare path)."""
+    if source == "demo":
+        return "demo"
+    words = source.removeprefix("SYNTHETIC ").split(" ", 1)[0].rstrip(",")
+    return words if words in CORPUS_KINDS else "iemocap"
