@@ -14,6 +14,12 @@
   never summed. NaN where the driver gives no per-process figures.
 * **Latency and FLOPs**: the isolated latency step of each trial (``harness.train.costs``), averaged over
   the row's trials (its final-stage seeds).
+* **Size, latency and FLOPs of the selected configs** (``selected_costs``, ``fold_costs``): nested
+  selection picks a config per test session, so a row's cost is each session's own config, averaged over
+  the sessions, with the smallest and largest beside it (``*_min``, ``*_max``); ``params_head_M`` is what
+  is neither encoder branch (the fusion and dialogue-context head) and ``head_share`` its share of the
+  total. A session whose latency step did not run (records written before each fold's config was
+  measured) is left out of the latency and FLOPs figures, and ``cost_sessions`` says how many had it.
 
 Imports neither torch nor Ray.
 """
@@ -22,12 +28,14 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
+import pandas as pd
 
-from harness.records import Resources, TrialRecord
+from harness.records import FoldRecord, Resources, TrialRecord
 
 # Keys of an extraction entry that describe the measurement, not the spec.
 MEASURED = frozenset(
@@ -139,3 +147,58 @@ def cost_columns(
         "device_hours_basis": "+".join(bases),
         "energy_kj": round(sum(measured) / 1000, 3) if measured else math.nan,
     }
+
+
+NO_SPREAD = ("params_trainable_M", "head_share", "model_memory_gb")  # every other figure gets *_min, *_max
+
+
+def fold_costs(folds: list[FoldRecord]) -> pd.DataFrame:
+    """One row per test session: the size, memory, latency and FLOPs of the config that session's folds
+    trained (its seeds share it; latency and FLOPs from those that measured them)."""
+    rows = []
+    for session in sorted({f.fold for f in folds}):
+        mine = [f.resources for f in folds if f.fold == session]
+        first = mine[0]
+        branches = dict(first.params_by_modality)
+        head = first.params_total - sum(branches.values()) if branches else math.nan
+        measured = [r for r in mine if r.latency_4s_ms is not None]
+        rows.append(
+            {
+                "test_session": session,
+                "params_total_M": round(first.params_total / 1e6, 3),
+                "params_trainable_M": round(first.params_trainable / 1e6, 3),
+                **{f"params_{m}_M": round(n / 1e6, 3) for m, n in sorted(branches.items())},
+                "params_head_M": round(head / 1e6, 3),
+                "head_share": round(head / first.params_total, 3) if first.params_total else math.nan,
+                "model_memory_gb": round(max(r.model_memory_gb for r in mine), 3),
+                "latency_4s_ms": round(_mean([r.latency_4s_ms for r in measured]), 3),
+                "gflops_4s": round(_mean([r.gflops_4s for r in measured]), 3),
+                "latency_measured": bool(measured),
+            }
+        )
+    return pd.DataFrame(rows)
+
+
+def selected_costs(folds: list[FoldRecord]) -> dict[str, float]:
+    """A row's size and per-utterance cost from every test session's selected config: the mean over
+    sessions, and (but for ``NO_SPREAD``) the smallest and largest (``*_min``, ``*_max``)."""
+    table = fold_costs(folds)
+    if table.empty:
+        return {"params_total_M": math.nan, "params_trainable_M": math.nan, "cost_sessions": 0}
+    out: dict[str, float] = {}
+    for column in table.columns.drop(["test_session", "latency_measured"]):
+        values = table[column].dropna()
+        out[column] = round(float(values.mean()), 3) if len(values) else math.nan
+        if column not in NO_SPREAD:
+            out[f"{column}_min"] = round(float(values.min()), 3) if len(values) else math.nan
+            out[f"{column}_max"] = round(float(values.max()), 3) if len(values) else math.nan
+    out["model_memory_gb"] = round(float(table.model_memory_gb.max()), 3)  # the largest a session needed
+    out["cost_sessions"] = int(table.latency_measured.sum())
+    return out
+
+
+def selected_costs_table(rows: list[Any], folds_of: Callable[[Any], list[FoldRecord]]) -> pd.DataFrame:
+    """``fold_costs`` of each row's run (``harness.report.tables.Run``), pair by pair."""
+    frames = [fold_costs(folds_of(run)).assign(pair=run.meta.pair, stage=run.stage) for run in rows]
+    frames = [f[["pair", "stage", *f.columns.drop(["pair", "stage"])]] for f in frames if not f.empty]
+    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()

@@ -1,28 +1,32 @@
 """``report.md``: the entry point of the report. One section per group of comparable runs (data source,
-protocol, class set, fold set) that starts with the answer and links every other table and plot.
+protocol, class set, fold set), headed by what the group is in words, whose first screen answers the
+question; every long table is linked, not inlined.
 
 Per group, in this order:
 
-1. **Headline table** (10 columns, rounded, one row per pair; fused pairs first, small-small, then each
+1. **Headline table** (11 columns, rounded, one row per pair; fused pairs first, small-small, then each
    swap to large, then the unimodal baselines): each encoder's size and how it was used (frozen /
    fine-tuned top k / trained from scratch), UA and weighted F1 with their speaker-level 95% intervals
    (per-session t, ``harness.report.stats``), the difference in weighted F1 from the small-small pair
-   (large minus small, the same per-session interval), latency of a 4-s utterance, GFLOPs of that
-   utterance, the model's training memory, and total compute (device-hours of search, final stage and
-   feature extraction; ``harness.report.costs``).
-2. **The answer** in a few computed sentences: each swap's change in weighted F1 with its interval, and what
-   it costs in latency, FLOPs and compute relative to the small-small pair.
-3. The factorial table and the selected configs (from ``factorial.md`` and ``selected_configs.md``).
-4. What each cost column includes, then links to every other table and plot.
+   (large minus small, the same per-session interval), the model's parameters, latency of a 4-s utterance
+   and GFLOPs of that utterance (each test session's selected config: mean, with the range over sessions
+   where they differ; the fusion/context head's share of the parameters), the model's training memory,
+   and total compute (device-hours of search, final stage and feature extraction;
+   ``harness.report.costs``).
+2. **The answer** in a few computed sentences (``answer``).
+3. **Per-emotion test F1** (pooled over seeds and folds; ``per_emotion.md`` has the spreads and the
+   published results).
+4. **One figure**, embedded: weighted F1 against latency (the question's trade-off).
+5. **Details**: the group's header (protocol, checkpoints, budget, package versions ...), what each cost
+   column includes, links to the factorial, selected-config and per-session cost tables.
 
-Imports neither torch nor Ray.
+Then links to every table and plot. Imports neither torch nor Ray.
 """
 
 from __future__ import annotations
 
 import logging
 import math
-import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -45,6 +49,7 @@ TABLES = {
     "per_fold": "test and validation weighted F1 per test session",
     "subsets": "improvised vs scripted dialogs",
     "selected_configs": "the config each test session got, and whose labels chose it",
+    "selected_costs": "size, latency and GFLOPs of each test session's selected config, the head's share",
     "importance": "hyperparameter importance per pair (PED-ANOVA on every trial's first-rung score)",
     "smoke_runs": "smoke tests, never part of the tables",
 }
@@ -82,7 +87,12 @@ def encoder_text(pair: str, modality: str, row: pd.Series, configs: list[dict]) 
         return "-"
     variant = spec.variants[modality]
     size = row.get(f"params_{modality}_M")
-    sized = f"{variant.name} {size:.1f}M" if isinstance(size, float) and not math.isnan(size) else variant.name
+    low, high = row.get(f"params_{modality}_M_min", size), row.get(f"params_{modality}_M_max", size)
+    if isinstance(size, float) and not math.isnan(size):
+        span = f"{low:.1f}–{high:.1f}" if f"{low:.1f}" != f"{high:.1f}" else f"{size:.1f}"
+        sized = f"{variant.name} {span}M"
+    else:
+        sized = variant.name
     if not variant.pretrained:
         return f"{sized}, trained"
     ks = sorted({int(c.get(f"{modality}.finetune_layers", 0) or 0) for c in configs} or {0})
@@ -137,6 +147,43 @@ class Section:
     header: list[str]  # the group's header lines (data source, banners, protocol, budget, hardware ...)
     runs: list[Any]  # one ``harness.report.tables.Run`` per pair
     table: pd.DataFrame  # the group's rows of comparison_full
+    key: tuple | None = None  # (data source, protocol, classes, test sessions): the title in words
+    per_emotion: pd.DataFrame | None = None  # the group's rows of per_emotion
+    suffix: str = ""  # the group's plot-file suffix ("" or "_groupN", ``harness.report.plots``)
+
+
+PROTOCOL_WORDS = {
+    "loso": "nested leave-one-session-out",
+    "loso-flat": "leave-one-session-out, one config for every fold (optimistic)",
+    "session5": "Sessions 1-4 → Session 5",
+}
+
+
+def group_title(key: tuple) -> str:
+    """A group's heading in words: ``Demo corpus (synthetic, not IEMOCAP) · nested leave-one-session-out ·
+    6 classes · test sessions 1 2 3 4 5``."""
+    source, protocol, classes, folds = key
+    data = "Demo corpus (synthetic, not IEMOCAP)" if source == "demo" else f"IEMOCAP ({source})"
+    base, _, subset = str(protocol).partition(" (")
+    words = PROTOCOL_WORDS.get(base, base) + (f" ({subset}" if subset else "")
+    sessions = " ".join(str(f) for f in folds)
+    return f"{data} · {words} · {classes} classes · test session{'s' if len(folds) > 1 else ''} {sessions}"
+
+
+def _spread(row: pd.Series, column: str, digits: int = 3) -> str:
+    """``mean (min–max)`` over the test sessions' selected configs, or the mean alone where they agree."""
+    mean = float(row.get(column, math.nan))
+    low, high = float(row.get(f"{column}_min", math.nan)), float(row.get(f"{column}_max", math.nan))
+    shown = _compact(mean, digits)
+    if math.isnan(low) or math.isnan(high) or _compact(low, digits) == _compact(high, digits):
+        return shown
+    return f"{shown} ({_compact(low, digits)}–{_compact(high, digits)})"
+
+
+def _parameters(row: pd.Series) -> str:
+    text = _spread(row, "params_total_M")
+    share = float(row.get("head_share", math.nan))
+    return text if math.isnan(share) else f"{text}; head {share:.0%}"
 
 
 def headline(runs_of: list[Any], table: pd.DataFrame) -> tuple[pd.DataFrame, dict[str, stats.ContrastResult | None]]:
@@ -161,8 +208,9 @@ def headline(runs_of: list[Any], table: pd.DataFrame) -> tuple[pd.DataFrame, dic
                 "UA [95% CI]": _with_ci(_level(run.predictions, "ua")),
                 "weighted F1 [95% CI]": _with_ci(f1) if f1 else _fmt(row.get("test_weighted_f1")),
                 f"Δ wF1 vs {base} [CI]": "(reference)" if pair == base else _with_ci(difference, signed=True),
-                "latency 4 s (ms)": _compact(float(row.get("latency_4s_ms", math.nan)), 3),
-                "GFLOPs / 4 s": _compact(float(row.get("gflops_4s", math.nan)), 3),
+                "parameters (M)": _parameters(row),
+                "latency 4 s (ms)": _spread(row, "latency_4s_ms"),
+                "GFLOPs / 4 s": _spread(row, "gflops_4s"),
                 "memory (GB)": _compact(float(row.get("model_memory_gb", math.nan)), 2),
                 "compute (device-h)": _compact(float(row.get("device_hours", math.nan)), 2),
             }
@@ -222,19 +270,62 @@ def answer(table: pd.DataFrame, differences: dict[str, stats.ContrastResult | No
     return [f"**Answer** (each fused pair minus the small-small pair {base}, weighted F1):", "", *lines]
 
 
-def _section(path: Path, heading: str) -> str | None:
-    """The body of ``heading``'s section in a Markdown file written by ``tables._write`` (None: absent)."""
-    if not path.exists():
-        return None
-    text = path.read_text()
-    parts = re.split(r"^## ", text, flags=re.MULTILINE)
-    for part in parts[1:]:
-        title, _, body = part.partition("\n")
-        if title.strip() == heading:  # the table (or its "none" line), without the group's header repeated
-            lines = body.strip().splitlines()
-            start = next((i for i, line in enumerate(lines) if line.startswith(("|", "_"))), 0)
-            return "\n".join(lines[start:]).strip()
-    return None
+_GROUP = ("data_source", "protocol", "classes", "folds")
+FIGURE = ("f1_vs_latency", "weighted F1 against the latency of a 4-s utterance (95% CI over test sessions)")
+
+
+def per_emotion_short(frame: pd.DataFrame | None) -> pd.DataFrame:
+    """The per-emotion table for people: pooled F1 per emotion and weighted F1, 2 decimals, pairs in the
+    headline's order (``per_emotion.md`` keeps the spreads and the published rows)."""
+    if frame is None or frame.empty:
+        return pd.DataFrame()
+    kept = [c for c in frame.columns if c not in _GROUP and not c.endswith("_std")]
+    shown = frame[kept].copy()
+    order = {p: i for i, p in enumerate(pair_order(list(shown.pair)))}
+    shown = shown.sort_values("pair", key=lambda c: c.map(order)).reset_index(drop=True)
+    if "stage" in shown and (shown.stage == "final").all():
+        shown = shown.drop(columns="stage")
+    numeric = [c for c in shown.columns if shown[c].dtype.kind == "f"]
+    shown[numeric] = shown[numeric].map(lambda v: "n/a" if pd.isna(v) else f"{v:.2f}")
+    return shown
+
+
+def _links(results: Path, stems: list[str]) -> str:
+    found = [f"[{stem}.md]({stem}.md)" for stem in stems if (results / f"{stem}.md").exists()]
+    return ", ".join(found)
+
+
+def _group_lines(results: Path, section: Section, plots: set[str], render: Callable[[pd.DataFrame], str]) -> list[str]:
+    """One group: title, banner, headline, Answer, per-emotion table, one figure, then the details."""
+    table = section.table
+    title = group_title(section.key) if section.key else section.heading
+    lines = [f"## {title}", ""]
+    banners = [line for line in section.header if line.startswith("> ")]
+    lines += [b for banner in banners for b in (banner, "")]
+    if table.empty:
+        return lines + ["_No complete run yet._", ""]
+    shown, differences = headline(section.runs, table)
+    lines += [render(shown), "", *answer(table, differences), ""]
+    emotions = per_emotion_short(section.per_emotion)
+    if not emotions.empty:
+        lines += ["Test F1 per emotion (pooled over seeds and test sessions; spreads and published results in "
+                  "[per_emotion.md](per_emotion.md)):", "", render(emotions), ""]  # fmt: skip
+    figure = f"{FIGURE[0]}{section.suffix}.png"
+    if figure in plots:
+        lines += [f"![{FIGURE[1]}]({figure})", ""]
+    details = [line for line in section.header if line.startswith("- ")]
+    repeats = (
+        int(table["latency_repeats"].min())
+        if "latency_repeats" in table and table["latency_repeats"].notna().any()
+        else 0
+    )
+    bases = ", ".join(sorted({b for b in table.get("device_hours_basis", pd.Series(dtype=str)).dropna() if b}))
+    lines += ["### Details", "", *details, ""]
+    links = _links(results, ["factorial", "selected_configs", "selected_costs", "per_fold", "comparison_full"])
+    if links:
+        lines += [f"The 2x2 contrasts, the config and cost of each test session, every column: {links}.", ""]
+    lines += [COST_NOTE.format(repeats=repeats or "n/a", basis=bases or "n/a"), ""]
+    return lines
 
 
 def write_summary(
@@ -244,27 +335,11 @@ def write_summary(
     lines = [
         "# Small vs large models for audio + text emotion recognition: report",
         "",
-        "Start here. Each group below holds runs that may be compared (same data, protocol, class set and folds).",
-        "",
     ]
+    # this report's plots, and any other writer's (explainability) in the same folder
+    pngs = {p.name for p in plots} | {p.name for p in results.glob("*.png")}
     for section in sections:
-        heading, table = section.heading, section.table
-        lines += section.header
-        if table.empty:
-            lines += ["_No complete run yet._", ""]
-            continue
-        shown, differences = headline(section.runs, table)
-        lines += [render(shown), "", *answer(table, differences), ""]
-        for stem, title in (("factorial", "Factorial (2x2 small/large)"), ("selected_configs", "Selected configs")):
-            body = _section(results / f"{stem}.md", heading)
-            lines += [f"### {title}", "", body or f"_None for this group (see [{stem}.md]({stem}.md))._", ""]
-        repeats = (
-            int(table["latency_repeats"].min())
-            if "latency_repeats" in table and table["latency_repeats"].notna().any()
-            else 0
-        )
-        bases = ", ".join(sorted({b for b in table.get("device_hours_basis", pd.Series(dtype=str)).dropna() if b}))
-        lines += [COST_NOTE.format(repeats=repeats or "n/a", basis=bases or "n/a"), ""]
+        lines += _group_lines(results, section, pngs, render)
     if not sections:
         lines += [
             "_No real run yet: smoke tests (tiny checkpoints, one epoch) never enter the tables; they are listed in "
@@ -279,9 +354,7 @@ def write_summary(
     others = sorted(p.name for p in results.glob("*.md") if p.stem not in TABLES and p.name != "report.md")
     lines += [f"- [{name}]({name})" for name in others]
     lines += ["", "Plots:", ""]
-    # this report's plots, and any other writer's (explainability) in the same folder
-    shown = sorted({p.name for p in plots} | {p.name for p in results.glob("*.png")})
-    lines += [f"- [{name}]({name})" for name in shown] or ["- none"]
+    lines += [f"- [{name}]({name})" for name in sorted(pngs)] or ["- none"]
     path = results / "report.md"
     write_atomic(path, lambda p: p.write_text("\n".join(lines) + "\n"))
     return path
