@@ -14,9 +14,8 @@ import re
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-import yaml
-
-from harness.config import ConfigError, check_value, did_you_mean, flat_keys, key_type
+from harness import safe_yaml
+from harness.config import ConfigError, TrialConfig, check_value, did_you_mean, flat_keys, key_type
 from harness.corpus import SESSIONS
 from harness.logs import check_mlflow
 from harness.tune.objectives import parse_objectives
@@ -36,13 +35,15 @@ def parse_overrides(pairs: list[str] | tuple[str, ...]) -> dict[str, Any]:
         key = key.strip()
         if key_type(key) is None:
             raise ConfigError(f"--set: unknown key {key!r}{did_you_mean(key, flat_keys())}")
-        value = yaml.safe_load(raw)  # "3" -> 3, "true" -> True, "attention" -> "attention"
+        # "3" -> 3, "true" -> True, "attention" -> "attention"; bad YAML, a tag or a bomb is one ConfigError line
+        value = safe_yaml.load(raw, f"--set {item[:80]}", lines=False)
         if isinstance(value, str):
             try:
                 value = float(value)  # YAML 1.1 reads "1e-3" (no dot) as a string
             except ValueError:
                 pass
         check_value(key, value, "--set")
+        TrialConfig.from_flat({key: value}, where="--set")  # its type, as a trial's config would read it
         values[key] = value
     return values
 
@@ -215,7 +216,8 @@ def grid_pairs(grid: tuple[tuple[str, tuple[str, ...]], ...]) -> tuple[str, ...]
     compose = getattr(registry, "compose_grid", None)  # issue 25's composition of pairs from encoders
     if compose is None:
         raise ConfigError("--grid: this version cannot compose pairs from encoders yet; name them with --pairs")
-    return tuple(compose(dict(grid)))
+    encoders = dict(grid)
+    return tuple(compose(encoders.get("audio", ()), encoders.get("text", ())))
 
 
 @dataclass(frozen=True)

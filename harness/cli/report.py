@@ -4,10 +4,9 @@
 from __future__ import annotations
 
 import argparse
-import sys
 
+from harness.cli.common import run_command
 from harness.errors import UserError
-from harness.logs import setup_logging
 from harness.paths import writable_dir
 from harness.report.tables import write_reports
 
@@ -17,11 +16,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--results", default="results", help="where tables and plots are written")
     parser.add_argument("--storage", help="where the runs are stored: a path or URI (default: RESULTS/ray)")
     args = parser.parse_args(argv)
-    setup_logging()
+    return run_command(lambda: report(args))
+
+
+def report(args: argparse.Namespace) -> int:
     try:
         path = write_reports(writable_dir(args.results, "--results"), args.storage)
-    except (UserError, OSError, ValueError) as err:  # FileNotFoundError: no runs; pyarrow: a bad --storage
-        print(f"error: {err}", file=sys.stderr)
-        return 2
+    except FileNotFoundError as err:  # no runs there yet
+        raise UserError(str(err)) from None
+    except (OSError, ValueError) as err:  # pyarrow: a bad --storage URI or an unreachable store
+        raise UserError(f"--storage {args.storage}: {str(err).splitlines()[0]}") from None
     print(f"report written: {path}")
     return 0

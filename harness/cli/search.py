@@ -12,23 +12,14 @@ import logging
 import sys
 from pathlib import Path
 
+from harness.benchmark.plan import check_model_overrides, default_run_name, load_data, open_storage, plan_pair
+from harness.benchmark.spec import RunOptions, check_run_name
+from harness.benchmark.stage import Interrupts, execute, stop_ray
+from harness.books import SearchSummary
+from harness.cli.common import run_command
 from harness.cli.progress import BenchmarkProgress
-from harness.cli.run import (
-    Interrupts,
-    add_run_arguments,
-    check_arguments,
-    check_model_overrides,
-    check_run_name,
-    default_run_name,
-    execute,
-    load_data,
-    open_storage,
-    plan_pair,
-    report_results,
-    stop_ray,
-)
-from harness.errors import UserError
-from harness.logs import setup_logging, start_run_log
+from harness.cli.run import add_run_arguments, report_results
+from harness.logs import start_run_log
 from harness.paths import writable_dir
 from harness.store import RunStore
 
@@ -46,16 +37,16 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def finish_message(summary: dict, store: RunStore, results: Path, interrupts: Interrupts) -> int:
+def finish_message(summary: SearchSummary, store: RunStore, results: Path, interrupts: Interrupts) -> int:
     """The last line a user reads, and the exit code: 130/143 interrupted, 1 all failed, 0 otherwise."""
-    if summary["interrupted"]:
+    if summary.interrupted:
         print(
-            f"interrupted: {summary['trials'] or 0} trials started, records in {store.uri}; run the same "
+            f"interrupted: {summary.trials or 0} trials started, records in {store.uri}; run the same "
             f"command again to resume",
             file=sys.stderr,
         )
         return interrupts.exit_code
-    trials, failed = summary["trials"], summary["errors"]
+    trials, failed = summary.trials, summary.errors
     if trials and failed == trials:
         print(
             f"error: all {trials} trials failed; their reasons are in {store.uri}/*/record.json "
@@ -65,7 +56,7 @@ def finish_message(summary: dict, store: RunStore, results: Path, interrupts: In
         return 1
     note = f", {failed} failed (reasons in {store.uri}/*/record.json)" if failed else ""
     print(
-        f"done: {trials} trials{note} in {summary['wall_s']:.0f}s. Trial records: {store.uri}; "
+        f"done: {trials} trials{note} in {summary.wall_s:.0f}s. Trial records: {store.uri}; "
         f"report: {results / 'report.md'}"
     )
     return 0
@@ -73,30 +64,27 @@ def finish_message(summary: dict, store: RunStore, results: Path, interrupts: In
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    setup_logging()
+    return run_command(lambda: search(args))
+
+
+def search(args: argparse.Namespace) -> int:
+    # Everything that can be wrong with the inputs is checked here, before Ray starts.
+    options = RunOptions.from_args(args)
+    name = check_run_name(args.name)
+    results = writable_dir(options.results, "--results")
+    storage = open_storage(options)
+    start_run_log(storage.uri, results, "search", args.pair)  # Ray's and Optuna's own lines go there
+    data = load_data(options)
+    name = name or default_run_name(args.pair, data.source, options)
+    plan = plan_pair(options, args.pair, data, storage, name, stage="search", space_path=args.space)
+    check_model_overrides(plan.pair, options)
     try:
-        # Everything that can be wrong with the inputs is checked here, before Ray starts.
-        check_arguments(args)
-        results = writable_dir(args.results, "--results")
-        storage = open_storage(args)
-        start_run_log(storage.uri, results, "search", args.pair)  # Ray's and Optuna's own lines go there
-        data = load_data(args)
-        name = check_run_name(args.name) or default_run_name(args.pair, data.source, args)
-        plan = plan_pair(args, args.pair, data, storage, name, stage="search", space_path=args.space)
-        check_model_overrides(plan.pair, args.overrides)
-    except UserError as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
-    try:
-        with Interrupts() as interrupts, BenchmarkProgress.for_search(plan.pair.name, args) as progress:
+        with Interrupts() as interrupts, BenchmarkProgress.for_search(plan.pair.name, options) as progress:
             progress.enter(plan.pair.name, "search")
-            summary = execute(plan, data, args, interrupts)
-    except UserError as err:  # found while extracting features (a wav that decodes to NaN), before Ray
-        print(f"error: {err}", file=sys.stderr)
-        return 2
+            summary = execute(plan, data, options, interrupts)
     finally:
         stop_ray()
-    if not args.no_report and not summary["interrupted"]:
+    if not options.no_report and not summary.interrupted:
         report_results(results, storage)
     return finish_message(summary, plan.store, results, interrupts)
 

@@ -11,12 +11,11 @@ import sys
 import numpy as np
 import torch
 
-from harness.cli.common import parse_overrides, resolve_checkpoint
+from harness.cli.common import parse_overrides, resolve_checkpoint, run_command
 from harness.corpus import load_corpus
 from harness.corpus.demo import ensure_demo_corpus
 from harness.errors import UserError
 from harness.features import FeatureCache
-from harness.logs import setup_logging
 from harness.models.data import load_pair_data
 from harness.models.fusion import build_model
 from harness.models.pairs import PAIRS, get_pair
@@ -41,15 +40,15 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--pairs", nargs="+", default=list(PAIRS))
     args = parser.parse_args(argv)
-    setup_logging()
-    try:  # what the command is asked is checked first: an exit of 1 means a pair failed its checks
-        usable_cache_dir()
-        for name in args.pairs:
-            get_pair(name)
-        parse_overrides(args.overrides)
-    except UserError as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
+    return run_command(lambda: validate(args))
+
+
+def validate(args: argparse.Namespace) -> int:
+    # what the command is asked is checked first (exit 2): an exit of 1 means a pair failed its checks
+    usable_cache_dir()
+    for name in args.pairs:
+        get_pair(name)
+    fixed = parse_overrides(args.overrides)  # exactly as search and benchmark read --set
     failures = 0
     manifest = None
     cache = FeatureCache(default_cache_dir() / "features")
@@ -57,24 +56,26 @@ def main(argv: list[str] | None = None) -> int:
         try:
             pair = PAIRS[name]
             space = load_space(pair.space_path)
+            # --set applied as a search applies it (a checkpoint key only where the pair loads one)
+            uses = {f"{m}.model" for m, v in pair.variants.items() if v.pretrained}
+            space = space.with_fixed({k: v for k, v in fixed.items() if not k.endswith(".model") or k in uses})
             message = f"{len(space.params)} searched parameters"
             if args.checkpoints:
-                overrides = parse_overrides(args.overrides)
                 for modality, variant in pair.variants.items():
                     if variant.pretrained:
-                        checkpoint = str(overrides.get(f"{modality}.model", variant.checkpoint))
+                        checkpoint = str(fixed.get(f"{modality}.model", variant.checkpoint))
                         message += f", {modality} checkpoint {resolve_checkpoint(variant, checkpoint)} ok"
             elif not args.spaces_only:
                 if manifest is None:
                     manifest = load_corpus(ensure_demo_corpus()).manifest().iloc[::15].reset_index(drop=True)
-                cfg = space.config(tiny_overrides(pair.variants))
+                cfg = space.config(tiny_overrides(pair.variants))  # tiny checkpoints: the forward pass only
                 data = load_pair_data(pair, cfg, manifest, cache, progress=False)
                 model = build_model(pair, cfg, data.features, np.arange(len(manifest))).eval()
                 with torch.no_grad():
                     logits = model(model.collate(data.features, np.arange(4)))
                 message += f", forward ok {tuple(logits.shape)}"
             print(f"ok    {name:<18} {message}")
-        except (UserError, KeyError, ValueError, OSError) as err:
+        except (UserError, KeyError, ValueError, OSError) as err:  # a broken pair: listed, the others still checked
             failures += 1
             print(f"FAIL  {name:<18} {err}")
     return 1 if failures else 0

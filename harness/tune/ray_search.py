@@ -34,6 +34,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import ray
+import torch
 from ray import tune
 from ray.tune.experiment import Trial
 from ray.tune.schedulers import FIFOScheduler
@@ -68,7 +69,9 @@ log = logging.getLogger(__name__)
 _NO_TUNE_SIGINT = "TUNE_DISABLE_SIGINT_HANDLER"
 # Failures that recur identically on a retry (a diverging config, a bad value): Ray's FailureConfig
 # still retries the trial, but the retry ends at once with the recorded reason instead of re-training.
-DETERMINISTIC_FAILURES = (NonFiniteLossError, ConfigError)
+# An out-of-memory is one too (the same config on the same device runs out again): recorded as the trial's
+# result, with the config that caused it, not retried (timm's benchmark does the same).
+DETERMINISTIC_FAILURES = (NonFiniteLossError, ConfigError, torch.OutOfMemoryError)
 
 
 class NotRetried(RuntimeError):
@@ -241,10 +244,12 @@ def run_trial(config: dict[str, Any], inputs: TrialInputs) -> None:
     configs: dict[int, TrialConfig]  # per fold's position
     if inputs.final:
         folds = make_protocol_folds(inputs.manifest, inputs.meta.protocol, inputs.meta.test_sessions)
-        configs = {i: inputs.space.config(config[PER_FOLD][str(f.test_session)]) for i, f in enumerate(folds)}
+        flat = {i: config[PER_FOLD][str(f.test_session)] for i, f in enumerate(folds)}
     else:
         folds = inputs.search_folds(unit)
-        configs = dict.fromkeys(range(len(folds)), inputs.space.config(record_config))
+        flat = dict.fromkeys(range(len(folds)), record_config)
+    # each fold's record carries the flat config it trained with (FoldRecord.config: one shape everywhere)
+    configs = {i: inputs.space.config(values) for i, values in flat.items()}
     n_folds = len(folds)
     # The latency step and FLOPs cost seconds per trial for a real-size backbone on CPU: a search measures
     # them only when it optimises them, a final stage once per config (its first seed); seeds change
@@ -307,7 +312,7 @@ def run_trial(config: dict[str, Any], inputs: TrialInputs) -> None:
             outcome = fit_fold(
                 cfg, pair, data, fold, report_epoch, explain=inputs.final, earlier=folds_done, measure_costs=measure_now
             )
-            folds_done.append(outcome.record)
+            folds_done.append(replace(outcome.record, config=flat[position]))
             if inputs.final:
                 predictions.append(
                     _predictions(

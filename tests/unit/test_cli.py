@@ -139,14 +139,54 @@ def test_bad_command_lines_of_the_other_commands_are_one_line_errors(tmp_path, m
 
 
 def test_a_benchmark_smoke_test_keeps_its_tiny_budget_and_says_what_ran():
-    from harness.cli.benchmark import DEMO_OVERRIDES, apply_budget, build_parser, describe_budget
-    from harness.cli.run import check_arguments
+    from harness.benchmark.spec import DEMO_BUDGET, BenchmarkSpec
+    from harness.cli.benchmark import build_parser
 
-    args = build_parser().parse_args(["--smoke-test"])
-    demo_budget = apply_budget(args, demo=True)
-    check_arguments(args)
-    assert not demo_budget and not set(DEMO_OVERRIDES) & set(args.overrides)  # epochs=8 beat the smoke test's 1
-    assert describe_budget(args, demo_budget).startswith("2 trials per pair and test fold, each on 1 of 4 inner folds")
-    assert "test folds [5]" in describe_budget(args, demo_budget)
-    args = build_parser().parse_args([])
-    assert apply_budget(args, demo=True) and args.overrides[: len(DEMO_OVERRIDES)] == DEMO_OVERRIDES
+    spec = BenchmarkSpec.from_args(build_parser().parse_args(["--smoke-test"]), source="demo")
+    assert not spec.demo_budget and not set(DEMO_BUDGET.overrides) & set(spec.run.overrides)  # epochs=8 beat 1
+    assert spec.describe().startswith("2 trials per pair and test fold, each on 1 of 4 inner folds")
+    assert "test folds [5]" in spec.describe()
+    spec = BenchmarkSpec.from_args(build_parser().parse_args([]), source="demo")
+    assert spec.demo_budget and spec.run.overrides[: len(DEMO_BUDGET.overrides)] == DEMO_BUDGET.overrides
+    assert (spec.seeds, spec.run.num_samples, spec.run.inner_folds) == (2, 2, 2)
+    real = BenchmarkSpec.from_args(build_parser().parse_args([]), source="/data/IEMOCAP_full_release")
+    assert real.budget.name == "full" and (real.seeds, real.run.num_samples, real.run.inner_folds) == (5, 8, None)
+
+
+def test_a_spec_is_frozen_and_checked_again_when_changed():
+    import dataclasses
+
+    from harness.benchmark.spec import BenchmarkSpec
+    from harness.cli.benchmark import build_parser
+    from harness.config import ConfigError
+
+    spec = BenchmarkSpec.from_args(build_parser().parse_args(["--pairs", "bilstm"]), source="demo")
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        spec.seeds = 3  # type: ignore[misc]
+    assert spec.pairs == ("bilstm",)
+    with pytest.raises(ConfigError, match="--top-k 9 is more than"):
+        dataclasses.replace(spec, top_k=9).checked()
+
+
+def test_validate_reads_set_exactly_as_search_does(capsys):
+    from harness.cli.main import main
+
+    assert main(["validate", "--spaces-only", "--set", "lrr=banana"]) == 2
+    assert "unknown key 'lrr' (did you mean 'lr'?)" in capsys.readouterr().err
+    assert main(["validate", "--spaces-only", "--set", "epochs=0"]) == 2
+    assert "epochs = 0 is out of range" in capsys.readouterr().err
+    assert main(["validate", "--spaces-only", "--pairs", "bilstm", "--set", "epochs=3"]) == 0
+
+
+def test_an_internal_value_error_is_not_a_user_error(capsys):
+    from harness.cli.common import run_command
+    from harness.errors import UserError
+
+    def bug() -> int:
+        raise ValueError("a bug")
+
+    assert not issubclass(UserError, ValueError)
+    with pytest.raises(ValueError, match="a bug"):  # keeps its traceback: not printed as a user's mistake
+        run_command(bug)
+    assert run_command(lambda: (_ for _ in ()).throw(UserError("bad input"))) == 2
+    assert capsys.readouterr().err.strip() == "error: bad input"

@@ -74,14 +74,14 @@ def test_each_test_fold_gets_the_best_config_of_its_own_candidates():
 
 
 def test_final_stage_seeds_never_reuse_a_search_seed():
-    from harness.cli.benchmark import seeded
+    from harness.benchmark.stage import seeded
 
     meta = _meta("loso")
     selected = {1: [_record(meta, "a", 1, 0.9), _record(meta, "b", 1, 0.8)], 2: [_record(meta, "c", 2, 0.4)] * 2}
     trials = seeded(selected, seeds=3, search_seed=0)
-    assert [t["seed"] for t in trials] == [1, 2, 3, 4, 5, 6]
-    assert trials[0]["per_fold"]["1"]["lr"] == 0.9 and trials[3]["per_fold"]["1"]["lr"] == 0.8
-    assert all(c["seed"] == t["seed"] for t in trials for c in t["per_fold"].values())
+    assert [t.seed for t in trials] == [1, 2, 3, 4, 5, 6]
+    assert trials[0].per_fold["1"]["lr"] == 0.9 and trials[3].per_fold["1"]["lr"] == 0.8
+    assert all(c["seed"] == t.seed for t in trials for c in t.per_fold.values())
 
 
 @pytest.fixture
