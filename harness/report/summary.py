@@ -196,7 +196,8 @@ def headline(runs_of: list[Any], table: pd.DataFrame) -> tuple[pd.DataFrame, dic
     out = []
     for pair in order:
         run, row = runs[pair], rows.loc[pair]
-        configs = [r.config for r in run.records if r.complete] or [r.config for r in run.records]
+        # each fold's own config (FoldRecord.config): a final-stage trial's folds each have theirs
+        configs = [c for r in run.records if r.complete for c in r.fold_configs] or [r.config for r in run.records]
         difference = None if pair == base else _difference(run.predictions, runs[base].predictions)
         differences[pair] = difference
         f1 = _level(run.predictions, "weighted_f1")
