@@ -14,7 +14,7 @@ from pathlib import Path
 
 from harness.corpus import counts_table, resolve_corpus
 from harness.corpus.demo import write_demo_corpus
-from harness.corpus.iemocap import DEMO_MARKER
+from harness.corpus.iemocap import DEMO_MARKER, EXTRACTOR_NOTE
 from harness.corpus.manifest import write_manifest
 from harness.errors import UserError
 from harness.logs import setup_logging
@@ -78,6 +78,8 @@ def main(argv: list[str] | None = None) -> int:
     _print_list("wavs without a label line (orphans, not used)", corpus.orphan_wavs)
     _print_list(f"unknown entries in {corpus.root} (not read)", corpus.unknown_entries)
     _print_list("lines with bytes that are not UTF-8 (replaced by U+FFFD)", [str(w) for w in corpus.decode_warnings])
+    _print_list("wav formats (six-class wavs)", [f"{n} x {fmt}" for fmt, n in corpus.wav_formats.items()])
+    print(f"  ({EXTRACTOR_NOTE})")
     _print_list("problems skipped (--skip-bad)", [str(p) for p in corpus.skipped])
     if args.out:
         write_manifest(corpus, args.out)  # readable back with --data (harness.corpus.manifest)

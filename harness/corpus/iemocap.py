@@ -74,10 +74,24 @@ _SUMMARY = re.compile(
 )
 # Annotator detail lines (categorical "C-E1:", attribute "A-F2:") and the "%" header carry no summary.
 _ANNOTATOR = re.compile(r"^[CA]-[A-Za-z]+\d*:")
-_TRANSCRIPT = re.compile(r"^(?P<utt>Ses\d\d[FM]_\S+) \[(?P<start>[\d.]+)-(?P<end>[\d.]+)\]:\s?(?P<text>.*)$")
+_TRANSCRIPT = re.compile(
+    r"^(?P<utt>Ses\d\d[FM]_\S+) \[(?P<start>\d+(?:\.\d+)?)-(?P<end>\d+(?:\.\d+)?)\]:\s?(?P<text>.*)$"
+)
 # Lines the transcribers left without an utterance id, e.g. "M: sorry" or "F: [LAUGHTER]".
 _UNNAMED_TRANSCRIPT = re.compile(r"^[A-Za-z]{1,3}\s*:")
-_UTTERANCE_ID = re.compile(r"^Ses(?P<session>\d\d)[FM]_.+_(?P<gender>[FM])[A-Z]*\d+$")
+# The release's names. Letters, digits and underscores only: an id or dialog name becomes a path, so a
+# "/" or ".." in one would read a file outside the corpus (issue 30).
+_UTTERANCE_ID = re.compile(r"^Ses(?P<session>\d\d)[FM]_[A-Za-z0-9_]+_(?P<gender>[FM])[A-Z]*\d+$")
+_DIALOG = re.compile(r"^Ses(?P<session>\d\d)[FM]_[A-Za-z0-9_]+$")
+# Control characters (a NUL, a form feed) in a transcription: a damaged file, not speech (tab is allowed).
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
+# What the extractor reads a wav as (harness.features.frontends.load_audio); other formats are converted.
+STANDARD_WAV = (16000, 1)  # sample rate, channels (16-bit PCM in the release)
+EXTRACTOR_NOTE = (
+    "the extractor decodes every wav to float32, averages the channels of a multi-channel wav to mono and "
+    "resamples any rate other than 16 kHz to 16 kHz (librosa); 8-bit PCM keeps its 8-bit resolution; the "
+    "files on disk are never changed"
+)
 # Transcribed turns that were never rated ("Ses01F_impro01_FXX0"): a wav with no label line, as expected.
 _XX_TURN = re.compile(r"_[FM]XX\d*$")
 
@@ -122,6 +136,8 @@ class Corpus:
     unnamed_transcript_lines: int = 0
     skipped_label_lines: dict[int, int] = field(default_factory=dict)  # per session, dropped by skip_bad
     decode_warnings: list[Problem] = field(default_factory=list)  # lines whose non-UTF-8 bytes were replaced
+    # "16000 Hz, 1 channel, PCM_16" -> number of six-class wavs in that format (see EXTRACTOR_NOTE)
+    wav_formats: dict[str, int] = field(default_factory=dict)
     orphan_wavs: list[str] = field(default_factory=list)  # relative to root; a wav with no label line
     xx_wavs: int = 0  # wavs of unlabelled ``..._XX0`` turns: expected, not orphans
     unknown_entries: list[str] = field(default_factory=list)  # names at the root that are not IEMOCAP's
@@ -182,6 +198,8 @@ class _Label:
 class _Text:
     text: str
     line: int
+    start: float
+    end: float
 
 
 @dataclass(frozen=True)
@@ -205,6 +223,7 @@ class _Reader:
         self.repeated: dict[str, _Label] = {}  # utterance id -> its second label line
         self.ambiguous_text: set[str] = set()  # ids transcribed twice (only reached with skip_bad)
         self.expected_wavs: set[Path] = set()
+        self.formats: Counter[str] = Counter()
 
     def problem(self, path: Path, line: int | None, reason: str) -> None:
         problem = Problem(str(path), line, reason)
@@ -256,7 +275,14 @@ class _Reader:
             elif match["label"] not in KNOWN_LABELS:
                 reason = f"unknown emotion label {match['label']!r}"
             elif not _UTTERANCE_ID.match(match["utt"]):
-                reason = f"malformed utterance id {match['utt']!r}"
+                reason = (
+                    f"malformed utterance id {match['utt']!r}: the release's ids are SesNN[FM]_<dialog>_<F|M>NNN, "
+                    "letters, digits and underscores"
+                )
+            elif not match["utt"].startswith(f"{dialog}_"):
+                reason = f"utterance {match['utt']} is not a turn of dialog {dialog} (its id must start {dialog}_)"
+            elif float(match["end"]) <= float(match["start"]):
+                reason = f"empty label interval [{match['start']} - {match['end']}] for {match['utt']}"
             if reason or match is None:
                 self.problem(path, number, reason or "malformed EmoEvaluation line")
                 self.skipped_lines[session] += 1
@@ -282,7 +308,13 @@ class _Reader:
                     self.problem(path, number, f"{utt} transcribed twice (first at line {texts[utt].line})")
                     self.ambiguous_text.add(utt)
                     continue
-                texts[utt] = _Text(match["text"].strip(), number)
+                control = _CONTROL.search(match["text"])
+                if control:
+                    self.problem(
+                        path, number, f"control character U+{ord(control[0]):04X} in the transcription of {utt}"
+                    )
+                    continue
+                texts[utt] = _Text(match["text"].strip(), number, float(match["start"]), float(match["end"]))
             elif _UNNAMED_TRANSCRIPT.match(stripped):
                 self.unnamed += 1
             else:
@@ -290,6 +322,9 @@ class _Reader:
         return texts
 
     def wav_of(self, label: _Label) -> Path:
+        """The label's wav: its names were matched against the release's patterns, so it lies in the root."""
+        if not (_DIALOG.match(label.dialog) and _UTTERANCE_ID.match(label.utt)):
+            raise CorpusError(f"{label.path}:{label.line}: {label.utt!r} cannot name a file in the corpus")
         return self.root / f"Session{label.session}" / "sentences" / "wav" / label.dialog / f"{label.utt}.wav"
 
     def duration(self, label: _Label, wav: Path) -> float | None:
@@ -301,6 +336,8 @@ class _Reader:
         if info.frames == 0:
             self.drop(label, wav, None, "empty wav")
             return None
+        channels = f"{info.channels} channel{'s' if info.channels != 1 else ''}"
+        self.formats[f"{info.samplerate} Hz, {channels}, {info.subtype}"] += 1
         return info.frames / info.samplerate
 
     def is_first(self, label: _Label) -> bool:
@@ -332,6 +369,16 @@ class _Reader:
         wav = self.wav_of(label)
         if not wav.is_file():
             self.drop(label, wav, None, f"missing wav for {utt} ({label.path}:{label.line})")
+            return None
+        tolerance = duration_tolerance(label.end - label.start)
+        if abs(text.start - label.start) > tolerance or abs(text.end - label.end) > tolerance:
+            self.drop(
+                label,
+                transcript_file,
+                text.line,
+                f"{utt} is transcribed at [{text.start:.4f}-{text.end:.4f}] but labelled at "
+                f"[{label.start:.4f} - {label.end:.4f}] ({label.path}:{label.line}; tolerance {tolerance:.3f} s)",
+            )
             return None
         duration = self.duration(label, wav)
         if duration is None:
@@ -377,6 +424,13 @@ class _Reader:
                 )
         for summary_file in summary_files:
             dialog = summary_file.stem
+            named = _DIALOG.match(dialog)
+            if not named or int(named["session"]) != session:
+                # a dialog name becomes a path, and a Session-2 dialog filed in Session1 is a misplaced copy
+                self.problem(
+                    summary_file, None, f"{dialog!r} is not a Session{session} dialog name (Ses{session:02d}[FM]_...)"
+                )
+                continue
             transcript_file = session_dir / "dialog" / "transcriptions" / f"{dialog}.txt"
             texts = None
             if transcript_file.is_file():
@@ -496,9 +550,21 @@ def load_corpus(root: str | Path, skip_bad: bool = False, sessions: tuple[int, .
     if not root.is_dir():
         raise CorpusError(f"{root}: corpus directory does not exist")
     reader = _Reader(root, skip_bad)
-    for session in sessions:
-        reader.session(session)
-    kept = reader.finish()
+    try:
+        for session in sessions:
+            reader.session(session)
+        kept = reader.finish()
+        orphans, xx = [], 0
+        for session in sessions:
+            found, n_xx = reader.scan_wavs(session)
+            orphans += found
+            xx += n_xx
+        unknown = _unknown_entries(root)
+    except PermissionError as err:  # a folder (or file) this user may not read: one line, with what to do
+        where = err.filename or root
+        raise CorpusError(
+            f"{where}: permission denied; the corpus must be readable by this user (e.g. chmod -R u+rX {root})"
+        ) from None
     utterances = [k.utterance for k in kept if k.utterance is not None]
     per_session: dict[int, Counter[str]] = {s: Counter() for s in sessions}
     for k in kept:
@@ -509,11 +575,6 @@ def load_corpus(root: str | Path, skip_bad: bool = False, sessions: tuple[int, .
         index=pd.Index(sessions, name="session"),
         columns=labels,
     )
-    orphans, xx = [], 0
-    for session in sessions:
-        found, n_xx = reader.scan_wavs(session)
-        orphans += found
-        xx += n_xx
     corpus = Corpus(
         root,
         utterances,
@@ -522,9 +583,10 @@ def load_corpus(root: str | Path, skip_bad: bool = False, sessions: tuple[int, .
         reader.unnamed,
         skipped_label_lines={s: reader.skipped_lines[s] for s in sessions},
         decode_warnings=reader.decode_warnings,
+        wav_formats=dict(sorted(reader.formats.items())),
         orphan_wavs=orphans,
         xx_wavs=xx,
-        unknown_entries=_unknown_entries(root),
+        unknown_entries=unknown,
         demo=_demo_marker(root),
         excluded=[reader.unscored[k.label.utt] for k in kept if k.utterance is None and k.label.utt in reader.unscored],
     )
@@ -535,6 +597,9 @@ def load_corpus(root: str | Path, skip_bad: bool = False, sessions: tuple[int, .
         corpus.n_skipped_label_lines,
         root,
     )
+    other = sum(n for f, n in reader.formats.items() if not f.startswith(f"{STANDARD_WAV[0]} Hz, 1 channel,"))
+    if other:
+        log.warning("%d wavs are not 16 kHz mono (listed by `harness data inspect`): %s", other, EXTRACTOR_NOTE)
     if orphans or corpus.unknown_entries:
         log.warning(
             "%d wavs without a label line and %d unknown entries at %s (listed by `harness.data inspect`)",
