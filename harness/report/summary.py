@@ -330,13 +330,21 @@ def _group_lines(results: Path, section: Section, plots: set[str], render: Calla
 
 
 def write_summary(
-    results: Path, sections: list[Section], plots: list[Path], render: Callable[[pd.DataFrame], str]
+    results: Path,
+    sections: list[Section],
+    plots: list[Path],
+    render: Callable[[pd.DataFrame], str],
+    skipped: list[str] | None = None,
 ) -> Path:
-    """Write ``results/report.md`` (``render``: the tables' Markdown view); returns its path."""
+    """Write ``results/report.md`` (``render``: the tables' Markdown view; ``skipped``: what the run loader
+    left out, ``harness.report.runs.Loaded.skipped``); returns its path."""
     lines = [
         "# Small vs large models for audio + text emotion recognition: report",
         "",
     ]
+    if skipped:  # damaged records, runs without their books: counted here, named in the log
+        shown = "; ".join(skipped[:3]) + (" ..." if len(skipped) > 3 else "")
+        lines += [f"> **{len(skipped)} stored record(s) or run(s) skipped** (unreadable): {shown}", ""]
     # this report's plots, and any other writer's (explainability) in the same folder
     pngs = {p.name for p in plots} | {p.name for p in results.glob("*.png")}
     for section in sections:

@@ -24,7 +24,6 @@ family, Benjamini-Hochberg for the exploratory rest (``harness.report.contrasts`
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -33,12 +32,13 @@ import pandas as pd
 from harness.atomic import write_atomic
 from harness.corpus.iemocap import EMOTION_NAMES, EMOTIONS
 from harness.corpus.protocols import OPTIMISTIC, describe_protocol
-from harness.records import FoldRecord, RunMeta, TrialRecord
+from harness.records import RunMeta, TrialRecord
 from harness.report import contrasts, costs, explainability, stats
 from harness.report.multiplicity import format_p
 from harness.report.pareto import pareto_plot, pareto_table
-from harness.report.selection import search_runs, selected_configs_table
-from harness.store import Storage
+from harness.report.runs import Group, Run, groups, load, test_folds
+from harness.report.runs import load_runs as load_runs  # re-exported: the loader lives in harness.report.runs
+from harness.report.selection import selected_configs_table
 
 log = logging.getLogger(__name__)
 PROTOCOLS = {
@@ -58,63 +58,6 @@ AGGREGATION = (
 )
 
 
-@dataclass
-class Run:
-    """One run: where it is stored, its meta, its trial records, its summary and (final stage) its predictions."""
-
-    location: str
-    meta: RunMeta
-    records: list[TrialRecord]
-    summary: dict = field(default_factory=dict)
-    predictions: pd.DataFrame | None = None
-    budget: str = ""
-    search_run: str = ""  # final stage: the search run its configs came from
-    searched: tuple[str, ...] = ()  # the search space's searched parameters (run.json)
-    selected: list[dict] = field(default_factory=list)  # final stage: what chose each fold's config
-
-    @property
-    def written_at(self) -> str:
-        return max((r.written_at for r in self.records), default="")
-
-    @property
-    def stage(self) -> str:
-        return "final" if any(r.stage == "final" for r in self.records) else "search"
-
-    def best(self) -> TrialRecord | None:
-        """The complete trial with the best mean validation weighted F1 (ties: lowest trial id)."""
-        complete = [r for r in self.records if r.complete]
-        return min(complete, key=lambda r: (-(r.mean_val_weighted_f1 or 0.0), r.trial_id), default=None)
-
-
-def load_runs(storage: str | Path) -> list[Run]:
-    """Every run in the storage with at least one trial record."""
-    runs = []
-    for store in Storage(storage).runs():
-        trials = store.trials()
-        records = [r for _, r in trials]
-        if not records:
-            continue
-        final = store.read("final_configs.json") or {}
-        predictions = store.predictions(trials) if records[0].stage == "final" else None
-        summary = store.read("search.json") or {}
-        identity = store.read("run.json") or {}
-        searched = tuple(p["name"] for p in identity.get("space", {}).get("params", []) if "name" in p)
-        runs.append(
-            Run(
-                store.uri,
-                records[0].meta,
-                records,
-                summary,
-                predictions,
-                final.get("budget", ""),
-                final.get("search_run", ""),
-                searched,
-                final.get("selected", []),
-            )
-        )
-    return runs
-
-
 def _stat(name: str, values: list[float]) -> dict[str, float]:
     """``name``: the mean and ``name_std``: the sample standard deviation (NaN for fewer than two values),
     over the values that are not NaN (a fold without an emotion has no F1 for it)."""
@@ -124,14 +67,7 @@ def _stat(name: str, values: list[float]) -> dict[str, float]:
     return {name: round(mean, 4), f"{name}_std": round(std, 4) if not np.isnan(std) else std}
 
 
-def _folds(run: Run) -> list[FoldRecord]:
-    """The fold records a row rests on: every seed's folds (final stage) or the best search trial's. A
-    nested search's folds are inner folds with no test session: none (its test scores come only from the
-    final stage, ``python -m harness.benchmark``)."""
-    if run.stage == "final":
-        return [f for r in run.records if r.complete for f in r.folds]
-    best = run.best()
-    return [f for f in best.folds if f.test is not None] if best else []
+_folds = test_folds  # the fold records a row rests on (harness.report.runs)
 
 
 def _checkpoints(meta: RunMeta) -> str:
@@ -253,44 +189,6 @@ def per_emotion_row(run: Run) -> dict:
             cells |= _stat(EMOTION_NAMES[e], [f.tested.per_emotion_f1.get(e, float("nan")) for f in folds])
         cells |= _stat("weighted_f1", [f.tested.weighted_f1 for f in folds])
     return {"pair": run.meta.pair, "stage": run.stage} | cells
-
-
-@dataclass
-class Group:
-    key: tuple
-    rows: list[Run]  # one run per pair: its final-stage run if any, else its best search run
-    searches: dict[str, Run]
-
-
-def groups(runs: list[Run]) -> list[Group]:
-    """Real runs grouped by (data source, protocol, classes, folds); per pair the latest final run, else the
-    search run whose best config is best (never mixing runs inside one row)."""
-    out = []
-    keys = sorted({r.meta.group for r in runs if r.meta.smoke_test is False}, key=str)
-    for key in keys:
-        members = [r for r in runs if r.meta.group == key and not r.meta.smoke_test]
-        chosen, searches = [], {}
-        for pair in sorted({r.meta.pair for r in members}):
-            mine = [r for r in members if r.meta.pair == pair]
-            finals = [r for r in mine if r.stage == "final" and any(t.complete for t in r.records)]
-            # a nested search has no test score of its own (its trials never see the test sessions)
-            scored = [
-                (best.mean_val_weighted_f1 or 0.0, r)
-                for r in mine
-                if r.stage == "search" and (best := r.best()) is not None and _folds(r)
-            ]
-            best_search = max(scored, key=lambda item: item[0])[1] if scored else None
-            pick = max(finals, key=lambda r: r.written_at) if finals else best_search
-            if pick is None:
-                continue
-            chosen.append(pick)
-            # a final row's search figures come from the search its configs came from, nothing else
-            source = next((r for r in mine if pick.search_run and r.meta.run == pick.search_run), None)
-            searched = source if pick.stage == "final" else best_search
-            if searched is not None:
-                searches[pair] = searched
-        out.append(Group(key, chosen, searches))
-    return out
 
 
 def _group_columns(key: tuple) -> dict:
@@ -469,11 +367,12 @@ def write_reports(results: str | Path, storage: str | Path | None = None) -> Pat
     returns the path of ``report.md``, the entry point (``harness.report.summary``)."""
     results = Path(results)
     storage = storage or results / "ray"
-    runs = load_runs(storage)
+    loaded = load(storage)
+    runs = loaded.runs
     if not runs:
         raise FileNotFoundError(f"{storage}: no trial records found (a run's trials write them there)")
     grouped = groups(runs)
-    selected = [(g, selected_configs_table(runs, g.key)) for g in grouped]
+    selected = [(g, selected_configs_table(runs, g)) for g in grouped]
     if not any(g.rows for g in grouped) and not any(r.meta.smoke_test for r in runs):
         if all(frame.empty for _, frame in selected):
             raise FileNotFoundError(f"{results}: no trial finished all its folds yet")
@@ -485,7 +384,7 @@ def write_reports(results: str | Path, storage: str | Path | None = None) -> Pat
         selected,
         "No search with a complete trial yet.",
     )
-    fronts = [(g, pareto_table(search_runs(runs, g.key))) for g in grouped]
+    fronts = [(g, pareto_table(list(g.searches.values()))) for g in grouped]
     _write(
         results,
         "pareto",
@@ -590,4 +489,4 @@ def write_reports(results: str | Path, storage: str | Path | None = None) -> Pat
         Section(h, _header(h, g.rows, g.key), g.rows, t, g.key, e, "" if len(comparison) == 1 else f"_group{i + 1}")
         for i, (h, (g, t), (_, e)) in enumerate(zip(headings, comparison, emotions))
     ]
-    return write_summary(results, sections, plots, markdown_table)
+    return write_summary(results, sections, plots, markdown_table, loaded.skipped)

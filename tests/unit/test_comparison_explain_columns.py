@@ -13,6 +13,7 @@ from harness.records import Explanation, FoldRecord, RunMeta, TrialRecord
 from harness.report.explainability import comparison_columns
 from harness.report.tables import write_reports
 from harness.store import Storage, write_json
+from tests.fixtures.books import write_identity
 from tests.unit.test_report_tables import RESOURCES, metrics
 
 E2E, HEAD = "end_to_end", "head_level"
@@ -40,7 +41,7 @@ def write_final_run(results: Path, pair: str, explanations: list[Explanation]) -
     folds = (4, 5)
     meta = RunMeta(pair, f"{pair}_final", "demo", "x", {}, folds, 0, False)
     store = Storage(results / "ray").run(meta.run)
-    store.write("run.json", {"pair": pair})
+    write_identity(store, pair)
     records = [
         FoldRecord(f, "Ses01F", 1, 1, "max_epochs", metrics(0.5), metrics(0.5), RESOURCES, e)
         for f, e in zip(folds, explanations)

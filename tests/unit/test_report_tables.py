@@ -15,6 +15,7 @@ from harness.report.inference import SESSION_T
 from harness.report.multiplicity import benjamini_hochberg, holm
 from harness.report.tables import _stat, markdown_table, write_reports
 from harness.store import Storage, write_json
+from tests.fixtures.books import write_identity
 from tests.fixtures.predictions import random_runs
 
 
@@ -64,7 +65,7 @@ def write_run(
     run's books, one trial folder per validation score (all complete), predictions in a checkpoint."""
     meta = RunMeta(pair, run, source, "x", {}, folds, 0, smoke, protocol=protocol)
     store = Storage(results / "ray").run(run)
-    store.write("run.json", {"pair": pair})
+    write_identity(store, pair)
     if search_run:
         store.write("final_configs.json", {"budget": "b", "search_run": search_run, "configs": []})
     for i, v in enumerate(val):

@@ -14,6 +14,7 @@ from harness.records import FoldRecord, Metrics, Resources, RunMeta, TrialRecord
 from harness.report.costs import fold_costs, selected_costs
 from harness.report.tables import write_reports
 from harness.store import Storage, write_json
+from tests.fixtures.books import write_identity
 from tests.fixtures.predictions import random_runs
 
 # the selected config of each test session: total parameters (M), of which audio / text branches
@@ -80,7 +81,7 @@ def test_the_report_shows_every_sessions_cost(tmp_path: Path):
     pair, folds = "cnnbilstm_bilstm", tuple(SIZES)
     meta = RunMeta(pair, "cb_final", "demo", "x", {"torch": "2.13.0"}, folds, 0, False)
     store = Storage(tmp_path / "ray").run("cb_final")
-    store.write("run.json", {"pair": pair})
+    write_identity(store, pair)
     store.write("search.json", {"extraction": [], "gpus_per_trial": 0.0, "wall_s": 5.0})
     store.write("final_configs.json", {"budget": "b", "search_run": "", "configs": []})
     for seed, records in enumerate(final_folds()):

@@ -17,6 +17,7 @@ from harness.report.costs import extraction_cost
 from harness.report.summary import pair_order
 from harness.report.tables import write_reports
 from harness.store import Storage, write_json
+from tests.fixtures.books import write_identity
 from tests.fixtures.predictions import random_runs
 
 GRID = {"cnnbilstm_bilstm": 0.55, "wav2vec_bilstm": 0.7, "cnnbilstm_albert": 0.6, "wav2vec_albert": 0.8}
@@ -58,7 +59,7 @@ def write_pair(results: Path, pair: str, accuracy: float) -> None:
     for stage, run, trials in (("search", f"{pair}_s", 3), ("final", f"{pair}_f", 2)):
         meta = RunMeta(pair, run, "demo", "x", {}, folds, 0, False)
         store = Storage(results / "ray").run(run)
-        store.write("run.json", {"pair": pair})
+        write_identity(store, pair)
         store.write("search.json", {"extraction": SPECS[pair], "gpus_per_trial": 0.0, "wall_s": 50.0})
         if stage == "final":
             store.write("final_configs.json", {"budget": "b", "search_run": f"{pair}_s", "configs": []})
