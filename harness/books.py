@@ -131,6 +131,13 @@ class FinalTrial:
         return asdict(self)
 
 
+def fold_config(config: dict[str, Any], session: int, final: bool) -> dict[str, Any]:
+    """The flat config a trial's fold for test ``session`` trains with, from the config Ray hands the trial:
+    a final-stage trial's ``per_fold`` entry (``FinalTrial``), a search trial's one config. The trainable
+    stores it on the fold's record (``FoldRecord.config``)."""
+    return dict(config["per_fold"][str(session)]) if final else dict(config)
+
+
 @dataclass(frozen=True)
 class Selected:
     """What chose one test fold's config (the report's selected_configs)."""

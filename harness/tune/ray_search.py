@@ -40,6 +40,7 @@ from ray.tune.experiment import Trial
 from ray.tune.schedulers import FIFOScheduler
 from ray.tune.search import ConcurrencyLimiter
 
+from harness.books import fold_config
 from harness.config import ConfigError, TrialConfig
 from harness.corpus.folds import Fold
 from harness.corpus.protocols import class_set, make_protocol_folds, selection_folds, selection_units
@@ -56,7 +57,7 @@ from harness.tune.fidelity import fidelity_time
 from harness.tune.objectives import MEASURED
 from harness.tune.objectives import value as objective_value
 from harness.tune.searchers import METRIC, TIME_ATTR, UNIT_KEY, make_search
-from harness.tune.selection import MEASURE_COSTS, PER_FOLD
+from harness.tune.selection import MEASURE_COSTS
 from harness.tune.space import SearchSpace
 from harness.tune.tracking import tracking_callbacks
 
@@ -232,7 +233,7 @@ def report_fold(
 
 def run_trial(config: dict[str, Any], inputs: TrialInputs) -> None:
     """The Ray Tune trainable: a search trial (one config on its unit's folds) or a final-stage trial (one
-    seed on every test fold, each with its own chosen config: ``config[PER_FOLD]``)."""
+    seed on every test fold, each with its own chosen config: ``config["per_fold"]``, harness.books.FinalTrial)."""
     import torch
 
     torch.set_num_threads(max(1, int(inputs.cpus_per_trial)))  # a trial uses the cores it was given, no more
@@ -244,10 +245,9 @@ def run_trial(config: dict[str, Any], inputs: TrialInputs) -> None:
     configs: dict[int, TrialConfig]  # per fold's position
     if inputs.final:
         folds = make_protocol_folds(inputs.manifest, inputs.meta.protocol, inputs.meta.test_sessions)
-        flat = {i: config[PER_FOLD][str(f.test_session)] for i, f in enumerate(folds)}
     else:
         folds = inputs.search_folds(unit)
-        flat = dict.fromkeys(range(len(folds)), record_config)
+    flat = {i: fold_config(record_config, f.test_session, inputs.final) for i, f in enumerate(folds)}
     # each fold's record carries the flat config it trained with (FoldRecord.config: one shape everywhere)
     configs = {i: inputs.space.config(values) for i, values in flat.items()}
     n_folds = len(folds)
