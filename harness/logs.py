@@ -6,15 +6,22 @@ start (``start_log_file``), with everything the console showed: Ray's "Checkpoin
 per fold and trial (said in the trial's worker, routed there by ``setup_worker_logging``, which Ray runs
 in each worker process), its token-authentication notice, and Optuna's "A new study created" line.
 Their warnings and errors still reach the console, except the token-authentication notice, which is
-about how Ray is set up rather than about the run.
+about how Ray is set up rather than about the run, Ray Tune's timing warnings ("... may be a performance
+bottleneck") and its own "Resume experiment with: Tuner.restore(...)" hint (the harness prints how to
+resume: the same command again), which go to the file only. Python warnings (FutureWarning and the
+like) go to the file too, not nowhere. No third-party progress bars (transformers' "Writing model
+shards", the Hub's downloads) and no raw colour codes in worker lines when the console is not a terminal.
+
+Verbosity (``harness -v`` / ``-q``, or ``HARNESS_VERBOSITY`` = 1 / -1): ``-q`` shows warnings and errors
+only; ``-v`` adds the harness's debug lines, Ray's and Optuna's own info lines and Python warnings.
 """
 
 from __future__ import annotations
 
 import logging
 import os
+import sys
 import time
-import warnings
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -23,20 +30,74 @@ from harness.errors import UserError
 
 FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 LOG_FILE_VARIABLE = "HARNESS_LOG_FILE"  # the file, for Ray workers (they inherit or are given it)
+VERBOSITY_VARIABLE = "HARNESS_VERBOSITY"  # -1 quiet, 0 default, 1 verbose (``harness -q`` / ``-v``)
 # Loggers whose INFO lines go to the log file only; their warnings also reach the console.
 QUIET = ("ray.tune", "ray.train", "optuna")
 # Loggers that go to the log file only, warnings included.
-FILE_ONLY = ("ray._private.authentication",)
+FILE_ONLY = ("ray._private.authentication", "py.warnings")
+# Console lines of the QUIET loggers that go to the file only: Ray Tune's timing warnings and its resume
+# hint (the harness says how to resume: run the same command again).
+FILE_ONLY_MESSAGES = ("may be a performance bottleneck", "Resume experiment with:", "Resume training with:")
 _file_handler: logging.FileHandler | None = None
 
 
+def verbosity() -> int:
+    """-1 (``-q``), 0 or 1 (``-v``), from ``HARNESS_VERBOSITY`` (workers inherit it)."""
+    try:
+        return max(-1, min(1, int(os.environ.get(VERBOSITY_VARIABLE, "0"))))
+    except ValueError:
+        return 0
+
+
+def set_verbosity(level: int) -> None:
+    os.environ[VERBOSITY_VARIABLE] = str(max(-1, min(1, level)))
+
+
+class ConsoleFilter(logging.Filter):
+    """Drops the lines the console never shows (``FILE_ONLY_MESSAGES``); the log file keeps them."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        return not any(text in message for text in FILE_ONLY_MESSAGES)
+
+
+def quiet_libraries() -> None:
+    """No third-party progress bars and no raw colour codes in worker lines off a terminal; set before
+    transformers and the Hub are imported (they read the variable once), and switched off where they
+    already are. Ray workers inherit the variables."""
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")  # transformers' bars follow the Hub's switch
+    if not sys.stderr.isatty():
+        os.environ.setdefault("RAY_COLOR_PREFIX", "0")
+    if "huggingface_hub" in sys.modules:
+        from huggingface_hub.utils import disable_progress_bars
+
+        disable_progress_bars()
+    if "transformers" in sys.modules:
+        from transformers.utils import logging as hf_logging
+
+        hf_logging.disable_progress_bar()
+
+
 def setup_logging(verbose: bool = False) -> None:
-    level = logging.DEBUG if verbose else logging.INFO
-    logging.basicConfig(level=level, format=FORMAT, datefmt="%H:%M:%S")
+    level = verbosity() if not verbose else 1
+    logging.basicConfig(
+        level=logging.DEBUG if level > 0 else logging.INFO, format=FORMAT, datefmt="%H:%M:%S", force=False
+    )
+    root = logging.getLogger()
+    root.setLevel(logging.DEBUG if level > 0 else logging.INFO)
+    for handler in root.handlers:  # the console: warnings only with -q
+        if isinstance(handler, logging.StreamHandler) and not isinstance(handler, logging.FileHandler):
+            handler.setLevel(logging.WARNING if level < 0 else logging.NOTSET)
+            if not any(isinstance(f, ConsoleFilter) for f in handler.filters):
+                handler.addFilter(ConsoleFilter())
     for noisy in ("urllib3", "filelock", "numba", "matplotlib", "httpx", "transformers", "huggingface_hub"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
-    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
-    warnings.filterwarnings("ignore", category=FutureWarning)
+    quiet_libraries()
+    logging.captureWarnings(True)  # warnings become log records: the file keeps them, -v shows them
+    warnings_logger = logging.getLogger("py.warnings")
+    if level <= 0 and _file_handler is None:
+        warnings_logger.handlers, warnings_logger.propagate = [logging.NullHandler()], False
 
 
 def log_file_path(folder: str | Path, command: str, name: str) -> Path:
@@ -66,12 +127,15 @@ def start_log_file(path: Path) -> Path:
 
 def route(handler: logging.Handler, console: bool) -> None:
     """The noisy loggers write to ``handler``, and (with ``console``) their warnings to the console."""
+    level = verbosity()
     stream = logging.StreamHandler()
     stream.setFormatter(logging.Formatter(FORMAT, "%H:%M:%S"))
-    stream.setLevel(logging.WARNING)
+    stream.setLevel(logging.INFO if level > 0 else logging.WARNING)
+    stream.addFilter(ConsoleFilter())
     for name in QUIET + FILE_ONLY:
         logger = logging.getLogger(name)
-        logger.handlers = [handler] + ([stream] if console and name in QUIET else [])
+        shown = console and (name in QUIET or (level > 0 and name == "py.warnings"))
+        logger.handlers = [handler] + ([stream] if shown else [])
         logger.setLevel(logging.INFO)
         logger.propagate = False
 
@@ -87,6 +151,8 @@ def _quiet_optuna() -> None:
 def setup_worker_logging() -> None:
     """Run by Ray in each worker process (``worker_process_setup_hook``): Ray Train's per-checkpoint lines
     go to the run's log file when this node can write it, else nowhere; warnings still reach the driver."""
+    quiet_libraries()
+    logging.captureWarnings(True)
     target = os.environ.get(LOG_FILE_VARIABLE)
     handler: logging.Handler = logging.NullHandler()
     if target and Path(target).parent.is_dir():

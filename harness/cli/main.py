@@ -5,11 +5,18 @@ harness benchmark                          (= python -m harness.benchmark)
 harness report --results results          (= python -m harness.report)
 harness data inspect --data DIR            (= python -m harness.data)
 harness validate [--checkpoints]           (= python -m harness.validate)
+
+harness --version                          the installed version
+harness -v COMMAND ... / harness -q COMMAND ...
+                                           more (debug lines, Ray's and Optuna's own, Python warnings) or
+                                           less (warnings and errors only) on the console; the run's log
+                                           file always has everything
 """
 
 from __future__ import annotations
 
 import importlib
+import importlib.metadata
 import sys
 
 COMMANDS = {
@@ -21,8 +28,25 @@ COMMANDS = {
 }
 
 
+def version() -> str:
+    """The installed distribution's version (the package's own where it is not installed)."""
+    try:
+        return importlib.metadata.version("harness")
+    except importlib.metadata.PackageNotFoundError:
+        from harness import __version__
+
+        return __version__
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
+    if argv and argv[0] == "--version":
+        print(f"harness {version()}")
+        return 0
+    while argv and argv[0] in ("-v", "--verbose", "-q", "--quiet"):  # before the command: its logging
+        from harness.logs import set_verbosity
+
+        set_verbosity(1 if argv.pop(0) in ("-v", "--verbose") else -1)
     if not argv or argv[0] not in COMMANDS:
         print(
             __doc__.strip()
