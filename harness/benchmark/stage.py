@@ -316,9 +316,10 @@ def run_benchmark(
 ) -> Interrupted | None:
     """The search of every pair, then the final stage of every pair; returns where it was interrupted."""
     progress = progress or NoProgress()
+    log.info("budget: %s", spec.describe())  # once: the line is long
     with interrupts:
         for pair, plan in plans.searches.items():
-            log.info("search: %s (%s)", pair, spec.describe())
+            log.info("search: %s", pair)
             progress.enter(pair, "search")
             if execute(plan, data, spec.run, interrupts).interrupted:
                 return Interrupted(pair, "search")
