@@ -33,6 +33,7 @@ from filelock import FileLock
 from tqdm.auto import tqdm
 
 from harness.features.spec import FeatureSpec
+from harness.paths import disk_full_error, is_disk_full
 
 log = logging.getLogger(__name__)
 CACHE_FORMAT = 2
@@ -183,10 +184,23 @@ class FeatureCache:
         if len(rows) != len(manifest):
             raise RuntimeError(f"{spec.kind}: computed {len(rows)} features for {len(manifest)} utterances")
         figures = meter.figures()
-        seconds = figures["extract_seconds"]
-        audio_seconds = float(manifest["duration"].sum()) if "duration" in manifest else None
         tmp = folder.with_name(folder.name + f".tmp{os.getpid()}")
         shutil.rmtree(tmp, ignore_errors=True)
+        try:
+            self._write(spec, manifest, rows, figures, tmp)
+        except OSError as err:
+            shutil.rmtree(tmp, ignore_errors=True)  # a half-written folder is never read; free its space now
+            if is_disk_full(err):  # one line (issue 30); complete folders stay, so a rerun extracts only the rest
+                needed = sum(getattr(r, "nbytes", 0) for r in rows) or None
+                raise disk_full_error(self.root, f"storing {spec.kind} features", needed) from None
+            raise
+        shutil.rmtree(folder, ignore_errors=True)
+        os.replace(tmp, folder)
+
+    @staticmethod
+    def _write(spec: FeatureSpec, manifest: pd.DataFrame, rows: list[Any], figures: dict[str, Any], tmp: Path) -> None:
+        seconds = figures["extract_seconds"]
+        audio_seconds = float(manifest["duration"].sum()) if "duration" in manifest else None
         tmp.mkdir(parents=True)
         if rows and isinstance(rows[0], list):
             (tmp / "tokens.json").write_text(json.dumps(rows))
@@ -202,8 +216,6 @@ class FeatureCache:
         (tmp / "spec.json").write_text(json.dumps(spec.describe() | {"built": meta}, indent=1))
         # ids.json last: its presence marks a complete folder.
         (tmp / "ids.json").write_text(json.dumps(manifest["utterance_id"].tolist()))
-        shutil.rmtree(folder, ignore_errors=True)
-        os.replace(tmp, folder)
 
     @staticmethod
     def _load(spec: FeatureSpec, folder: Path) -> Features:
