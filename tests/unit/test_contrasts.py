@@ -64,19 +64,10 @@ def test_differences_are_oriented_by_the_question_never_alphabetically():
     )
 
 
-def test_the_primary_family_is_the_grid_contrasts_and_the_fusion_gains(finals):
-    terms = [(x.grid, x.term, x.terms) for x in contrasts.primary_family(finals)]
-    grid_terms = [t for g, t, _ in terms if g == GRID_NAME]
-    assert grid_terms == [
-        "audio swap (text small)",
-        "audio swap (text large)",
-        "text swap (audio small)",
-        "text swap (audio large)",
-        "audio size main effect",
-        "text size main effect",
-        "interaction",
-    ]
-    gains = sorted(w[0][0] + " - " + w[1][0] for g, _, w in terms if g == "")
+def test_the_families_are_the_factorial_terms_the_fusion_gains_and_the_rest(finals, family):
+    terms = [(x.grid, x.term) for x in contrasts.primary_family(finals)]
+    assert terms == [(GRID_NAME, t) for t in ("audio size main effect", "text size main effect", "interaction")]
+    gains = sorted(f"{x.pairs[0]} - {x.pairs[1]}" for x in contrasts.fusion_family(finals))
     assert gains == [
         "cnnbilstm_albert - albert",
         "cnnbilstm_albert - cnnbilstm",
@@ -87,31 +78,40 @@ def test_the_primary_family_is_the_grid_contrasts_and_the_fusion_gains(finals):
         "wav2vec_bilstm - bilstm",
         "wav2vec_bilstm - wav2vec",
     ]
-    swap = dict((t, w) for g, t, w in terms if g)["audio swap (text small)"]
-    assert swap == (("wav2vec_bilstm", 1.0), ("cnnbilstm_bilstm", -1.0))  # large minus small
+    swap = next(
+        x for x in contrasts.grid_contrasts(contrasts.grids(list(finals))[0]) if x.term.startswith("audio swap")
+    )
+    assert swap.terms == (("wav2vec_bilstm", 1.0), ("cnnbilstm_bilstm", -1.0))  # large minus small
+    assert family.family[swap.key] == "exploratory"  # a single swap is a pairwise difference, explored
 
 
-def test_holm_runs_over_the_family_only_and_each_contrast_has_one_holm_p(finals, family):
-    keys = list(family.evaluated)
-    assert len(keys) == 15
-    assert [family.holm_p[k] for k in keys] == pytest.approx(holm([family.evaluated[k].f1.p_value for k in keys]))
+def test_holm_runs_within_each_family_and_each_contrast_has_one_adjusted_p(finals, family):
+    for name, size in (("primary", 3), ("fusion", 8)):
+        keys = [k for k, f in family.family.items() if f == name]
+        assert len(keys) == size
+        overlap = [family.evaluated[k].f1.overlap_p_value for k in keys]  # the verdicts' interval
+        assert [family.holm_p[k] for k in keys] == pytest.approx(holm(overlap))
     table = contrasts.pairwise(finals, family)
     assert len(table) == 28  # 8 pairs
-    primary = table[table.family == "primary"]
-    assert len(primary) == 12  # the four swaps and the eight fusion gains
+    assert table.family.value_counts().to_dict() == {"exploratory": 20, "fusion": 8}
     gain = contrasts.fusion_gain(finals, family)
-    merged = gain.merge(primary, left_on=["pair", "baseline"], right_on=["pair_a", "pair_b"])
+    merged = gain.merge(table, left_on=["pair", "baseline"], right_on=["pair_a", "pair_b"])
     assert (
         len(merged) == 8 and (merged.holm_p_x == merged.holm_p_y).all() and (merged.verdict_x == merged.verdict_y).all()
     )
     exploratory = table[table.family == "exploratory"]
     assert (
-        exploratory.holm_p.isna().all() and exploratory.bh_p.notna().all() and (exploratory.bh_p >= exploratory.p).all()
+        exploratory.holm_p.isna().all()
+        and exploratory.bh_p.notna().all()
+        and (exploratory.bh_p >= exploratory.overlap_p).all()
     )
-    row = primary.set_index(["pair_a", "pair_b"]).loc[("wav2vec_bilstm", "cnnbilstm_bilstm")]
+    row = table.set_index(["pair_a", "pair_b"]).loc[("wav2vec_bilstm", "cnnbilstm_bilstm")]
     direct = primary_difference(finals["wav2vec_bilstm"], finals["cnnbilstm_bilstm"])
     assert (row.diff_weighted_f1, row.ci_low, row.ci_high, row.p) == pytest.approx(
         (direct.estimate, direct.ci_low, direct.ci_high, direct.p_value)
+    )
+    assert (row.overlap_ci_low, row.overlap_ci_high, row.overlap_p) == pytest.approx(
+        (direct.overlap_ci_low, direct.overlap_ci_high, direct.overlap_p_value)
     )
     ua = primary_difference(finals["wav2vec_bilstm"], finals["cnnbilstm_bilstm"], metric="ua")
     assert (row.diff_ua, row.ua_p) == pytest.approx((ua.estimate, ua.p_value))
@@ -120,7 +120,7 @@ def test_holm_runs_over_the_family_only_and_each_contrast_has_one_holm_p(finals,
 
 def test_the_factorial_table_has_the_cells_then_the_effects(finals, family):
     table = contrasts.factorial(finals, family)
-    assert list(table.columns) == ["grid", "term", "estimate", "ci_low", "ci_high", "p", "holm_p", "verdict"]
+    assert list(table.columns) == contrasts.FACTORIAL_COLUMNS
     assert (table.grid == GRID_NAME).all() and len(table) == 7
     cells, effects = table.iloc[:4], table.iloc[4:].set_index("term")
     assert cells.term.tolist()[0] == "cnnbilstm_bilstm (audio small, text small)"
@@ -130,8 +130,9 @@ def test_the_factorial_table_has_the_cells_then_the_effects(finals, family):
     )
     assert cells.p.isna().all() and cells.holm_p.isna().all()
     swaps = {
-        x.term: np.array(family.evaluated[x.key].f1.per_session)
+        x.term: np.array(contrasts.evaluate(finals, x).f1.per_session)
         for x in contrasts.grid_contrasts(contrasts.grids(list(finals))[0])
+        if "swap" in x.term
     }
     main = (swaps["audio swap (text small)"] + swaps["audio swap (text large)"]) / 2
     assert effects.loc["audio size main effect", "estimate"] == pytest.approx(main.mean())
@@ -141,7 +142,8 @@ def test_the_factorial_table_has_the_cells_then_the_effects(finals, family):
     assert effects.loc["audio size main effect", "verdict"] == "different"
     assert effects.loc["audio size main effect", "estimate"] > 0.1
     assert effects.loc["text size main effect", "verdict"] == "equivalent"
-    assert (effects.holm_p >= effects.p).all()
+    assert (effects.holm_p >= effects.overlap_p).all() and (effects.overlap_p >= effects.p).all()
+    assert (effects.family == "primary").all()
 
 
 def test_the_equivalence_margin_is_settable(finals):
@@ -174,3 +176,4 @@ def test_one_test_session_is_labelled_conditional_on_these_speakers(finals):
     one = {p: f[f.fold == 5] for p, f in finals.items() if p in ("cnnbilstm_bilstm", "cnnbilstm")}
     table = contrasts.pairwise(one, contrasts.evaluate_family(one))
     assert (table.method == ONE_SESSION_BOOTSTRAP).all() and (table.n_sessions == 1).all()
+    assert table.verdict.str.contains("conditional on the Session-5 speakers").all()  # never a bare LOSO word
