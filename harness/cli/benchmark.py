@@ -49,16 +49,22 @@ def build_parser() -> argparse.ArgumentParser:
         default=None,
         help=f"seeds per final config (default {FULL_BUDGET.seeds}; demo {DEMO_BUDGET.seeds})",
     )
-    parser.add_argument("--top-k", type=int, default=1, help="configs per pair re-trained in the final stage")
+    parser.add_argument(
+        "--top-k", type=int, default=1, help="configs per pair re-trained in the final stage (default: %(default)s)"
+    )
     parser.add_argument(
         "--select",
         choices=SELECTIONS,
         default="best",
         help="per test fold, the config with the best validation weighted F1, or the cheapest (by --cost) whose "
-        "validation weighted F1 is within --margin of the best",
+        "validation weighted F1 is within --margin of the best (default: %(default)s)",
     )
-    parser.add_argument("--margin", type=float, default=DEFAULT_MARGIN, help="weighted-F1 margin of --select")
-    parser.add_argument("--cost", choices=COSTS, default="latency_4s_ms", help="the cost --select minimises")
+    parser.add_argument(
+        "--margin", type=float, default=DEFAULT_MARGIN, help="weighted-F1 margin of --select (default: %(default)s)"
+    )
+    parser.add_argument(
+        "--cost", choices=COSTS, default="latency_4s_ms", help="the cost --select minimises (default: %(default)s)"
+    )
     parser.add_argument(
         "--grid",
         nargs="+",
@@ -66,7 +72,11 @@ def build_parser() -> argparse.ArgumentParser:
         help="compose the pairs from encoders instead of --pairs: every audio x text pair and each encoder's "
         "unimodal baseline, e.g. --grid audio=cnn_bilstm,wav2vec2 text=bilstm,albert",
     )
-    parser.add_argument("--name", default="bench", help="benchmark name: runs are PAIR_SOURCE_NAME and _NAME_final")
+    parser.add_argument(
+        "--name",
+        default="bench",
+        help="benchmark name: runs are PAIR_SOURCE_NAME and _NAME_final (default: %(default)s)",
+    )
     add_run_arguments(parser)
     parser.set_defaults(num_samples=None)
     return parser

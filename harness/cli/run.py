@@ -23,14 +23,20 @@ def add_run_arguments(parser: argparse.ArgumentParser) -> None:
         help="IEMOCAP_full_release folder, CREMA-D release folder or manifest CSV "
         "(docs/corpora.md; default: the built-in demo corpus)",
     )
-    parser.add_argument("--num-samples", type=int, default=8, help="number of trials (configs) to try per pair")
+    parser.add_argument(
+        "--num-samples",
+        type=int,
+        default=8,
+        help="trials (configs) per pair and test fold: a nested search (loso) samples this many for each test "
+        "fold, loso-flat and session5 this many in all (default: 8; harness benchmark on the demo corpus: 2)",
+    )
     parser.add_argument(
         "--gpus-per-trial",
         type=float,
         default=None,
         help="GPU share per trial, e.g. 0.25 runs four trials per GPU (default: 0.25 if a GPU)",
     )
-    parser.add_argument("--cpus-per-trial", type=float, default=1.0)
+    parser.add_argument("--cpus-per-trial", type=float, default=1.0, help="CPU cores per trial (default: %(default)s)")
     parser.add_argument(
         "--max-concurrent",
         type=int,
@@ -42,9 +48,11 @@ def add_run_arguments(parser: argparse.ArgumentParser) -> None:
         help="where runs are kept: Ray Tune's storage, a path or a URI such as s3://bucket/runs, read "
         "and written through pyarrow (default: RESULTS/ray)",
     )
-    parser.add_argument("--results", default="results", help="reports folder (tables and plots)")
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--folds", type=int, nargs="+", default=list(SESSIONS), help="test sessions to run")
+    parser.add_argument("--results", default="results", help="reports folder (tables and plots; default: %(default)s)")
+    parser.add_argument("--seed", type=int, default=0, help="the search's seed (default: %(default)s)")
+    parser.add_argument(
+        "--folds", type=int, nargs="+", default=list(SESSIONS), help="test sessions to run (default: 1 2 3 4 5)"
+    )
     parser.add_argument(
         "--set",
         dest="overrides",
@@ -65,14 +73,14 @@ def add_run_arguments(parser: argparse.ArgumentParser) -> None:
         default="loso",
         help="loso: five speaker-independent folds, each fold's config chosen on the other four sessions only "
         "(nested); loso-flat: one config chosen on all five folds' validation sessions (non-nested, optimistic); "
-        "session5: train 1-4, test 5 (the ERC split)",
+        "session5: train 1-4, test 5 (the ERC split) (default: %(default)s)",
     )
     parser.add_argument(
         "--subset",
         choices=SUBSETS,
         default="all",
         help="dialogs to train, select and test on: all, or improvised (or scripted) only; the scripts repeat "
-        "across sessions, so scripted test lines often occur verbatim in training",
+        "across sessions, so scripted test lines often occur verbatim in training (default: %(default)s)",
     )
     parser.add_argument(
         "--objectives",
@@ -92,7 +100,8 @@ def add_run_arguments(parser: argparse.ArgumentParser) -> None:
         "--fidelity",
         choices=FIDELITIES,
         default="epochs",
-        help="what ASHA's rungs count: epochs (1, 3, 9 epochs of the first fold, then folds) or folds (1, 2, 4)",
+        help="what ASHA's rungs count: epochs (1, 3, 9 epochs of the first fold, then folds) or folds (1, 2, 4) "
+        "(default: %(default)s)",
     )
     parser.add_argument(
         "--optuna-storage",
@@ -106,13 +115,14 @@ def add_run_arguments(parser: argparse.ArgumentParser) -> None:
         type=int,
         choices=sorted(CLASS_SETS),
         default=6,
-        help="6 (neu ang hap sad fru exc) or 4 (neu ang sad hap+exc)",
+        help="6 (neu ang hap sad fru exc) or 4 (neu ang sad hap+exc) (default: %(default)s)",
     )
     parser.add_argument(
         "--labels",
         choices=LABEL_POLICIES,
         default="release",
-        help="release: labels as read; erc: apply the ERC relabel list (harness/corpus/erc_relabel.csv)",
+        help="release: labels as read; erc: apply the ERC relabel list (harness/corpus/erc_relabel.csv) "
+        "(default: %(default)s)",
     )
     parser.add_argument("--skip-bad", action="store_true", help="skip and list malformed corpus entries")
     parser.add_argument("--smoke-test", action="store_true", help="1 fold, 2 trials, 1 epoch, tiny models")
