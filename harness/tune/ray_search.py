@@ -91,6 +91,7 @@ class TrialInputs:
     cpus_per_trial: float = 1.0
     final: bool = False  # final stage: explain each fold and store per-utterance predictions
     inner_folds: int | None = None  # nested search: run only the first N inner folds (a smoke test)
+    keep_models_in: str = ""  # final stage, --keep-models: the storage whose run keeps each fold's model
 
     def search_folds(self, unit: int | None) -> list[Fold]:
         return selection_folds(self.manifest, self.meta.protocol, self.meta.test_sessions, unit, self.inner_folds)
@@ -214,6 +215,29 @@ def _predictions(
     return frame
 
 
+def keep_fold_model(inputs: TrialInputs, fold: int, cfg: TrialConfig, outcome: Any, trial_id: str) -> None:
+    """``--keep-models``: the final stage keeps each test fold's model of its selected config, first seed
+    (``meta.seed + 1``; a fused trial's member of that seed), in the run's books (``harness.train.keep``)."""
+    if not inputs.keep_models_in or outcome.model is None or cfg.seed != inputs.meta.seed + 1:
+        return
+    from harness.train.keep import KeptInfo, save_kept
+
+    pair = get_pair(inputs.meta.pair)
+    specs = {m: {r: s.describe() for r, s in v.feature_specs(cfg).items()} for m, v in pair.variants.items()}
+    info = KeptInfo(
+        inputs.meta.pair,
+        fold,
+        cfg.seed,
+        inputs.meta.run,
+        trial_id,
+        cfg.flat(),
+        class_set(inputs.meta.classes),
+        features=specs,
+        latency_4s_ms=outcome.record.resources.latency_4s_ms,
+    )
+    save_kept(Storage(inputs.keep_models_in).run(inputs.meta.run), outcome.model, info)
+
+
 def report_fold(
     metrics: dict[str, Any],
     record: TrialRecord,
@@ -327,6 +351,7 @@ def run_trial(config: dict[str, Any], inputs: TrialInputs) -> None:
                 )
                 if outcome.explanations is not None:
                     explanations.append(outcome.explanations)
+                keep_fold_model(inputs, fold.test_session, cfg, outcome, trial_id)
             # The record travels with this report: ASHA may stop the trial here (its last rung or max_t).
             clock = fidelity_time(inputs.meta.fidelity, n_folds, len(folds_done))
             done = record("finished" if len(folds_done) == n_folds else "running")
