@@ -1,0 +1,204 @@
+"""Kept models: one fold's trained model, with everything needed to use it on new audio and text.
+
+The final stage keeps, per test fold, the model of the selected config's first seed (``--keep-models``,
+on by default; search trials never keep one) in the run's books::
+
+    STORAGE/<run>/harness/models/fold<k>/model.pt    the weights: every trained tensor and buffer (the
+                                                     CNN-BiLSTM's normalisation statistics are buffers); a
+                                                     frozen pretrained backbone is left out and loaded
+                                                     from its checkpoint (config ``audio.model`` ...)
+    STORAGE/<run>/harness/models/fold<k>/kept.json   ``KeptInfo``: pair, fold, seed, the flat config, the
+                                                     class set, word vocabularies, the feature specs
+
+``load_kept`` rebuilds the model from these alone (no corpus): the encoders are constructed from the
+config and the stored vocabularies, then the weights are loaded strictly (only a frozen backbone's
+tensors may be missing, and only when its checkpoint supplies them). ``features_of`` computes a raw
+utterance's inputs exactly as the feature cache does, so a kept model's probabilities for a corpus
+utterance equal the final stage's stored ones.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import logging
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import numpy as np
+import torch
+
+from harness.config import TrialConfig
+from harness.errors import UserError
+from harness.features import Features
+from harness.features.frontends import from_raw
+from harness.models.encoders.base import Encoder
+from harness.models.fusion import EmotionModel
+from harness.models.pairs import get_pair
+from harness.records import from_dict
+from harness.store import RunStore, read_bytes, write_bytes
+
+log = logging.getLogger(__name__)
+SCHEMA = 1
+MODELS = "models"  # folder in the run's books
+WEIGHTS, INFO = "model.pt", "kept.json"
+
+
+class KeptModelError(UserError):
+    """A kept model that is missing, of another schema, or whose weights do not fit its config."""
+
+
+@dataclass(frozen=True)
+class KeptInfo:
+    pair: str
+    fold: int  # test fold (session) the model was tested on
+    seed: int
+    run: str
+    trial_id: str
+    config: dict[str, Any]  # the flat config it trained with (TrialConfig.from_flat reads it)
+    classes: tuple[str, ...]  # output order of the model's probabilities
+    vocabularies: dict[str, dict[str, int]] = field(default_factory=dict)  # modality -> word -> id
+    features: dict[str, dict[str, dict[str, Any]]] = field(default_factory=dict)  # modality -> role -> spec
+    latency_4s_ms: float | None = None  # the fold record's latency (what the report shows)
+    torch_version: str = ""
+    schema: int = SCHEMA
+
+
+@dataclass
+class KeptModel:
+    info: KeptInfo
+    model: EmotionModel
+
+    @property
+    def classes(self) -> tuple[str, ...]:
+        return self.info.classes
+
+
+def _frozen_backbone(name: str, parameter: torch.nn.Parameter) -> bool:
+    return ".backbone." in name and not parameter.requires_grad
+
+
+def kept_state(model: EmotionModel) -> dict[str, torch.Tensor]:
+    """Every tensor of the model except a frozen pretrained backbone's (its checkpoint holds those)."""
+    frozen = {n for n, p in model.named_parameters() if _frozen_backbone(n, p)}
+    return {k: v.detach().cpu().clone() for k, v in model.state_dict().items() if k not in frozen}
+
+
+def model_folder(store: RunStore, fold: int) -> str:
+    return f"{store.path}/harness/{MODELS}/fold{fold}"
+
+
+def save_kept(store: RunStore, model: EmotionModel, info: KeptInfo) -> str:
+    """Write ``model`` and ``info`` into the run's books; returns the folder."""
+    folder = model_folder(store, info.fold)
+    vocabularies = {m: dict(v) for m, e in model.branches.items() if (v := getattr(e, "vocabulary", None))}
+    info = KeptInfo(**(asdict(info) | {"vocabularies": vocabularies, "torch_version": torch.__version__}))
+    buffer = io.BytesIO()
+    torch.save(kept_state(model), buffer)
+    write_bytes(store.fs, f"{folder}/{WEIGHTS}", buffer.getvalue())
+    write_bytes(store.fs, f"{folder}/{INFO}", json.dumps(asdict(info), indent=1, default=str).encode())
+    log.info("kept fold %d's model (seed %d) in %s", info.fold, info.seed, folder)
+    return folder
+
+
+def kept_folds(store: RunStore) -> list[int]:
+    """The folds with a kept model in ``store``."""
+    import pyarrow.fs as pafs
+
+    root = f"{store.path}/harness/{MODELS}"
+    if store.fs.get_file_info(root).type != pafs.FileType.Directory:
+        return []
+    names = [i.base_name for i in store.fs.get_file_info(pafs.FileSelector(root))]
+    return sorted(int(n[4:]) for n in names if n.startswith("fold") and n[4:].isdigit())
+
+
+def _rebuild_encoder(modality: str, variant: Any, cfg: TrialConfig, state: dict, info: KeptInfo) -> Encoder:
+    """An encoder of the right shape, from the config, the stored vocabulary and the weights' shapes.
+
+    Encoders whose constructor needs figures computed from training data are built from what was kept;
+    the others (pretrained ones) build from the config alone."""
+    from harness.models.encoders.bilstm import WordBiLstm
+    from harness.models.encoders.cnn_bilstm import CnnBiLstm
+
+    cls = variant.cls
+    if issubclass(cls, WordBiLstm):
+        if modality not in info.vocabularies:
+            raise KeptModelError(f"kept model of {info.pair} fold {info.fold}: no {modality} vocabulary stored")
+        return cls(cfg, info.vocabularies[modality])
+    if issubclass(cls, CnnBiLstm):
+        mean, std = state[f"encoders.{modality}.mean"], state[f"encoders.{modality}.std"]
+        return cls(cfg, int(mean.shape[0]), mean.numpy(), std.numpy())
+    return variant.build(cfg, {}, np.empty(0, dtype=np.int64))
+
+
+def build_kept(info: KeptInfo, state: dict[str, torch.Tensor]) -> EmotionModel:
+    """The model of ``info`` with ``state`` loaded (eval mode, CPU)."""
+    pair = get_pair(info.pair)
+    cfg = TrialConfig.from_flat(info.config)
+    if cfg.context.enabled:
+        raise KeptModelError(
+            f"kept model of {info.pair} fold {info.fold} reads dialogue context; predicting on single utterances "
+            "is not supported for it"
+        )
+    encoders = {m: _rebuild_encoder(m, v, cfg, state, info) for m, v in pair.variants.items()}
+    model = EmotionModel(encoders, cfg, len(info.classes))
+    missing, unexpected = model.load_state_dict(state, strict=False)
+    frozen = {n for n, p in model.named_parameters() if _frozen_backbone(n, p)}
+    if unexpected or set(missing) - frozen:
+        raise KeptModelError(
+            f"kept model of {info.pair} fold {info.fold}: weights do not fit its config (missing "
+            f"{sorted(set(missing) - frozen)[:3]}, unexpected {sorted(unexpected)[:3]})"
+        )
+    return model.eval()
+
+
+def load_kept(store: RunStore, fold: int) -> KeptModel:
+    """Fold ``fold``'s kept model of the run in ``store``."""
+    folder = model_folder(store, fold)
+    try:
+        raw = json.loads(read_bytes(store.fs, f"{folder}/{INFO}"))
+        weights = read_bytes(store.fs, f"{folder}/{WEIGHTS}")
+    except (OSError, FileNotFoundError):
+        found = kept_folds(store)
+        raise KeptModelError(
+            f"{store.uri}: no kept model for fold {fold} (kept: {', '.join(map(str, found)) or 'none'}; "
+            "the final stage keeps them unless --no-keep-models)"
+        ) from None
+    if raw.get("schema") != SCHEMA:
+        raise KeptModelError(f"{folder}/{INFO}: schema {raw.get('schema')!r}, this harness reads {SCHEMA}")
+    info = from_dict(KeptInfo, raw)
+    state = torch.load(io.BytesIO(weights), map_location="cpu", weights_only=True)
+    return KeptModel(info, build_kept(info, state))
+
+
+def features_of(model: EmotionModel, config: dict[str, Any], pair: str, audio: np.ndarray, text: str) -> dict:
+    """One-row ``Features`` per encoder input of a raw utterance (float waveform at 16 kHz and its
+    transcript), computed by the functions the feature cache uses. A frozen encoder's cached layer
+    means are not computed: the live path runs its backbone instead."""
+    cfg = TrialConfig.from_flat(config)
+    out: dict[str, dict[str, Features]] = {}
+    for modality, variant in get_pair(pair).variants.items():
+        out[modality] = {}
+        for role, spec in variant.feature_specs(cfg).items():
+            if spec.kind == "layer_means":
+                continue
+            value = from_raw(spec)(audio, text)
+            if isinstance(value, list):
+                out[modality][role] = Features(spec, ["input"], tokens=[value])
+            else:
+                array = np.asarray(value)
+                out[modality][role] = Features(spec, ["input"], values=array, offsets=np.array([0, len(array)]))
+    return out
+
+
+def collate_raw(kept: KeptModel, audio: np.ndarray, text: str) -> dict:
+    """The model's input batch (one row) for a raw utterance, on the CPU."""
+    features = features_of(kept.model, kept.info.config, kept.info.pair, audio, text)
+    return kept.model.collate(features, np.array([0]), live=True, context=False)
+
+
+def probabilities(kept: KeptModel, audio: np.ndarray, text: str) -> np.ndarray:
+    """Class probabilities (in ``kept.classes`` order) for one raw utterance."""
+    with torch.no_grad():
+        logits = kept.model(collate_raw(kept, audio, text))
+    return torch.softmax(logits.float(), -1)[0].numpy()
