@@ -192,9 +192,14 @@ def start_run_log(storage: str, results: str | Path, command: str, name: str) ->
     return start_log_file(log_file_path(log_folder(storage, results), command, name))
 
 
+MLFLOW_DB = "mlflow.db"  # --mlflow FOLDER: MLflow's SQLite store in it
+
+
 def check_mlflow(uri: str | None) -> str | None:
     """``--mlflow URI`` checked before Ray: MLflow installed, a local store's folder there; returns the URI
-    as MLflow gets it (a plain path made absolute: Ray's driver may run elsewhere than the shell)."""
+    as MLflow gets it. A folder (a plain path or ``file://``) becomes the SQLite store ``FOLDER/mlflow.db``:
+    MLflow 3 keeps its file store in maintenance mode and refuses to create experiments in it. Paths are
+    made absolute (Ray's driver may run elsewhere than the shell)."""
     if uri is None:
         return None
     import importlib.util
@@ -202,8 +207,14 @@ def check_mlflow(uri: str | None) -> str | None:
     if importlib.util.find_spec("mlflow") is None:
         raise UserError(f"--mlflow {uri}: MLflow is not installed (pip install 'harness[mlflow]')")
     scheme, sep, rest = uri.partition("://")
-    if not sep:
-        return Path(uri).expanduser().resolve().as_uri()
+    if not sep or scheme == "file":
+        folder = Path(urlsplit(uri).path if sep else uri).expanduser().resolve()
+        if folder.suffix == ".db" or (folder.exists() and not folder.is_dir()):
+            raise UserError(f"--mlflow {uri}: a folder is expected here; for a database file use sqlite:///{folder}")
+        if not folder.parent.is_dir():
+            raise UserError(f"--mlflow {uri}: the folder {folder.parent} does not exist")
+        folder.mkdir(exist_ok=True)
+        return f"sqlite:///{folder / MLFLOW_DB}"
     if scheme == "sqlite":  # sqlite:///relative.db or sqlite:////absolute/path.db
         path = Path(rest[1:]).expanduser().resolve()
         if not path.parent.is_dir():

@@ -81,13 +81,48 @@ def tracking_callbacks(run: str, pair: str, fixed: dict[str, Any]) -> list[tune.
 
 
 class HarnessMLflow(MLflowLoggerCallback):
-    """Ray Tune's MLflow callback, plus the run's fixed config values as params of each trial."""
+    """Ray Tune's MLflow callback, plus the run's fixed config values as params of each trial.
+
+    MLflow failing never stops the search: the first failure is named in one warning line (the store, what
+    failed and why; for a resumed run, that it keeps the store it was started with) and tracking stops for
+    the rest of the command. The trial records are the harness's own account in any case."""
 
     def __init__(self, uri: str, run: str, pair: str, fixed: dict[str, Any]):
         super().__init__(tracking_uri=uri, experiment_name=run, tags={"harness.pair": pair, "harness.run": run})
         self.fixed = fixed
+        self.run = run
+
+    def _guarded(self, what: str, call: Any, *args: Any) -> None:
+        if getattr(self, "_failed", False):
+            return
+        try:
+            call(*args)
+        except Exception as err:  # noqa: BLE001 - any MLflow or store error: say it once, keep searching
+            self._failed = True
+            reason = " ".join(str(err).split())[:300]
+            log.warning(
+                "MLflow tracking to %s stopped (%s: %s: %s); the search goes on. A resumed run tracks to the "
+                "store it was started with: to track elsewhere, start a new run (--name NEW --mlflow URI)",
+                self.tracking_uri,
+                what,
+                type(err).__name__,
+                reason,
+            )
+
+    def setup(self, *args: Any, **kwargs: Any) -> None:
+        self._failed = False
+        self._guarded("opening the store", lambda: super(HarnessMLflow, self).setup(*args, **kwargs))
 
     def log_trial_start(self, trial: Trial) -> None:
-        super().log_trial_start(trial)
-        fixed_only = {k: v for k, v in self.fixed.items() if k not in trial.config}
-        self.mlflow_util.log_params(run_id=self._trial_runs[trial], params_to_log=fixed_only)
+        def start() -> None:
+            super(HarnessMLflow, self).log_trial_start(trial)
+            fixed_only = {k: v for k, v in self.fixed.items() if k not in trial.config}
+            self.mlflow_util.log_params(run_id=self._trial_runs[trial], params_to_log=fixed_only)
+
+        self._guarded("starting a trial's run", start)
+
+    def log_trial_result(self, iteration: int, trial: Trial, result: dict) -> None:
+        self._guarded("logging metrics", super().log_trial_result, iteration, trial, result)
+
+    def log_trial_end(self, trial: Trial, failed: bool = False) -> None:
+        self._guarded("ending a trial's run", super().log_trial_end, trial, failed)
