@@ -17,10 +17,10 @@ import json
 from dataclasses import asdict, dataclass, field
 from typing import Any, TypeVar
 
-from harness.corpus.folds import SPLIT_VERSION
 from harness.errors import UserError
 from harness.records import from_dict
-from harness.store import RunStore, read_json
+from harness.resume_check import check_run_files
+from harness.store import RunStore
 
 BOOK_SCHEMA = 1
 RUN_BOOK, SUMMARY_BOOK, FINAL_BOOK = "run.json", "search.json", "final_configs.json"
@@ -44,7 +44,8 @@ class RunIdentity:
     seed: int
     stage: str
     final: dict[str, Any] | None = None  # final stage: {"seeds": S, "top_k": K[, "select": rule]}
-    split_version: int = SPLIT_VERSION
+    # harness.corpus.folds.SPLIT_VERSION when the run was planned (passed in: books sit below the corpus)
+    split_version: int = field(kw_only=True)
     subset: str = "all"
     fidelity: str = "epochs"
     inner_folds: int = 0  # nested: inner folds per outer fold (0: all)
@@ -203,9 +204,7 @@ def check_resumable(store: RunStore) -> None:
             f"{store.uri}/{TUNER_STATE}: missing, so Ray Tune cannot resume this run's trials; run with "
             f"--name NEW, or delete {store.uri} to start again"
         )
-    for name in (f for f in files if f.startswith(EXPERIMENT_STATE) and f.endswith(".json")):
-        read_json(store.fs, f"{store.path}/{name}")  # UserError naming the file when it is not JSON
-    store.read(SUMMARY_BOOK)
+    check_run_files(store)  # a file cut short (tuner.pkl, JSON, optuna.db): one line naming it (issue 30)
 
 
 def _short(value: Any) -> str:
