@@ -38,6 +38,17 @@ SIZE_KEYS = frozenset(
         "position_buckets",
         "vocab_size",
         "max_position_embeddings",
+        # Whisper (encoder and decoder sizes) and decoder LLMs (grouped-query heads, sliding-window layers)
+        "d_model",
+        "encoder_layers",
+        "encoder_attention_heads",
+        "encoder_ffn_dim",
+        "decoder_layers",
+        "decoder_attention_heads",
+        "decoder_ffn_dim",
+        "num_key_value_heads",
+        "max_window_layers",
+        "head_dim",
     }
 )
 
@@ -47,6 +58,8 @@ def _config(variant: EncoderVariant, size: str, vocab_size: int | None = None, p
 
     assert variant.arch is not None, f"{variant.name} has no offline recipe"
     values = dict(variant.arch.real)
+    if size == "stand_in":
+        values |= variant.arch.stand_in
     if size == "tiny":
         values |= variant.arch.tiny
         if vocab_size is not None:
@@ -76,15 +89,20 @@ def _tokenizer(pad_id: int):
 
 
 def write_checkpoint(variant: EncoderVariant, out: Path, size: str) -> Path:
-    """Write a random-init ``size`` ("tiny" or "real") checkpoint of ``variant`` to ``out``."""
-    from transformers import AutoModel, Wav2Vec2FeatureExtractor
+    """Write a random-init ``size`` ("tiny" or "real") checkpoint of ``variant`` to ``out``. A real-size one
+    takes ``Arch.stand_in`` (parts the encoder never loads, shrunk)."""
+    from transformers import AutoModel, Wav2Vec2FeatureExtractor, WhisperFeatureExtractor
 
     out.mkdir(parents=True, exist_ok=True)
+    size = "stand_in" if size == "real" else size
     if variant.modality == "text":
         pad_id = _config(variant, "real").pad_token_id or 0
         tokenizer = _tokenizer(pad_id)
         tokenizer.save_pretrained(out)
         config = _config(variant, size, len(tokenizer), pad_id) if size == "tiny" else _config(variant, size)
+    elif variant.arch is not None and variant.arch.config_class == "WhisperConfig":
+        config = _config(variant, size)
+        WhisperFeatureExtractor(feature_size=config.num_mel_bins).save_pretrained(out)
     else:
         config = _config(variant, size)
         Wav2Vec2FeatureExtractor(do_normalize=True, return_attention_mask=False).save_pretrained(out)

@@ -32,6 +32,16 @@ class Arch:
     config_class: str
     real: dict[str, Any] = field(default_factory=dict)
     tiny: dict[str, Any] = field(default_factory=dict)
+    # Applied to the real config for a random-init stand-in only, for parts the encoder never loads (Whisper's
+    # decoder): a 6 GB stand-in of which the encoder reads 2.5 GB would be built for nothing.
+    stand_in: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def model_type(self) -> str:
+        """The ``model_type`` a checkpoint's config.json must name to be this architecture."""
+        import transformers
+
+        return str(getattr(transformers, self.config_class).model_type)
 
 
 @dataclass(frozen=True)
@@ -44,6 +54,12 @@ class EncoderVariant:
     implementation: str  # "module:Class" of the encoder class, imported on first use (keeps registries torch-free)
     checkpoint: str = ""  # default hub name; "" for encoders trained from scratch
     arch: Arch | None = None
+    # Family options the implementation reads (``option``): e.g. pooling "mean" / "last" for a decoder LLM.
+    options: tuple[tuple[str, Any], ...] = ()
+    note: str = ""  # one line for ``harness list`` (what the default checkpoint is, what a variant changes)
+
+    def option(self, key: str, default: Any = None) -> Any:
+        return dict(self.options).get(key, default)
 
     @property
     def cls(self) -> type[Encoder]:
@@ -55,7 +71,8 @@ class EncoderVariant:
         return bool(self.checkpoint)
 
     def checkpoint_for(self, cfg: TrialConfig) -> str:
-        """The checkpoint a config asks for: ``audio.model`` / ``text.model``, or this variant's default."""
+        """The checkpoint a config asks for: ``audio.model`` / ``text.model``, or this variant's default.
+        (A per-encoder key, ``--set whisper.model=DIR``, reaches here as ``audio.model``: harness.models.hub.)"""
         return getattr(cfg, self.modality).model or self.checkpoint
 
     def feature_specs(self, cfg: TrialConfig) -> dict[str, FeatureSpec]:

@@ -22,7 +22,7 @@ PRETRAINED = [name for name, v in ENCODERS.items() if v.pretrained]
 # Keys a text checkpoint's tiny config also sets: its vocabulary is the demo tokenizer's.
 TEXT_VOCAB_KEYS = frozenset({"vocab_size", "pad_token_id"})
 # Keys transformers derives from size keys (checked to follow them, below).
-DERIVED_SIZE_KEYS = frozenset({"output_hidden_size", "num_feat_extract_layers", "pooler_hidden_size"})
+DERIVED_SIZE_KEYS = frozenset({"output_hidden_size", "num_feat_extract_layers", "pooler_hidden_size", "layer_types"})
 # Bookkeeping, not behaviour: who wrote the config and with which library.
 BOOKKEEPING_KEYS = frozenset({"transformers_version", "_name_or_path", "architectures", "torch_dtype", "dtype"})
 
@@ -68,6 +68,9 @@ def test_tiny_config_behaves_like_the_real_one(name):
                 assert config[key] == config[source], (name, key)
         if "num_feat_extract_layers" in config:
             assert config["num_feat_extract_layers"] == len(config["conv_dim"])
+    if "layer_types" in real:  # decoder LLMs: one attention kind per layer, the same kinds in both
+        assert set(real["layer_types"]) == set(tiny["layer_types"]), name
+        assert len(tiny["layer_types"]) == tiny["num_hidden_layers"], name
     # the keys the issue names, spelled out so that a reader sees them checked
     for key in (
         "layerdrop",
