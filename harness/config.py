@@ -21,8 +21,6 @@ CONTEXT_LAYERS = ("lstm", "transformer")
 EXPLAIN_LEVELS = ("end_to_end", "head_level")
 FINETUNE_MODES = ("layers", "lora")
 LORA_TARGETS = ("attention", "attention_full", "all_linear")
-FINETUNE_MODES = ("layers", "lora")
-LORA_TARGETS = ("attention", "attention_full", "all_linear")
 
 
 class ConfigError(UserError):
@@ -119,12 +117,6 @@ class AudioConfig:
     lora_rank: int = 8
     lora_alpha: float = 16.0
     lora_targets: str = "attention"  # attention (query, value) | attention_full (q, k, v, out) | all_linear
-    # pretrained: how the backbone trains. layers: the top finetune_layers layers (0 = frozen, cached layer
-    # means); lora: low-rank adapters (peft) on every layer's lora_targets, the backbone itself frozen
-    finetune: str = "layers"
-    lora_rank: int = 8
-    lora_alpha: float = 16.0
-    lora_targets: str = "attention"  # attention (query, value) | attention_full (q, k, v, out) | all_linear
     features: str = "logmel"  # cnn_bilstm front end: logmel or mfcc
     n_mels: int = 64
     channels: int = 64  # cnn_bilstm conv channels
@@ -136,10 +128,6 @@ class AudioConfig:
 class TextConfig:
     model: str = ""  # pretrained text encoder: hub name or local path; "" = the encoder's default checkpoint
     finetune_layers: int = 0  # pretrained: 0 = frozen; k fine-tunes the top k layers (ALBERT: its shared layer)
-    finetune: str = "layers"  # layers | lora (as for audio)
-    lora_rank: int = 8
-    lora_alpha: float = 16.0
-    lora_targets: str = "attention"
     finetune: str = "layers"  # layers | lora (as for audio)
     lora_rank: int = 8
     lora_alpha: float = 16.0
@@ -188,7 +176,6 @@ class TrialConfig:
     fusion_dim: int = 128
     mixed_precision: bool = True  # bf16 autocast on GPU; ignored on CPU
     gradient_checkpointing: bool = False  # fine-tuned pretrained backbones recompute activations in backward
-    gradient_checkpointing: bool = False  # fine-tuned pretrained backbones recompute activations in backward
     # Explanations (final stage; harness.train.explain): a class-stratified set of this many test utterances
     # per fold, the same for every pair (0 disables); Integrated Gradients starts at explain_steps and doubles
     # them until complete within tolerance.
@@ -219,11 +206,6 @@ class TrialConfig:
             ),
             (self.explain_level in EXPLAIN_LEVELS, f"explain_level must be one of {EXPLAIN_LEVELS}"),
             (self.audio.features in ("logmel", "mfcc"), "audio.features must be logmel or mfcc"),
-            (
-                {self.audio.finetune, self.text.finetune} <= set(FINETUNE_MODES)
-                and {self.audio.lora_targets, self.text.lora_targets} <= set(LORA_TARGETS),
-                f"finetune must be one of {FINETUNE_MODES}, lora_targets one of {LORA_TARGETS}",
-            ),
             (
                 {self.audio.finetune, self.text.finetune} <= set(FINETUNE_MODES)
                 and {self.audio.lora_targets, self.text.lora_targets} <= set(LORA_TARGETS),
