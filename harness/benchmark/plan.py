@@ -17,6 +17,7 @@ from harness.benchmark.spec import RunOptions
 from harness.books import RunIdentity
 from harness.config import ConfigError
 from harness.corpus import Corpus, benchmark_manifest, resolve_corpus
+from harness.corpus.folds import SPLIT_VERSION
 from harness.corpus.protocols import apply_subset
 from harness.errors import UserError
 from harness.features import corpus_fingerprint
@@ -185,6 +186,7 @@ def plan_pair(
         options.seed,
         stage,
         final,
+        split_version=SPLIT_VERSION,
         subset=options.subset,
         fidelity=options.fidelity,
         inner_folds=options.inner_folds or 0,

@@ -71,18 +71,20 @@ def test_benchmark_refuses_a_budget_it_cannot_keep(args, message, tmp_path, caps
 
 
 def test_a_damaged_run_folder_is_refused_before_ray_naming_what_is_wrong(tmp_path):
+    import pickle
+
     from harness.cli.common import RunIdentity
     from harness.errors import UserError
     from harness.store import Storage
 
-    identity = RunIdentity("bilstm", "demo", "f", {}, (5,), "loso", 6, "release", 2, 0, "search")
+    identity = RunIdentity("bilstm", "demo", "f", {}, (5,), "loso", 6, "release", 2, 0, "search", split_version=3)
     store = Storage(tmp_path).run("r")
     identity.check_against(store)  # a new run: its books are written
     identity.check_against(store)  # the same run again: resumable, nothing started yet
     (tmp_path / "r" / "trial_1").mkdir()
     with pytest.raises(UserError, match=r"r/tuner\.pkl: missing, so Ray Tune cannot resume"):
         identity.check_against(store)  # the trials would be lost, then dropped, by a fresh experiment
-    (tmp_path / "r" / "tuner.pkl").write_bytes(b"x")
+    (tmp_path / "r" / "tuner.pkl").write_bytes(pickle.dumps({}))
     (tmp_path / "r" / "experiment_state-2026.json").write_text('{"trial_data": [')
     with pytest.raises(UserError, match=r"experiment_state-2026\.json: not valid JSON"):
         identity.check_against(store)

@@ -114,3 +114,63 @@ def test_the_report_stage_and_the_registries_import_neither_torch_nor_ray(module
     code = f"import sys, {module}; print(sorted(m for m in ('torch', 'ray') if m in sys.modules))"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"
+
+
+# The pipeline's layers, bottom up (STYLE.md: cli -> benchmark/report -> tune -> train -> models ->
+# features/corpus -> config/records). A module imports its own layer's modules and lower ones only; the
+# benchmark and report stages sit side by side and import neither each other. Top-level modules not
+# named here (config, records, books, store, errors, paths, logs ...) are the bottom layer, except the
+# ``python -m harness.search`` style shims, which are the CLI's.
+LAYERS = {
+    "harness.corpus": 1,
+    "harness.features": 1,
+    "harness.models": 2,
+    "harness.train": 3,
+    "harness.tune": 4,
+    "harness.benchmark": 5,
+    "harness.report": 5,
+    "harness.cli": 6,
+    "harness.search": 6,
+    "harness.validate": 6,
+    "harness.data": 6,
+}
+
+
+def layer(module: str) -> tuple[int, str]:
+    """(level, stage) of a module: its stage package's level, else 0 (the bottom: plain data and tools). A
+    package's ``__main__`` (``python -m harness.report``) is an entry point, never imported: the CLI's."""
+    if module.endswith(".__main__"):
+        return LAYERS["harness.cli"], "harness.cli"
+    for prefix, level in LAYERS.items():
+        if module == prefix or module.startswith(prefix + "."):
+            return level, prefix
+    return 0, "harness"
+
+
+def upward_imports(edges: dict[str, set[str]]) -> list[str]:
+    found = []
+    for module, targets in sorted(edges.items()):
+        mine, stage = layer(module)
+        for target in sorted(targets):
+            theirs, other = layer(target)
+            if theirs > mine or (theirs == mine and mine > 0 and other != stage and mine == 5):
+                found.append(f"{module} -> {target}")
+    return found
+
+
+def test_imports_flow_downward_only():
+    assert upward_imports(graph()) == []
+
+
+def test_the_direction_check_finds_a_planted_upward_import():
+    edges = {
+        "harness.models.hub": {"harness.models.pairs", "harness.config"},
+        "harness.report.tables": {"harness.cli.report"},
+        "harness.benchmark.stage": {"harness.report.tables", "harness.tune.selection"},
+        "harness.records": {"harness.train.fit"},
+    }
+    assert upward_imports(edges) == [
+        "harness.benchmark.stage -> harness.report.tables",
+        "harness.records -> harness.train.fit",
+        "harness.report.tables -> harness.cli.report",
+    ]

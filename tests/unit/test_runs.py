@@ -94,7 +94,7 @@ def test_the_report_reads_what_it_can_and_counts_what_it_skipped(tmp_path):
 
 def test_an_older_book_is_converted_and_a_newer_or_unknown_one_refused(tmp_path):
     store = Storage(tmp_path).run("r")
-    identity = RunIdentity("bilstm", "demo", "f", {}, (5,), "loso", 6, "release", 2, 0, "search")
+    identity = RunIdentity("bilstm", "demo", "f", {}, (5,), "loso", 6, "release", 2, 0, "search", split_version=3)
     old = {k: v for k, v in json.loads(json.dumps(asdict(identity), default=list)).items() if k != "schema"}
     store.write(RUN_BOOK, old)  # written before books were versioned
     identity.check_against(store)  # schema 0 reads as 1: the run resumes
