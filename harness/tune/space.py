@@ -8,7 +8,12 @@
       fusion:      {type: categorical, choices: [concat, gated, attention]}
       encoder_lr:  {type: loguniform, low: 1.0e-5, high: 1.0e-4, when: {audio.finetune_layers: [2, 4]}}
 
-Keys are ``TrialConfig`` fields. ``when`` makes a parameter conditional on values sampled (or fixed) before it.
+Keys are ``TrialConfig`` fields. ``when`` makes a parameter conditional on values sampled (or fixed) before it:
+a mapping holds when every key has one of its values; a list of mappings holds when any of them does
+("either encoder fine-tuned"):
+
+      encoder_lr: {type: loguniform, low: 1.0e-5, high: 1.0e-4,
+                   when: [{audio.finetune_layers: [2, 4]}, {text.finetune_layers: [1]}]}
 """
 
 from __future__ import annotations
@@ -35,10 +40,14 @@ class Param:
     high: float = 0.0
     step: float | None = None
     choices: tuple = ()
-    when: dict[str, tuple] = field(default_factory=dict)
+    when: dict[str, tuple] = field(default_factory=dict)  # every key has one of its values
+    when_any: tuple[dict[str, tuple], ...] = ()  # ``when: [...]``: one of these mappings holds
 
     def active(self, values: dict[str, Any]) -> bool:
-        return all(values.get(key) in allowed for key, allowed in self.when.items())
+        def holds(condition: dict[str, tuple]) -> bool:
+            return all(values.get(key) in allowed for key, allowed in condition.items())
+
+        return holds(self.when) and (not self.when_any or any(holds(c) for c in self.when_any))
 
     def suggest(self, trial: Any) -> Any:
         """Sample with an Optuna trial (define-by-run)."""
@@ -172,16 +181,20 @@ def _param(path: Path, name: str, spec: Any) -> Param:
     extra = set(spec) - _PARAM_KEYS
     if extra:
         raise ConfigError(f"{where}: unknown field(s) {sorted(extra)}")
-    when = {}
-    for key, allowed in (spec.get("when") or {}).items():
-        if key not in flat_keys():
-            raise ConfigError(f"{where}: 'when' names unknown key {key!r}{did_you_mean(key, flat_keys())}")
-        when[key] = tuple(allowed) if isinstance(allowed, list) else (allowed,)
+    raw_when = {} if spec.get("when") is None else spec["when"]
+    if isinstance(raw_when, list):  # any of these mappings
+        if not raw_when or not all(isinstance(c, dict) and c for c in raw_when):
+            raise ConfigError(f"{where}: 'when' takes a mapping, or a non-empty list of mappings (any of them)")
+        when, when_any = {}, tuple(_condition(where, c) for c in raw_when)
+    elif isinstance(raw_when, dict):
+        when, when_any = _condition(where, raw_when), ()
+    else:
+        raise ConfigError(f"{where}: 'when' takes a mapping, or a list of mappings (any of them)")
     if spec["type"] == "categorical":
         choices = spec.get("choices")
         if not isinstance(choices, list) or not choices:
             raise ConfigError(f"{where}: categorical needs a non-empty 'choices' list")
-        return Param(name, "categorical", choices=tuple(choices), when=when)
+        return Param(name, "categorical", choices=tuple(choices), when=when, when_any=when_any)
     low, high = spec.get("low"), spec.get("high")
     if (
         not (isinstance(low, (int, float)) and isinstance(high, (int, float)))
@@ -208,14 +221,43 @@ def _param(path: Path, name: str, spec: Any) -> Param:
             raise ConfigError(f"{where}: 'step' must be a number > 0 (int and float types only), got {step!r}")
         if abs(round((high - low) / step) * step - (high - low)) > 1e-9 * max(1.0, abs(high)):
             raise ConfigError(f"{where}: high - low = {high - low:g} is not a multiple of step {step:g}")
-    return Param(name, spec["type"], float(low), float(high), step, when=when)
+    return Param(name, spec["type"], float(low), float(high), step, when=when, when_any=when_any)
+
+
+def _condition(where: str, mapping: dict) -> dict[str, tuple]:
+    """One ``when`` mapping: each key a config key, its value one allowed value or a list of them."""
+    condition = {}
+    for key, allowed in mapping.items():
+        if key not in flat_keys():
+            raise ConfigError(f"{where}: 'when' names unknown key {key!r}{did_you_mean(key, flat_keys())}")
+        condition[key] = tuple(allowed) if isinstance(allowed, list) else (allowed,)
+    return condition
+
+
+def _sample_order(path: Path, params: list[Param]) -> tuple[Param, ...]:
+    """The parameters in file order, except that each comes after the searched keys its ``when`` reads (an
+    included file's parameter redefined by a later file keeps its first place, which may precede them)."""
+    names = {p.name for p in params}
+    ordered: list[Param] = []
+    pending = list(params)
+    while pending:
+        placed = {p.name for p in ordered}
+        ready = next(
+            (p for p in pending if ({k for c in (p.when, *p.when_any) for k in c} & names) - {p.name} <= placed), None
+        )
+        if ready is None:
+            cycle = ", ".join(p.name for p in pending)
+            raise ConfigError(f"{path}: the 'when' conditions of {cycle} depend on each other")
+        ordered.append(ready)
+        pending.remove(ready)
+    return tuple(ordered)
 
 
 def load_space(path: str | Path) -> SearchSpace:
     path = Path(path)
     data = _read_yaml(path)
     fixed = {name: value for name, (value, _) in data["fixed"].items()}
-    params = tuple(_param(origin, name, spec) for name, (spec, origin) in data["search"].items())
+    params = _sample_order(path, [_param(origin, name, spec) for name, (spec, origin) in data["search"].items()])
     space = SearchSpace(str(path), fixed, params)
     # Every fixed value and every choice must make a valid TrialConfig.
     space.config({})
