@@ -31,6 +31,10 @@ when the training-set variance equals the per-fold test variance, over-covers wh
 five folds cannot tell which (docs/statistics.md has the derivation and the simulation).
 :mod:`harness.report.simulation` checks the coverage; ``benchmarks/bench_coverage.py`` prints it.
 
+**One estimator.** A model's level (weighted F1, UA, F1 per emotion) is the mean over the test sessions of
+its seed-averaged per-session value (:func:`per_session_means`); the headline, the per-emotion table and
+its plot all use it, and a difference is the difference of those levels.
+
 **One session** (the ``session5`` protocol): no between-session spread can be estimated, so the interval
 is the dialog bootstrap's, labelled as conditional on these speakers (``method`` says so), with the
 bootstrap p value of the same statistic (floor 2 / (n_boot + 1)).
@@ -47,7 +51,7 @@ import pandas as pd
 from scipy import stats as _scipy_stats
 
 from harness.report.bootstrap import bootstrap_p, contrast_bootstrap
-from harness.report.predictions import Aligned, align, check_metric, metric_from_counts, unit_counts
+from harness.report.predictions import EMOTIONS, Aligned, align, check_metric, metric_from_counts, unit_counts
 
 SESSION_T = "per-session t (n_sessions - 1 df)"
 """``method`` of a speaker-level result: per-session contrasts, Student t interval and t test."""
@@ -382,6 +386,37 @@ def aligned_contrast(
         overlap_se=float(overlap["se"]),
         **sizes,
     )
+
+
+def per_session_means(frame: pd.DataFrame, name: str = "predictions") -> dict[str, float]:
+    """One model's levels by **the report's one weighted-F1 estimator**: per test session, the metric of each
+    of its seeds on that session's utterances, averaged over the seeds; then the mean over the sessions
+    (what the headline's interval is around, :func:`session_contrast` with weight 1).
+
+    Returns ``weighted_f1``, ``ua`` and ``f1_<emotion>`` per emotion (a session without an utterance of
+    that emotion has no F1 for it and is left out of that emotion's mean), each with ``<key>_sd``: the SD
+    over the sessions of the seed-averaged values (ddof=1; NaN with one session).
+    """
+    data = align([frame], [name])
+    n_sessions = data.n_sessions
+    support, tp, predicted = unit_counts(data.sessions, n_sessions, data.labels, data.preds[0])
+    out: dict[str, float] = {}
+
+    def put(key: str, per_session: np.ndarray) -> None:
+        kept = per_session[np.isfinite(per_session)]
+        out[key] = float(kept.mean()) if kept.size else float("nan")
+        out[f"{key}_sd"] = float(kept.std(ddof=1)) if kept.size > 1 else float("nan")
+
+    for metric in ("weighted_f1", "ua"):
+        with np.errstate(divide="ignore", invalid="ignore"):
+            put(metric, metric_from_counts(metric, support[:, None, :], tp, predicted).mean(axis=1))
+    denominator = support[:, None, :] + predicted
+    with np.errstate(divide="ignore", invalid="ignore"):
+        f1 = np.where(denominator > 0, 2.0 * tp / denominator, 0.0).mean(axis=1)  # (sessions, classes)
+    f1[support == 0] = np.nan
+    for k, emotion in enumerate(EMOTIONS):
+        put(f"f1_{emotion}", f1[:, k])
+    return out
 
 
 def primary_difference(

@@ -20,6 +20,7 @@ import pandas as pd
 
 from harness.corpus import EMOTION_NAMES, EMOTIONS
 from harness.report.figures import plt, save
+from harness.report.inference import per_session_means
 
 log = logging.getLogger(__name__)
 
@@ -72,19 +73,28 @@ def _tested(run: Any) -> list[Any]:
     return [f for t in run.records if t.complete for f in t.folds if f.test is not None]
 
 
-def _per_emotion(out: Path, group: Any, labels: list[str], suffix: str) -> Path:
-    per_emotion = np.array(
-        [
-            [np.nanmean([f.test.per_emotion_f1.get(e, np.nan) for f in _tested(run)] or [np.nan]) for e in EMOTIONS]
-            for run in group.rows
-        ]
+def per_emotion_values(run: Any) -> np.ndarray:
+    """F1 per emotion of a run by the report's one estimator (``harness.report.stats.per_session_means``:
+    each test session's F1 averaged over the seeds, then over the sessions), as per_emotion.md shows it; a
+    search row without predictions: the per-session mean of its fold records."""
+    if run.predictions is not None:
+        means = per_session_means(run.predictions)
+        return np.array([means[f"f1_{e}"] for e in EMOTIONS])
+    frame = pd.DataFrame(
+        [{"fold": f.fold} | {e: f.test.per_emotion_f1.get(e, np.nan) for e in EMOTIONS} for f in _tested(run)],
+        columns=["fold", *EMOTIONS],
     )
+    return frame.groupby("fold")[list(EMOTIONS)].mean().mean().to_numpy(dtype=float)
+
+
+def _per_emotion(out: Path, group: Any, labels: list[str], suffix: str) -> Path:
+    per_emotion = np.array([per_emotion_values(run) for run in group.rows])
     fig, ax = plt.subplots(figsize=(9, 4))
     width = 0.8 / len(labels)
     for i, label in enumerate(labels):
         ax.bar(np.arange(len(EMOTIONS)) + i * width, per_emotion[i], width, label=label)
     ax.set_xticks(np.arange(len(EMOTIONS)) + 0.4 - width / 2, [EMOTION_NAMES[e] for e in EMOTIONS])
-    ax.set_ylabel("test F1 (mean over runs)")
+    ax.set_ylabel("test F1 (per-session mean of seed means)")
     ax.legend(fontsize=7)
     return save(fig, out / f"per_emotion_f1{suffix}.png")
 

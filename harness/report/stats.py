@@ -5,8 +5,11 @@ each job.
 * :mod:`harness.report.predictions`: the predictions table (schema, checks, alignment of models on their
   common utterances) and :func:`summarize` (weighted/macro F1, UA, WA, per-emotion F1 per pair).
 * :mod:`harness.report.inference`: speaker-level inference: :func:`primary_difference` (a minus b, per-session
-  t interval and t test of the same statistic), :func:`session_contrast` (any weighted contrast of models,
-  a model's own level included) and :func:`t_interval`.
+  t interval and t test of the same statistic, conditional on these training sets, and beside them the
+  overlap-aware interval and p: ``overlap_ci_low``, ``overlap_ci_high``, ``overlap_p_value``, Nadeau-Bengio
+  corrected t), :func:`session_contrast` (any weighted contrast of models, each over its own seeds, a
+  model's own level included), :func:`per_session_means` (the one level estimator of every table and plot)
+  and :func:`t_interval`.
 * :mod:`harness.report.bootstrap`: the dialog bootstrap (:func:`paired_bootstrap`), an interval
   conditional on the test speakers, kept as a secondary interval and for a single test session.
 * :mod:`harness.report.multiplicity`: Holm over a pre-specified family, Benjamini-Hochberg, TOST verdicts,
@@ -25,7 +28,11 @@ from harness.report.inference import (
     SESSION_T,
     ContrastResult,
     Interval,
+    align_models,
+    overlap_factor,
+    overlap_summary,
     per_session_contrast,
+    per_session_means,
     primary_difference,
     session_contrast,
     t_interval,
@@ -63,6 +70,10 @@ __all__ = [
     "ContrastResult",
     "Interval",
     "align",
+    "align_models",
+    "overlap_factor",
+    "overlap_summary",
+    "per_session_means",
     "benjamini_hochberg",
     "bootstrap_p",
     "contrast_bootstrap",

@@ -37,6 +37,8 @@ import pandas as pd
 from harness.atomic import write_atomic
 from harness.models.pairs import PAIRS
 from harness.report import stats
+from harness.report.answer import answer_lines, mdd_lines, mdd_table
+from harness.report.multiplicity import EQUIVALENCE_MARGIN
 
 log = logging.getLogger(__name__)
 
@@ -150,6 +152,8 @@ class Section:
     key: tuple | None = None  # (data source, protocol, classes, test sessions): the title in words
     per_emotion: pd.DataFrame | None = None  # the group's rows of per_emotion
     suffix: str = ""  # the group's plot-file suffix ("" or "_groupN", ``harness.report.plots``)
+    contrasts: pd.DataFrame | None = None  # the group's verdict table (``harness.report.contrasts.verdict_table``)
+    margin: float = EQUIVALENCE_MARGIN  # the equivalence margin its verdicts used
 
 
 PROTOCOL_WORDS = {
@@ -207,8 +211,10 @@ def headline(runs_of: list[Any], table: pd.DataFrame) -> tuple[pd.DataFrame, dic
                 "audio encoder": encoder_text(pair, "audio", row, configs),
                 "text encoder": encoder_text(pair, "text", row, configs),
                 "UA [95% CI]": _with_ci(_level(run.predictions, "ua")),
-                "weighted F1 [95% CI]": _with_ci(f1) if f1 else _fmt(row.get("test_weighted_f1")),
-                f"Δ wF1 vs {base} [CI]": "(reference)" if pair == base else _with_ci(difference, signed=True),
+                "weighted F1, per-session mean [95% CI]": _with_ci(f1) if f1 else _fmt(row.get("test_weighted_f1")),
+                f"Δ wF1 vs {base} [CI; exploratory]": "(reference)"
+                if pair == base
+                else _with_ci(difference, signed=True),
                 "parameters (M)": _parameters(row),
                 "latency 4 s (ms)": _spread(row, "latency_4s_ms"),
                 "GFLOPs / 4 s": _spread(row, "gflops_4s"),
@@ -242,7 +248,8 @@ def _ratio(rows: pd.DataFrame, pair: str, base: str, column: str) -> str:
 
 
 def answer(table: pd.DataFrame, differences: dict[str, stats.ContrastResult | None]) -> list[str]:
-    """Computed sentences: each fused pair's change in weighted F1 from the small-small pair, and its cost."""
+    """What each fused pair costs relative to the small-small pair (its change in weighted F1 is an
+    exploratory contrast: the headline table shows it; the Answer is ``harness.report.answer.answer_lines``)."""
     order = list(differences)
     if not order:
         return ["No pair has a complete run in this group yet."]
@@ -253,22 +260,14 @@ def answer(table: pd.DataFrame, differences: dict[str, stats.ContrastResult | No
         spec = PAIRS.get(pair)
         if spec is None or not spec.is_fused:
             continue
-        d = differences[pair]
         costs = (
             f"at {_ratio(rows, pair, base, 'latency_4s_ms')} the 4-s latency, {_ratio(rows, pair, base, 'gflops_4s')} "
             f"the GFLOPs and {_ratio(rows, pair, base, 'device_hours')} the compute of {base}"
         )
-        if d is None:
-            lines.append(f"- {pair} ({_swap(pair, base)}): no paired final-stage predictions to compare; {costs}.")
-            continue
-        shown = "the interval excludes 0" if d.ci_low > 0 or d.ci_high < 0 else "the interval includes 0"
-        lines.append(
-            f"- {pair} ({_swap(pair, base)}) changes weighted F1 by {d.estimate:+.3f} "
-            f"[{d.ci_low:+.3f}, {d.ci_high:+.3f}] ({shown}; {d.n_sessions} test sessions, {d.method}), {costs}."
-        )
+        lines.append(f"- {pair} ({_swap(pair, base)}): {costs}.")
     if not lines:
         return [f"Only {base} among the fused pairs: nothing to compare it with."]
-    return [f"**Answer** (each fused pair minus the small-small pair {base}, weighted F1):", "", *lines]
+    return [f"**Cost of each swap** (relative to the small-small pair {base}):", "", *lines]
 
 
 _GROUP = ("data_source", "protocol", "classes", "folds")
@@ -305,12 +304,14 @@ def _group_lines(results: Path, section: Section, plots: set[str], render: Calla
     lines += [b for banner in banners for b in (banner, "")]
     if table.empty:
         return lines + ["_No complete run yet._", ""]
+    verdicts = section.contrasts if section.contrasts is not None else pd.DataFrame()
+    lines += mdd_lines(mdd_table(verdicts), section.margin)  # what the run can decide, before any result
     shown, differences = headline(section.runs, table)
-    lines += [render(shown), "", *answer(table, differences), ""]
+    lines += [render(shown), "", *answer_lines(verdicts), "", *answer(table, differences), ""]
     emotions = per_emotion_short(section.per_emotion)
     if not emotions.empty:
-        lines += ["Test F1 per emotion (pooled over seeds and test sessions; spreads and published results in "
-                  "[per_emotion.md](per_emotion.md)):", "", render(emotions), ""]  # fmt: skip
+        lines += ["Test F1 per emotion (per-session mean of seed means, as weighted F1 above; spreads and "
+                  "published results in [per_emotion.md](per_emotion.md)):", "", render(emotions), ""]  # fmt: skip
     figure = f"{FIGURE[0]}{section.suffix}.png"
     if figure in plots:
         lines += [f"![{FIGURE[1]}]({figure})", ""]

@@ -52,6 +52,10 @@ PROTOCOLS = {
     "session5": "Train on Sessions 1-4, validate on held-out dialogues of the training sessions, test on Session 5 "
     "(the ERC benchmark split).",
 }
+PER_EMOTION_TITLE = (
+    "Test F1 per emotion and weighted F1: per-session mean (each test session's F1 averaged over the pair's "
+    "seeds, then the mean over the sessions, as in report.md's headline; ± SD over the sessions)"
+)
 AGGREGATION = (
     "mean/std over seed x fold runs (sample std, ddof=1); pooled_* on each seed's predictions pooled "
     "over folds, averaged over seeds; ci over folds: t interval, n-1 df"
@@ -177,12 +181,12 @@ def comparison_row(run: Run, search: Run | None) -> dict:
 
 def per_emotion_row(run: Run) -> dict:
     cells: dict[str, float] = {}
-    if run.predictions is not None:
-        pooled = stats.summarize(run.predictions).iloc[0]
+    if run.predictions is not None:  # the headline's estimator (issue 27): per-session mean of seed means
+        means = stats.per_session_means(run.predictions)
         for e in EMOTIONS:
-            cells[EMOTION_NAMES[e]] = round(float(pooled[f"pooled_f1_{e}"]), 4)
-            cells[f"{EMOTION_NAMES[e]}_std"] = round(float(pooled[f"run_std_f1_{e}"]), 4)  # over seed x fold runs
-        cells["weighted_f1"] = round(float(pooled["pooled_weighted_f1"]), 4)
+            cells[EMOTION_NAMES[e]] = round(means[f"f1_{e}"], 4)
+            cells[f"{EMOTION_NAMES[e]}_std"] = round(means[f"f1_{e}_sd"], 4)  # over test sessions
+        cells["weighted_f1"] = round(means["weighted_f1"], 4)
     else:
         folds = _folds(run)
         for e in EMOTIONS:
@@ -402,7 +406,7 @@ def write_reports(results: str | Path, storage: str | Path | None = None) -> Pat
     _write(
         results,
         "per_emotion",
-        "Test F1 per emotion",
+        PER_EMOTION_TITLE,
         emotions,
         "No complete run yet.",
         published=True,
@@ -486,7 +490,17 @@ def write_reports(results: str | Path, storage: str | Path | None = None) -> Pat
 
     headings = [", ".join(map(str, _group_columns(g.key).values())) for g, _ in comparison]
     sections = [
-        Section(h, _header(h, g.rows, g.key), g.rows, t, g.key, e, "" if len(comparison) == 1 else f"_group{i + 1}")
+        Section(
+            h,
+            _header(h, g.rows, g.key),
+            g.rows,
+            t,
+            g.key,
+            e,
+            "" if len(comparison) == 1 else f"_group{i + 1}",
+            contrasts.verdict_table(_finals(g), families[g.key]),
+            families[g.key].margin,
+        )
         for i, (h, (g, t), (_, e)) in enumerate(zip(headings, comparison, emotions))
     ]
     return write_summary(results, sections, plots, markdown_table, loaded.skipped)

@@ -122,8 +122,10 @@ def test_report_starts_with_a_short_headline_that_answers_from_the_predictions(r
         for p in ("wav2vec_albert", "cnnbilstm_bilstm")
     }
     expected = stats.primary_difference(frames["wav2vec_albert"], frames["cnnbilstm_bilstm"], "weighted_f1")
-    assert "wav2vec_albert (audio cnn_bilstm → wav2vec2, text bilstm → albert) changes weighted F1 by " in text
-    assert f"{expected.estimate:+.3f} [{expected.ci_low:+.3f}, {expected.ci_high:+.3f}]" in text
+    # the Answer is written from the verdicts (issue 27): the factorial terms, after what the run can decide
+    assert text.index("What this run can decide") < text.index("| pair") < text.index("**Answer**")
+    assert "- audio size main effect: " in text and "Holm p " in text
+    assert "wav2vec_albert (audio cnn_bilstm → wav2vec2, text bilstm → albert): at " in text  # its cost
     assert body[3][5] == f"{expected.estimate:+.3f} [{expected.ci_low:+.3f}, {expected.ci_high:+.3f}]"
     assert "106× the 4-s latency" in text  # 106 ms vs 1 ms
 
