@@ -5,6 +5,8 @@ harness benchmark                          (= python -m harness.benchmark)
 harness report --results results          (= python -m harness.report)
 harness data inspect --data DIR            (= python -m harness.data)
 harness validate [--checkpoints]           (= python -m harness.validate)
+harness predict --run RUN --pair P --fold K audio.wav --text "..."   (class probabilities of a kept model)
+harness export --run RUN --pair P --fold K --format torchscript|onnx
 
 harness --version                          the installed version
 harness -v COMMAND ... / harness -q COMMAND ...
@@ -25,6 +27,8 @@ COMMANDS = {
     "report": "harness.cli.report",
     "data": "harness.cli.data",
     "validate": "harness.cli.validate",
+    "predict": "harness.cli.predict",
+    "export": "harness.cli.export",
 }
 
 

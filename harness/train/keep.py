@@ -36,7 +36,7 @@ from harness.models.encoders.base import Encoder
 from harness.models.fusion import EmotionModel
 from harness.models.pairs import get_pair
 from harness.records import from_dict
-from harness.store import RunStore, read_bytes, write_bytes
+from harness.store import RunStore, Storage, read_bytes, write_bytes
 
 log = logging.getLogger(__name__)
 SCHEMA = 1
@@ -202,3 +202,22 @@ def probabilities(kept: KeptModel, audio: np.ndarray, text: str) -> np.ndarray:
     with torch.no_grad():
         logits = kept.model(collate_raw(kept, audio, text))
     return torch.softmax(logits.float(), -1)[0].numpy()
+
+
+def find_kept_run(storage: Storage, run: str, pair: str) -> RunStore:
+    """The run holding ``pair``'s kept models: ``run`` itself (a run folder), or the final stage of the
+    benchmark named ``run`` (``PAIR_SOURCE[_SETTING]_RUN_final``)."""
+    direct = storage.run(run)
+    if kept_folds(direct):
+        return direct
+    found = [r for r in storage.runs() if r.name.startswith(f"{pair}_") and r.name.endswith(f"_{run}_final")]
+    found = [r for r in found if kept_folds(r)]
+    if len(found) == 1:
+        return found[0]
+    if len(found) > 1:
+        names = ", ".join(r.name for r in found)
+        raise KeptModelError(f"--run {run} --pair {pair}: several runs keep models ({names}); name one as --run")
+    raise KeptModelError(
+        f"{storage.uri}: no run {run!r} with kept models for pair {pair} (looked for {run} and "
+        f"{pair}_*_{run}_final; the benchmark's final stage keeps them unless --no-keep-models)"
+    )

@@ -50,6 +50,7 @@ def kept_run(demo_manifest, tmp_path_factory):
     rows = fold.test[:8]
     stored = predict(model, data, rows, torch.device("cpu"), cfg.batch_size)
     store = Storage(tmp_path_factory.mktemp("ray")).run("cnnbilstm_bilstm_demo_bench_final")
+    store.write("run.json", {"pair": pair.name})  # what makes the folder a run of the storage
     save_kept(store, model, KeptInfo(pair.name, 1, 1, store.name, "t0", cfg.flat(), data.classes, latency_4s_ms=3.0))
     return store, demo_manifest.iloc[rows], stored
 
@@ -92,3 +93,44 @@ def test_export_equals_the_stored_model(kept_run, tmp_path, fmt):
     sidecar = json.loads((tmp_path / f"model.{fmt}.json").read_text())
     assert sidecar["inputs"] == ["audio.frames", "audio.mask", "text.mask", "text.tokens"]
     assert sidecar["classes"] == list(kept.classes)
+
+
+def test_predict_command_on_one_wav_and_on_a_manifest(kept_run, tmp_path, capsys):
+    from harness.cli.main import main
+
+    store, rows, stored = kept_run
+    storage = store.storage
+    first = rows.iloc[0]
+    args = ["--run", "bench", "--pair", "cnnbilstm_bilstm", "--fold", "1", "--storage", storage]
+    assert main(["predict", *args, first.wav_path, "--text", first.text]) == 0
+    printed = capsys.readouterr().out
+    classes = ("neu", "ang", "hap", "sad", "fru", "exc")
+    assert f"{first.utterance_id}: {classes[int(stored[0].argmax())]}" in printed
+    rows[["utterance_id", "wav_path", "text"]].to_csv(tmp_path / "m.csv", index=False)
+    assert main(["predict", *args, "--manifest", str(tmp_path / "m.csv"), "--out", str(tmp_path / "p.csv")]) == 0
+    import pandas as pd
+
+    table = pd.read_csv(tmp_path / "p.csv")
+    np.testing.assert_allclose(table[[f"p_{c}" for c in classes]].to_numpy(), stored, atol=1e-5)
+    bad = rows[["wav_path", "text"]].copy()
+    bad.iloc[1, 0] = "missing.wav"
+    bad.to_csv(tmp_path / "bad.csv", index=False)
+    assert main(["predict", *args, "--manifest", str(tmp_path / "bad.csv")]) == 2
+    assert "bad.csv:3: no such wav file missing.wav" in capsys.readouterr().err
+    assert (
+        main(
+            [
+                "predict",
+                "--run",
+                "nope",
+                "--pair",
+                "cnnbilstm_bilstm",
+                "--fold",
+                "1",
+                "--storage",
+                storage,
+                first.wav_path,
+            ]
+        )
+        == 2
+    )
