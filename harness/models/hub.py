@@ -11,7 +11,11 @@ retries with back-off (about 23 s each), once per pair and stage, and again in e
   so every later look-up reads the local cache only and answers at once;
 * each hub checkpoint is resolved once per process (``resolve_checkpoint`` keeps its answer, a refusal too),
   so a benchmark resolves each checkpoint once, not per pair and stage;
-* a checkpoint replaced by a random-init stand-in is announced once (``checkpoint_or_stand_in``).
+* a checkpoint replaced by a random-init stand-in is announced once (``checkpoint_or_stand_in``);
+* a run refuses, before Ray starts, any published checkpoint it cannot load (``require_checkpoints``): a
+  random-init stand-in replaces one only on the built-in demo corpus or with ``--allow-stand-ins``;
+* each encoder can be pointed at its own folder (``--set whisper.model=DIR``, ``choose_checkpoints``), and a
+  folder of another architecture (a wav2vec2 checkpoint for HuBERT) is refused by its ``model_type``.
 
 A local checkpoint folder is checked on every call: its checks read headers only, and a folder may change.
 """
@@ -25,8 +29,10 @@ import sys
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from harness.config import ConfigError
 from harness.models.variants import EncoderVariant
@@ -137,20 +143,21 @@ def checkpoint_available(name: str) -> bool:
         return False
 
 
-def resolve_checkpoint(variant: EncoderVariant, name: str) -> str:
-    """Check a checkpoint before Ray starts: a local folder must hold a loadable checkpoint; a hub name must
-    be cached or, when the hub is reachable, downloadable. Raises ``ConfigError`` with one line naming the
-    checkpoint, the key and the fix. A hub name's answer is kept for the rest of the process."""
+def resolve_checkpoint(variant: EncoderVariant, name: str, key: str = "") -> str:
+    """Check a checkpoint before Ray starts: a local folder must hold a loadable checkpoint of the variant's
+    architecture (its config.json's ``model_type``); a hub name must be cached or, when the hub is reachable,
+    downloadable. Raises ``ConfigError`` with one line naming the checkpoint, the key and the fix. A hub
+    name's answer is kept for the rest of the process."""
     from harness.models.encoders.pretrained import checkpoint_problem
 
-    key = f"{variant.modality}.model"
+    key = key or f"{variant.modality}.model"
     path = Path(name).expanduser()
     if name.startswith(("/", ".", "~")) or path.exists():
         if not path.is_dir():
             raise ConfigError(checkpoint_problem(name, key, "the folder does not exist"))
         if not (path / "config.json").exists():
             raise ConfigError(checkpoint_problem(name, key, "the folder has no config.json"))
-        problem = local_checkpoint_problem(path)
+        problem = local_checkpoint_problem(path) or model_type_problem(variant, path / "config.json")
         if problem:
             raise ConfigError(checkpoint_problem(name, key, problem))
         return str(path.resolve())
@@ -196,11 +203,11 @@ def checkpoint_or_stand_in(variant: EncoderVariant) -> CheckpointChoice:
         log.warning(
             "%s is not in the local Hugging Face cache%s: every pair using it gets a real-size RANDOM-INIT "
             "stand-in (sizes, memory and latency are real; scores mean nothing). To use the real weights, "
-            "download them once (huggingface-cli download %s) or pass --set %s.model=/path/to/checkpoint",
+            "download them once (hf download %s) or pass --set %s.model=/path/to/checkpoint",
             variant.checkpoint,
             "" if status.reachable else f" and the hub is not reachable ({status.reason})",
             variant.checkpoint,
-            variant.modality,
+            variant.name,
         )
     if variant.name not in _stand_ins:
         from harness.models.tiny import ensure_checkpoint
@@ -229,3 +236,115 @@ def local_checkpoint_problem(path: Path) -> str | None:
         except Exception as err:  # SafetensorError is not an OSError
             return f"{path / weights[0]} is damaged ({str(err).splitlines()[0]})"
     return None
+
+
+def model_type_problem(variant: EncoderVariant, config_json: Path) -> str | None:
+    """Why a checkpoint's config.json is not ``variant``'s architecture (None when it is, or unknown)."""
+    if variant.arch is None:
+        return None
+    try:
+        found = json.loads(config_json.read_text()).get("model_type")
+    except (OSError, ValueError, AttributeError):
+        return None  # reported by local_checkpoint_problem
+    expected = variant.arch.model_type
+    if found and found != expected:
+        return f"it is a {found} checkpoint, and {variant.name} needs a {expected} one"
+    return None
+
+
+# -- which checkpoint each encoder of a run loads -----------------------------------------------------------
+
+
+class MissingCheckpointsError(ConfigError):
+    """Published checkpoints a run needs that are neither local nor downloadable (one line, all of them)."""
+
+
+@dataclass(frozen=True)
+class CheckpointPlan:
+    """Config overrides naming the checkpoint each modality's encoder loads, and whether any is a stand-in."""
+
+    overrides: dict[str, str]
+    stand_in: bool
+
+
+def encoder_key(variant: EncoderVariant) -> str:
+    """The per-encoder checkpoint key: ``--set whisper.model=DIR`` points only that encoder at DIR."""
+    return f"{variant.name}.model"
+
+
+def split_encoder_keys(overrides: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str, str]]:
+    """``--set`` values split into config keys and per-encoder checkpoint keys (``<encoder>.model``)."""
+    from harness.models.encoders.registry import ENCODERS
+
+    names = {f"{name}.model" for name in ENCODERS} - {"audio.model", "text.model"}
+    config = {k: v for k, v in overrides.items() if k not in names}
+    return config, {k: str(v) for k, v in overrides.items() if k in names}
+
+
+def requested(variant: EncoderVariant, overrides: Mapping[str, Any]) -> tuple[str, str] | None:
+    """(checkpoint, key) the user named for ``variant``: its own key first, then its modality's; or None."""
+    for key in (encoder_key(variant), f"{variant.modality}.model"):
+        if overrides.get(key):
+            return str(overrides[key]), key
+    return None
+
+
+def choose_checkpoints(
+    variants: Mapping[str, EncoderVariant], overrides: Mapping[str, Any], smoke_test: bool, stand_ins: bool
+) -> CheckpointPlan:
+    """The checkpoint each pretrained encoder of a pair loads (``{"audio.model": ..., "text.model": ...}``),
+    checked before Ray. A checkpoint the user named is never replaced. Otherwise: a smoke test uses tiny
+    random-init checkpoints; with ``stand_ins`` (demo corpus, or ``--allow-stand-ins``) a published
+    checkpoint that cannot load gets a real-size random-init stand-in; without, it raises."""
+    from harness.models.tiny import ensure_checkpoint
+
+    out, stand_in = {}, False
+    for modality, variant in variants.items():
+        if not variant.pretrained:
+            continue
+        named = requested(variant, overrides)
+        if named is not None:
+            out[f"{modality}.model"] = resolve_checkpoint(variant, *named)
+        elif smoke_test:
+            out[f"{modality}.model"], stand_in = str(ensure_checkpoint(variant, "tiny")), True
+        elif not stand_ins:
+            out[f"{modality}.model"] = resolve_checkpoint(variant, variant.checkpoint, encoder_key(variant))
+        else:
+            choice = checkpoint_or_stand_in(variant)  # resolved once per process, a stand-in announced once
+            out[f"{modality}.model"], stand_in = choice.path, stand_in or choice.stand_in
+    return CheckpointPlan(out, stand_in)
+
+
+def require_checkpoints(
+    variants: Iterable[EncoderVariant], overrides: Mapping[str, Any], demo: bool, allow_stand_ins: bool
+) -> tuple[str, ...]:
+    """Call once before Ray with every encoder of a run. Returns the published checkpoints that random-init
+    stand-ins will replace (only on the demo corpus or with ``allow_stand_ins``; empty when all load).
+    Raises ``MissingCheckpointsError``: one line naming every checkpoint that cannot load and the
+    ``hf download`` commands that fetch them; a checkpoint the user named that cannot load raises its own
+    ``ConfigError``."""
+    missing: dict[str, str] = {}  # checkpoint -> the encoders that need it
+    seen: set[str] = set()
+    for variant in variants:
+        if not variant.pretrained or variant.name in seen:
+            continue
+        seen.add(variant.name)
+        named = requested(variant, overrides)
+        if named is not None:
+            resolve_checkpoint(variant, *named)
+            continue
+        try:
+            resolve_checkpoint(variant, variant.checkpoint, encoder_key(variant))
+        except ConfigError:
+            missing[variant.checkpoint] = ", ".join(filter(None, [missing.get(variant.checkpoint), variant.name]))
+    if missing and not (demo or allow_stand_ins):
+        status = hub_status()
+        names = "; ".join(f"{c} ({e})" for c, e in missing.items())
+        where = "not in the local Hugging Face cache" + ("" if status.reachable else f" and {status.reason}")
+        fetch = " && ".join(f"hf download {c}" for c in missing)
+        raise MissingCheckpointsError(
+            f"missing pretrained checkpoint(s), {where}: {names}. Fetch them ({fetch}), or pass "
+            "--set <encoder>.model=DIR per encoder, or --allow-stand-ins for random-init stand-ins "
+            "(scores mean nothing)"
+        )
+    return tuple(missing)

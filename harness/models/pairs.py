@@ -1,12 +1,18 @@
 """The registry of model pairs. A pair names its audio and text encoders and its search space.
 
-Adding a pair is one line here plus one YAML file in ``harness/search_spaces/``.
+Adding a pair is one line here plus one YAML file in ``harness/search_spaces/``, or no line at all:
+``compose_grid(audio=[...], text=[...])`` composes the fused pairs of a grid and their unimodal baselines
+from registered encoders, each pair's space the shared base, the fusion block and each encoder's fragment
+(``search_spaces/_<encoder>.yaml``), written once under the cache as a file of ``include:`` lines.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+
+import yaml
 
 from harness.config import did_you_mean
 from harness.errors import UserError
@@ -14,6 +20,9 @@ from harness.models.encoders.registry import get_encoder
 from harness.models.variants import EncoderVariant
 
 SEARCH_SPACES = Path(__file__).resolve().parent.parent / "search_spaces"
+# Registered encoders whose fragment file has another name (the seed's pairs' spelling).
+FRAGMENT_NAMES = {"cnn_bilstm": "_cnnbilstm.yaml"}
+ENCODER_LR = {"type": "loguniform", "low": 1.0e-5, "high": 3.0e-4}
 
 
 @dataclass(frozen=True)
@@ -43,7 +52,7 @@ class PairSpec:
 
     @property
     def space_path(self) -> Path:
-        return SEARCH_SPACES / self.space
+        return SEARCH_SPACES / self.space  # an absolute ``space`` (a composed pair's) stays as it is
 
     @property
     def is_fused(self) -> bool:
@@ -106,3 +115,89 @@ def unimodal_baseline(pair: PairSpec, modality: str) -> PairSpec | None:
     """The registered single-encoder pair using ``pair``'s encoder of ``modality`` (fusion-gain baseline)."""
     encoder = pair.encoders.get(modality)
     return next((p for p in PAIRS.values() if not p.is_fused and p.encoders == {modality: encoder}), None)
+
+
+class GridError(UserError):
+    pass
+
+
+def fragment(encoder: str) -> Path | None:
+    """An encoder's search-space fragment (its knobs: fine-tuning mode, LoRA rank ...), if it has one."""
+    path = SEARCH_SPACES / FRAGMENT_NAMES.get(encoder, f"_{encoder}.yaml")
+    return path if path.exists() else None
+
+
+def _encoder_lr_conditions(fragments: list[Path]) -> list[dict]:
+    """The ``when`` of each fragment's ``encoder_lr``: a composed pair searches it when any of them holds."""
+    from harness.tune.space import load_space  # tune reads YAML; imported here only to compose
+
+    conditions = []
+    for path in fragments:
+        for param in load_space(path).params:
+            if param.name == "encoder_lr" and param.when:
+                conditions.append({k: list(v) for k, v in param.when.items()})
+    return conditions
+
+
+def compose_pair(audio: str | None, text: str | None, cache_dir: str | Path | None = None) -> str:
+    """Register (once) the pair of encoders ``audio`` and ``text`` (either may be None) and return its name:
+    a registered pair over the same encoders keeps its own name and space."""
+    wanted = {m: e for m, e in (("audio", audio), ("text", text)) if e is not None}
+    for modality, name in wanted.items():
+        if get_encoder(name).modality != modality:
+            raise GridError(f"--grid {modality}={name}: {name} is a {get_encoder(name).modality} encoder")
+    existing = next((p for p in PAIRS.values() if p.encoders == wanted), None)
+    if existing is not None:
+        return existing.name
+    name = "_".join(wanted.values())
+    if name in PAIRS:
+        raise GridError(f"--grid: pair name {name!r} is taken by a pair over {PAIRS[name].encoders}")
+    fragments = [f for f in (fragment(e) for e in wanted.values()) if f is not None]
+    includes = [str(SEARCH_SPACES / "_base.yaml")]
+    if len(wanted) == 2:
+        includes.append(str(SEARCH_SPACES / "_fusion.yaml"))
+    includes += [str(f) for f in fragments]
+    space: dict = {"include": includes}
+    conditions = _encoder_lr_conditions(fragments)
+    if len(conditions) > 1:  # both encoders' fine-tuning conditions, not only the last fragment's
+        space["search"] = {"encoder_lr": ENCODER_LR | {"when": conditions}}
+    from harness.paths import default_cache_dir
+
+    folder = Path(cache_dir or default_cache_dir()) / "composed_spaces"
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / f"{name}.yaml"
+    text_ = "# composed by harness.models.pairs.compose_grid; do not edit\n" + yaml.safe_dump(space, sort_keys=False)
+    if not path.exists() or path.read_text() != text_:
+        tmp = path.with_suffix(f".tmp{id(space)}")
+        tmp.write_text(text_)
+        tmp.replace(path)
+    register_pair(PairSpec(name, audio=audio, text=text, space=str(path)))
+    return name
+
+
+def compose_grid(audio: Sequence[str], text: Sequence[str], cache_dir: str | Path | None = None) -> tuple[str, ...]:
+    """The pairs of an audio x text grid: every fused pair (the first audio and text encoders are the small
+    ones: small-small first, then each swap to large, then large-large ...), then each encoder's unimodal
+    baseline. Registers the pairs not yet registered (``compose_pair``); returns their names."""
+    if not audio or not text:
+        raise GridError("--grid needs audio=ENC[,ENC...] and text=ENC[,ENC...]")
+    for names in (audio, text):
+        if len(set(names)) < len(names):
+            raise GridError(f"--grid names an encoder twice: {','.join(names)}")
+    cells = [(i + j, i, a, t) for i, a in enumerate(audio) for j, t in enumerate(text)]
+    fused = [compose_pair(a, t, cache_dir) for *_, a, t in sorted(cells)]
+    baselines = [compose_pair(a, None, cache_dir) for a in audio] + [compose_pair(None, t, cache_dir) for t in text]
+    return tuple(fused + baselines)
+
+
+def parse_grid(items: Sequence[str]) -> dict[str, list[str]]:
+    """``["audio=cnn_bilstm,whisper", "text=bilstm,qwen2_5"]`` -> {"audio": [...], "text": [...]}."""
+    grid: dict[str, list[str]] = {}
+    for item in items:
+        modality, sep, names = item.partition("=")
+        if not sep or modality not in ("audio", "text") or modality in grid:
+            raise GridError(f"--grid expects audio=ENC,ENC text=ENC,ENC; got {item!r}")
+        grid[modality] = [get_encoder(n.strip()).name for n in names.split(",") if n.strip()]
+    if set(grid) != {"audio", "text"}:
+        raise GridError("--grid needs both audio=... and text=...")
+    return grid
