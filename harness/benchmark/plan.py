@@ -22,9 +22,8 @@ from harness.corpus.protocols import apply_subset
 from harness.errors import UserError
 from harness.features import corpus_fingerprint
 from harness.lock import hold_run
-from harness.models.hub import checkpoint_or_stand_in, resolve_checkpoint
+from harness.models.hub import choose_checkpoints, split_encoder_keys
 from harness.models.pairs import PairSpec, get_pair
-from harness.models.tiny import tiny_overrides
 from harness.paths import usable_cache_dir
 from harness.records import RunMeta
 from harness.store import RunStore, Storage
@@ -84,7 +83,11 @@ def load_data(options: RunOptions) -> RunData:
 def check_model_overrides(pair: PairSpec, options: RunOptions) -> None:
     """``--set audio.model=...`` for a pair whose audio encoder loads no checkpoint would be stored in the
     run's config and reported as its checkpoint, though nothing loads it."""
-    for key in options.fixed:
+    config_keys, encoder_keys = split_encoder_keys(options.fixed)
+    for key in encoder_keys:  # --set whisper.model=DIR: the pair must use that encoder
+        if key.partition(".")[0] not in pair.encoders.values():
+            raise ConfigError(f"--set {key}: pair {pair.name} does not use encoder {key.partition('.')[0]}")
+    for key in config_keys:
         modality, _, field = key.partition(".")
         variant = pair.variants.get(modality)
         if field == "model" and (variant is None or not variant.pretrained):
@@ -100,22 +103,8 @@ def checkpoints_for(
     Smoke tests use tiny random-init checkpoints. With ``stand_ins`` (the benchmark), an encoder whose
     published checkpoint is neither cached nor downloadable gets a real-size random-init stand-in; a
     checkpoint the user named is never replaced."""
-    if smoke_test:
-        return tiny_overrides(pair.variants) | {k: v for k, v in overrides.items() if k.endswith(".model")}, True
-    out, stand_in = {}, False
-    for modality, variant in pair.variants.items():
-        if not variant.pretrained:
-            continue
-        key = f"{modality}.model"
-        if key in overrides:
-            out[key] = resolve_checkpoint(variant, str(overrides[key]))
-            continue
-        if not stand_ins:
-            out[key] = resolve_checkpoint(variant, variant.checkpoint)
-            continue
-        choice = checkpoint_or_stand_in(variant)  # resolved once per process, a stand-in announced once
-        out[key], stand_in = choice.path, stand_in or choice.stand_in
-    return out, stand_in
+    plan = choose_checkpoints(pair.variants, overrides, smoke_test, stand_ins)  # harness.models.hub
+    return plan.overrides, plan.stand_in
 
 
 def open_storage(options: RunOptions) -> Storage:
@@ -150,6 +139,7 @@ def plan_pair(
     space = load_space(space_path or pair.space_path)
     overrides = {"seed": options.seed} | options.fixed
     checkpoints, stand_in = checkpoints_for(pair, overrides, options.smoke_test, stand_ins)
+    overrides, _ = split_encoder_keys(overrides)  # per-encoder keys became audio.model / text.model above
     if options.smoke_test:
         overrides = {"epochs": 1, "explain_samples": 4, "explain_steps": 4} | overrides
     space = space.with_fixed(overrides | checkpoints)

@@ -5,6 +5,7 @@ harness benchmark                          (= python -m harness.benchmark)
 harness report --results results          (= python -m harness.report)
 harness data inspect --data DIR            (= python -m harness.data)
 harness validate [--checkpoints]           (= python -m harness.validate)
+harness list [--grid audio=A,B text=C,D]  encoders, pairs and the checkpoints each needs
 harness predict --run RUN --pair P --fold K audio.wav --text "..."   (class probabilities of a kept model)
 harness export --run RUN --pair P --fold K --format torchscript|onnx
 
@@ -27,6 +28,7 @@ COMMANDS = {
     "report": "harness.cli.report",
     "data": "harness.cli.data",
     "validate": "harness.cli.validate",
+    "list": "harness.cli.list",
     "predict": "harness.cli.predict",
     "export": "harness.cli.export",
 }
