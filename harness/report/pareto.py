@@ -4,7 +4,8 @@ Per pair and selection unit (outer test fold; one unit for a non-nested search),
 trial with its objectives (``--objectives``; a single-objective search, which skips the latency step, gets
 weighted F1 and parameters), and ``on_front``: no other config of that unit is at least as good on every
 objective and better on one. Configs of different outer folds were scored on different inner folds, so each unit has
-its own front.
+its own front. ``on_front`` is on point estimates (each config's mean validation scores; a search trial has
+no interval), which the plot's title says.
 """
 
 from __future__ import annotations
@@ -12,15 +13,13 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-import matplotlib
-
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
+from harness.report.figures import plt, save
 from harness.tune.objectives import Objective, pareto_mask, value
 
+COLUMNS = 4  # panels per row of pareto.png
 DEFAULT = ("weighted_f1", "params_m")  # a single-objective search measures no latency (harness.tune.objectives)
 
 
@@ -44,21 +43,32 @@ def pareto_table(runs: list[Any]) -> pd.DataFrame:
 
 
 def pareto_plot(table: pd.DataFrame, path: Path) -> bool:
-    """Accuracy against the first cost per pair, the front's configs marked; False when nothing to draw."""
+    """Accuracy against the first cost per pair, the front's configs marked; False when nothing to draw.
+    One panel per pair, at most ``COLUMNS`` to a row (a row of eight panels was a 2816x330 strip); a cost
+    spanning more than 10x on a log axis."""
     if table.empty:
         return False
     pairs = sorted(table.pair.unique())
-    fig, axes = plt.subplots(1, len(pairs), figsize=(3.2 * len(pairs), 3.0), squeeze=False)
-    for ax, pair in zip(axes[0], pairs):
-        rows = table[table.pair == pair].dropna(axis=1, how="all")
-        names = [c for c in rows.columns if c not in ("pair", "outer_fold", "trial_id", "on_front")]
+    columns = min(COLUMNS, len(pairs))
+    rows = -(-len(pairs) // columns)
+    fig, axes = plt.subplots(rows, columns, figsize=(3.6 * columns, 3.2 * rows), squeeze=False)
+    for ax, pair in zip(axes.flat, pairs):
+        shown = table[table.pair == pair].dropna(axis=1, how="all")
+        names = [c for c in shown.columns if c not in ("pair", "outer_fold", "trial_id", "on_front")]
         if len(names) < 2:
+            ax.set_visible(False)
             continue
         accuracy, cost = names[0], names[1]
-        ax.scatter(rows[cost], rows[accuracy], c=np.where(rows.on_front, "tab:red", "tab:gray"), s=18)
-        ax.set(title=pair, xlabel=cost, ylabel=f"validation {accuracy}")
-    fig.suptitle("Configs per pair (red: non-dominated within their outer fold)", fontsize=9)
+        ax.scatter(shown[cost], shown[accuracy], c=np.where(shown.on_front, "tab:red", "tab:gray"), s=18)
+        positive = shown[cost][shown[cost] > 0]
+        if len(positive) == len(shown) and positive.max() > 10 * positive.min():
+            ax.set_xscale("log")
+        ax.set_title(pair, fontsize=9)
+        ax.set_xlabel(cost, fontsize=8)
+        ax.set_ylabel(f"validation {accuracy}", fontsize=8)
+    for ax in list(axes.flat)[len(pairs) :]:
+        ax.set_visible(False)
+    fig.suptitle("Configs per pair (red: non-dominated within their outer fold, on point estimates)", fontsize=9)
     fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    save(fig, path)
     return True

@@ -19,21 +19,34 @@ import numpy as np
 import pandas as pd
 
 from harness.corpus import EMOTION_NAMES, EMOTIONS
-from harness.report.figures import plt, save
+from harness.report.figures import legend_outside, plt, save
 from harness.report.inference import per_session_means
 
 log = logging.getLogger(__name__)
 
 
-def pareto_front(x: np.ndarray, y: np.ndarray) -> np.ndarray:
-    """Indices of points no other point beats (lower x and higher y), sorted by x; NaN points never count."""
-    order = [i for i in np.argsort(x, kind="stable") if not (np.isnan(x[i]) or np.isnan(y[i]))]
-    front, best = [], -np.inf
-    for i in order:
-        if y[i] > best:
-            front.append(i)
-            best = y[i]
-    return np.array(front, dtype=int)
+def pareto_front(
+    x: np.ndarray, y: np.ndarray, low: np.ndarray | None = None, high: np.ndarray | None = None
+) -> np.ndarray:
+    """Indices of the non-dominated points, sorted by x; NaN points never count.
+
+    On point estimates (no ``low``/``high``): a point is dominated when another is at most as costly and
+    has a higher y. With intervals: only when another at most as costly has its whole interval above this
+    one's (``low_j > high_i``), so two pairs whose intervals overlap are both kept: the front then says
+    what the data can tell apart, not the order of the point estimates.
+    """
+    valid = [i for i in np.argsort(x, kind="stable") if not (np.isnan(x[i]) or np.isnan(y[i]))]
+    if low is None or high is None:
+        front, best = [], -np.inf
+        for i in valid:
+            if y[i] > best:
+                front.append(i)
+                best = y[i]
+        return np.array(front, dtype=int)
+    lo = np.where(np.isnan(low), y, low)
+    hi = np.where(np.isnan(high), y, high)
+    kept = [i for i in valid if not any(j != i and x[j] <= x[i] and lo[j] > hi[i] for j in valid)]
+    return np.array(kept, dtype=int)
 
 
 def write_plots(out: Path, grouped: list, comparison: list[tuple], runs: list) -> list[Path]:
@@ -99,6 +112,7 @@ def _per_emotion(out: Path, group: Any, labels: list[str], suffix: str) -> Path:
     return save(fig, out / f"per_emotion_f1{suffix}.png")
 
 
+MARKERS = ("o", "s", "^", "D", "v", "P", "X", "*", "<", ">")
 TRADEOFFS = (
     ("params_total_M", "parameters (M)", "f1_vs_params", False),
     ("model_memory_gb", "model training memory (GB)", "f1_vs_memory", False),
@@ -121,19 +135,23 @@ def _tradeoffs(out: Path, table: pd.DataFrame, labels: list[str], suffix: str) -
         x = table[column].to_numpy(dtype=float)
         if np.isnan(x).all():
             continue
-        fig, ax = plt.subplots(figsize=(6.5, 4.2))
-        ax.errorbar(x, f1, yerr=errors, fmt="o", capsize=3, color="tab:blue", label="pair (95% CI over sessions)")
-        for xi, yi, label in zip(x, f1, labels):
+        fig, ax = plt.subplots(figsize=(8, 4.2))
+        # one marker and colour per pair, named in the legend: labels written beside the points overlap
+        # where pairs have similar costs (the unimodal baselines and their fused pair)
+        for i, (xi, yi, label) in enumerate(zip(x, f1, labels)):
             if not np.isnan(xi):
-                ax.annotate(label, (xi, yi), fontsize=7, xytext=(3, 3), textcoords="offset points")
-        front = pareto_front(x, f1)
+                ax.errorbar(
+                    [xi], [yi], yerr=errors[:, i : i + 1], fmt=MARKERS[i % len(MARKERS)], ms=7, capsize=3,
+                    color=f"C{i % 10}", label=label,
+                )  # fmt: skip
+        front = pareto_front(x, f1, low, high)
         if len(front):
-            ax.plot(x[front], f1[front], "r--", marker="s", mfc="none", ms=10, label="non-dominated")
+            ax.plot(x[front], f1[front], "k--", lw=0.8, label="non-dominated (no cheaper pair's CI wholly above)")
         if log_x and (x[~np.isnan(x)] > 0).all():
             ax.set_xscale("log")
         ax.set_xlabel(xlabel)
-        ax.set_ylabel("test weighted F1")
-        ax.legend(fontsize=7)
+        ax.set_ylabel("test weighted F1 (95% CI over sessions)")
+        legend_outside(ax)
         written.append(save(fig, out / f"{name}{suffix}.png"))
     return written
 
@@ -159,7 +177,7 @@ def _learning_curves(out: Path, group: Any, suffix: str) -> Path | None:
     ax.set_xlabel("epoch")
     ax.set_ylabel("validation weighted F1")
     ax.set_title("Learning curves of the final configs (mean: folds still training at that epoch)", fontsize=9)
-    ax.legend(fontsize=7)
+    legend_outside(ax)
     return save(fig, out / f"learning_curves{suffix}.png")
 
 
@@ -184,27 +202,33 @@ def _per_session(out: Path, group: Any, suffix: str) -> Path | None:
     means = frame.groupby(["pair", "session"]).f1.mean().unstack("session")
     order = pair_order(list(means.index))
     base = order[0]
-    fig, (left, right) = plt.subplots(1, 2, figsize=(11, 4.2))
-    sessions = list(means.columns)
+    fig, (left, right) = plt.subplots(1, 2, figsize=(12, 4.2), sharex=True)
+    sessions = [int(s) for s in means.columns]
     for i, pair in enumerate(order):
         left.plot(sessions, means.loc[pair], marker="o", color=f"C{i % 10}", label=pair)
         if pair != base:
             diff = means.loc[pair] - means.loc[base]
-            right.plot(sessions, diff, marker="o", color=f"C{i % 10}", label=f"{pair} - {base}")
+            right.plot(sessions, diff, marker="o", color=f"C{i % 10}")
     right.axhline(0, color="grey", lw=0.8)
-    left.set_xlabel("test session")
+    for ax in (left, right):
+        ax.set_xticks(sessions, [str(s) for s in sessions])  # the sessions, not 1.0, 1.5, ...
+        ax.set_xlabel("test session")
     left.set_ylabel("test weighted F1 (mean over seeds)")
-    right.set_xlabel("test session")
     right.set_ylabel(f"paired difference from {base}")
-    left.legend(fontsize=7)
-    if len(order) > 1:
-        right.legend(fontsize=7)
+    # one legend for both panels (same colours), beside them, never over a line
+    right.legend(*left.get_legend_handles_labels(), fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0))
     return save(fig, out / f"per_session{suffix}.png")
 
 
 def _confusion(out: Path, run: Any, label: str) -> Path:
-    """Row-normalised confusion matrix (each true class's row sums to 1) over every complete fold."""
-    matrix = np.sum([np.array(f.test.confusion) for f in _tested(run)], axis=0)
+    """Row-normalised confusion matrix (each true class's row sums to 1): each seed's matrix summed over
+    its test folds, then averaged over the seeds, so the counts are utterances (not utterances x seeds)."""
+    per_seed = [
+        np.sum([np.array(f.test.confusion) for f in t.folds if f.test is not None], axis=0)
+        for t in run.records
+        if t.complete and any(f.test is not None for f in t.folds)
+    ]
+    matrix = np.mean(per_seed, axis=0)
     totals = matrix.sum(axis=1, keepdims=True)
     share = np.divide(matrix, totals, out=np.zeros(matrix.shape, dtype=float), where=totals > 0)
     fig, ax = plt.subplots(figsize=(4.5, 4))
@@ -213,8 +237,9 @@ def _confusion(out: Path, run: Any, label: str) -> Path:
         ax.text(j, i, f"{v:.2f}", ha="center", va="center", fontsize=7, color="white" if v > 0.6 else "black")
     classes = EMOTIONS[: matrix.shape[0]]
     ax.set_xticks(range(len(classes)), classes)
-    ax.set_yticks(range(len(classes)), [f"{c} ({int(n)})" for c, n in zip(classes, totals[:, 0])])
+    ax.set_yticks(range(len(classes)), [f"{c} ({round(n)})" for c, n in zip(classes, totals[:, 0])])
     ax.set_xlabel("predicted")
-    ax.set_ylabel("true (utterances)")
-    ax.set_title(f"{label}: share of each true class, test folds summed", fontsize=9)
+    ax.set_ylabel("true (test utterances)")
+    seeds = f", mean of {len(per_seed)} seeds" if len(per_seed) > 1 else ""
+    ax.set_title(f"{label}: share of each true class, test folds summed{seeds}", fontsize=9)
     return save(fig, out / f"confusion_{run.meta.pair}_{run.meta.run}.png")

@@ -273,7 +273,7 @@ def _header(title: str, group_runs: list[Run], key: tuple | None) -> list[str]:
     if key is None:
         return lines
     source, protocol, classes, folds = key
-    if source == "demo":
+    if source == "demo" or any(r.meta.data_source == "demo" for r in group_runs):  # ASR runs: "demo [text: ASR ..]"
         lines += [
             "> **DEMO CORPUS, NOT IEMOCAP.** These rows come from the synthetic corpus the harness generates; "
             "they test the pipeline and say nothing about emotion recognition.",
@@ -392,7 +392,8 @@ def write_reports(results: str | Path, storage: str | Path | None = None) -> Pat
     _write(
         results,
         "pareto",
-        "Accuracy and cost of every complete config (validation), non-dominated ones marked (on_front)",
+        "Accuracy and cost of every complete config (validation), non-dominated ones marked "
+        "(on_front, on point estimates: a trial has no interval)",
         fronts,
         "No search with a complete trial yet.",
     )
