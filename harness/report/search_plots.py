@@ -24,7 +24,7 @@ import numpy as np
 import pandas as pd
 
 from harness.atomic import write_atomic
-from harness.report.figures import plt, save
+from harness.report.figures import legend_outside, plt, save
 
 log = logging.getLogger(__name__)
 MIN_TRIALS = 10  # fewer: the top 10-20% is one or two trials and any parameter can look important
@@ -150,13 +150,15 @@ def _expected_max_plot(out: Path, curves: dict[str, np.ndarray]) -> Path:
     ax.set_xlabel("number of trials (configs sampled)")
     ax.set_ylabel("expected best first-rung validation weighted F1")
     ax.set_title("Expected best validation F1 vs search budget (Dodge et al. 2019)", fontsize=9)
-    ax.legend(fontsize=7)
+    ax.xaxis.get_major_locator().set_params(integer=True)  # trials are counted in whole numbers
+    legend_outside(ax)
     return save(fig, out / "expected_max_validation_f1.png")
 
 
 def _scatter(out: Path, pair: str, scores: pd.DataFrame) -> list[Path]:
     """First-rung score against each parameter the pair's space searches (one panel each)."""
-    names = [p.name for p in _space(pair).params if any(p.name in c for c in scores.config)]
+    params = {p.name: p for p in _space(pair).params if any(p.name in c for c in scores.config)}
+    names = list(params)
     if not names:
         return []
     columns = min(3, len(names))
@@ -168,7 +170,8 @@ def _scatter(out: Path, pair: str, scores: pd.DataFrame) -> list[Path]:
         if numeric:
             ax.scatter([np.nan if v is None else v for v in values], scores.score, s=12)
             positive = [v for v in values if v is not None and v > 0]
-            if positive and max(positive) / min(positive) > 50:
+            # the axis the space samples on: a loguniform parameter (learning rates) on a log axis
+            if params[name].type == "loguniform" or (positive and max(positive) / min(positive) > 50):
                 ax.set_xscale("log")
         else:
             labels = sorted({str(v) for v in values})
