@@ -46,6 +46,7 @@ class Run:
     search_run: str = ""  # final stage: the search run its configs came from
     searched: tuple[str, ...] = ()  # the search space's searched parameters (run.json)
     selected: list[dict[str, Any]] = field(default_factory=list)  # final stage: what chose each fold's config
+    other_ranks: dict[int, pd.DataFrame] = field(default_factory=dict)  # --top-k > 1: rank r >= 2, kept apart
 
     @property
     def written_at(self) -> str:
@@ -131,6 +132,9 @@ def load(storage: str | Path) -> Loaded:
             except UserError as err:
                 skipped.append(str(err).splitlines()[0])
                 log.warning("%s", skipped[-1])
+        other_ranks: dict[int, pd.DataFrame] = {}
+        if predictions is not None and final is not None:
+            predictions, other_ranks = split_ranks(predictions, final)
         runs.append(
             Run(
                 store.uri,
@@ -142,9 +146,24 @@ def load(storage: str | Path) -> Loaded:
                 final.search_run if final else "",
                 identity.searched if identity else (),
                 [asdict(s) for s in final.selected] if final else [],
+                other_ranks,
             )
         )
     return Loaded(runs, skipped)
+
+
+def split_ranks(predictions: pd.DataFrame, final: FinalConfigs) -> tuple[pd.DataFrame, dict[int, pd.DataFrame]]:
+    """``--top-k > 1``: the final stage trains the r-th best config of every test fold with seeds of its own
+    (rank-major, ``harness.cli.benchmark.seeded``). Rank 1's predictions are the pair's; each further rank is
+    returned apart, never pooled with rank 1 as extra seeds (issue 27)."""
+    top_k = max((s.rank for s in final.selected), default=1)
+    if top_k <= 1 or not final.configs:
+        return predictions, {}
+    per_rank = max(1, len(final.configs) // top_k)
+    rank_of = {c.seed: i // per_rank + 1 for i, c in enumerate(final.configs)}
+    ranks = predictions["seed"].map(rank_of).fillna(1).astype(int)
+    others = {int(r): predictions[ranks == r] for r in sorted(set(ranks)) if r > 1}
+    return predictions[ranks == 1], others
 
 
 def load_runs(storage: str | Path) -> list[Run]:

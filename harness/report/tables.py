@@ -201,8 +201,12 @@ def _group_columns(key: tuple) -> dict:
 
 
 def _finals(group: Group) -> dict[str, pd.DataFrame]:
-    """The final-stage predictions of the group's pairs, by pair."""
-    return {r.meta.pair: r.predictions for r in group.rows if r.predictions is not None}
+    """The final-stage predictions of the group's pairs, by pair; with ``--top-k > 1`` each further rank is
+    its own entry ``<pair> (rank r)`` (its own row, never extra seeds of the pair)."""
+    out = {r.meta.pair: r.predictions for r in group.rows if r.predictions is not None}
+    for run in group.rows:
+        out |= {f"{run.meta.pair} (rank {rank})": frame for rank, frame in run.other_ranks.items()}
+    return out
 
 
 def _with_group(group: Group, table: pd.DataFrame) -> pd.DataFrame:
