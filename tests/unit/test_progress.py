@@ -8,7 +8,7 @@ from types import SimpleNamespace
 
 import pytest
 
-from harness.cli.benchmark import seeded
+from harness.benchmark.stage import seeded
 from harness.cli.progress import BenchmarkProgress, Stage
 from harness.corpus.protocols import selection_units
 from harness.tune import tracking
