@@ -370,9 +370,10 @@ def _write(
     write_atomic(results / f"{stem}.md", lambda p: p.write_text("\n".join(lines)))
 
 
-def write_reports(results: str | Path, storage: str | Path | None = None) -> Path:
+def write_reports(results: str | Path, storage: str | Path | None = None, margin: float | None = None) -> Path:
     """Write every table and plot under ``results`` from the runs in ``storage`` (default RESULTS/ray);
-    returns the path of ``report.md``, the entry point (``harness.report.summary``)."""
+    returns the path of ``report.md``, the entry point (``harness.report.summary``). ``margin``: the
+    equivalence margin of the verdicts (weighted F1; default ``multiplicity.EQUIVALENCE_MARGIN``)."""
     results = Path(results)
     storage = storage or results / "ray"
     loaded = load(storage)
@@ -430,7 +431,7 @@ def write_reports(results: str | Path, storage: str | Path | None = None) -> Pat
         [(g, per_fold_table(g)) for g in grouped],
         "No complete run yet.",
     )
-    families = {g.key: contrasts.evaluate_family(_finals(g)) for g in grouped}
+    families = {g.key: contrasts.evaluate_family(_finals(g), margin) for g in grouped}
     _write(
         results,
         "pairwise",
