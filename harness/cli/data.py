@@ -12,12 +12,12 @@ import logging
 import sys
 from pathlib import Path
 
+from harness.cli.common import run_command
 from harness.corpus import counts_table, resolve_corpus
 from harness.corpus.demo import write_demo_corpus
 from harness.corpus.iemocap import DEMO_MARKER, EXTRACTOR_NOTE
 from harness.corpus.manifest import write_manifest
 from harness.errors import UserError
-from harness.logs import setup_logging
 from harness.paths import usable_cache_dir, writable_dir
 
 log = logging.getLogger(__name__)
@@ -50,22 +50,21 @@ def main(argv: list[str] | None = None) -> int:
     demo = commands.add_parser("demo", help="write the demo corpus (IEMOCAP layout) to a directory")
     demo.add_argument("--out", required=True)
     args = parser.parse_args(argv)
-    setup_logging()
-    try:
-        usable_cache_dir()
-        if args.command == "demo":
-            root = write_demo_corpus(writable_dir(args.out, "--out"))
-            print(f"demo corpus written to {root}")
-            return 0
-        if args.out:  # checked before the corpus is read, not after
-            out = Path(args.out).resolve()
-            if out.is_dir():
-                raise UserError(f"--out {out}: a directory; name the manifest CSV file")
-            writable_dir(out.parent, "--out")
-        corpus, source = resolve_corpus(args.data, skip_bad=args.skip_bad)
-    except UserError as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
+    return run_command(lambda: data(args))
+
+
+def data(args: argparse.Namespace) -> int:
+    usable_cache_dir()
+    if args.command == "demo":
+        root = write_demo_corpus(writable_dir(args.out, "--out"))
+        print(f"demo corpus written to {root}")
+        return 0
+    if args.out:  # checked before the corpus is read, not after
+        out = Path(args.out).resolve()
+        if out.is_dir():
+            raise UserError(f"--out {out}: a directory; name the manifest CSV file")
+        writable_dir(out.parent, "--out")
+    corpus, source = resolve_corpus(args.data, skip_bad=args.skip_bad)
     demo_note = f", marked by {DEMO_MARKER}" if source == "demo" and corpus.demo is not None else ""
     print(f"corpus: {source} ({corpus.root}{demo_note})")
     print(counts_table(corpus).to_string())
