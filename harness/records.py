@@ -148,6 +148,9 @@ class RunMeta:
     fidelity: str = "folds"  # what ASHA's rungs count: "epochs" (of the first inner fold, then folds) or "folds"
     inner_folds: int = 0  # nested search: inner folds per outer fold (0: every other session)
     objectives: tuple[str, ...] = ("weighted_f1",)  # what the search optimises (harness.tune.objectives)
+    text_source: str = "gold"  # transcripts the text encoder read: gold, or asr (harness.features.asr)
+    asr_model: str = ""  # the ASR checkpoint, when text_source is asr
+    wer: dict[str, float] = field(default_factory=dict)  # errors_S, words_S per session S (harness.report.wer)
 
     @property
     def protocol_group(self) -> str:
@@ -156,8 +159,10 @@ class RunMeta:
 
     @property
     def group(self) -> tuple[str, str, int, tuple[int, ...]]:
-        """Runs that may be ranked together: same data, protocol (and subset), class set and fold set."""
-        return (self.data_source, self.protocol_group, self.classes, tuple(self.test_sessions))
+        """Runs that may be ranked together: same data (and text source), protocol (and subset), class set and
+        fold set."""
+        source = self.data_source if self.text_source == "gold" else f"{self.data_source} [text: ASR {self.asr_model}]"
+        return (source, self.protocol_group, self.classes, tuple(self.test_sessions))
 
     @property
     def is_real(self) -> bool:

@@ -21,6 +21,8 @@ KINDS: dict[str, dict[str, Any]] = {
     "subwords": {"model": REQUIRED, "max_tokens": 128},
     # per-layer means of a frozen pretrained encoder (computed by that encoder, see models.encoders)
     "layer_means": {"model": REQUIRED, "encoder": REQUIRED, "max_seconds": None, "max_tokens": None},
+    # ASR transcripts of the audio (harness.features.asr), stored as words
+    "asr": {"model": REQUIRED, "language": "en"},
 }
 
 
