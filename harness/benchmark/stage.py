@@ -20,7 +20,9 @@ from harness.benchmark.spec import BenchmarkSpec, RunOptions
 from harness.books import FINAL_BOOK, SUMMARY_BOOK, FinalConfigs, FinalTrial, SearchSummary, Selected, read_book
 from harness.corpus.protocols import selection_units
 from harness.features import FeatureCache
-from harness.paths import default_cache_dir
+from harness.models.hub import require_checkpoints
+from harness.models.pairs import get_pair
+from harness.paths import default_cache_dir, disk_full_error, is_disk_full
 from harness.records import TrialRecord
 from harness.store import RunStore, Storage
 from harness.tune.selection import select_configs, validation_sessions
@@ -122,6 +124,8 @@ def execute(
         options.cpus_per_trial,
         final=final_configs is not None,
         inner_folds=plan.meta.inner_folds or None,
+        # --keep-models: the final stage keeps each fold's selected model (harness.train.keep)
+        keep_models_in=plan.store.storage if final_configs is not None and options.keep_models else "",
     )
     clock = WallClock(plan.store, read_book(plan.store, SUMMARY_BOOK, SearchSummary) or SearchSummary(), started)
     configure_tracking(options.mlflow)
@@ -132,6 +136,11 @@ def execute(
         outcome = run_tuner(tuner, settings.num_samples * units)
     except KeyboardInterrupt:  # a second Ctrl-C, or one before Ray's handler was in place
         outcome = None
+    except Exception as err:  # a full storage disk surfaces from Ray's controller (SQLite, pyarrow): one line
+        if not is_disk_full(err):
+            raise
+        clock._stop.set()
+        raise disk_full_error(plan.store.storage, f"saving run {plan.meta.run}") from None
     interrupted = outcome is None or outcome.interrupted or interrupts.signal is not None
     if outcome is not None and not interrupted and len(outcome.folders) == outcome.trials:
         orphans = plan.store.drop_trials_except(outcome.folders)
@@ -176,7 +185,11 @@ class WallClock:
 
     def _tick(self, every_s: float) -> None:
         while not self._stop.wait(every_s):
-            self.write(self.summary)
+            try:
+                self.write(self.summary)
+            except OSError as err:  # a full disk: the run itself stops with one line; the next tick retries
+                if not is_disk_full(err):
+                    raise
 
     def write(self, summary: SearchSummary) -> SearchSummary:
         summary = replace(summary, wall_s=round(self.before + time.time() - self.started, 1))
@@ -288,12 +301,18 @@ def plan_benchmark(spec: BenchmarkSpec, data: RunData) -> BenchmarkPlans:
     """Plan every pair's search and final stage; the final stages too, before Ray starts: a rerun with
     other ``--seeds`` or ``--top-k`` is refused here."""
     storage = open_storage(spec.run)
+    # Every published checkpoint loads, or the run refuses here, before Ray, naming all of them; random-init
+    # stand-ins only on the demo corpus or with --allow-stand-ins (flagged in every header).
+    stand_ins = data.source == "demo" or spec.run.allow_stand_ins
+    variants = [v for p in spec.pairs for v in get_pair(p).variants.values()]
+    if not spec.run.smoke_test:
+        require_checkpoints(variants, spec.run.fixed, data.source == "demo", spec.run.allow_stand_ins)
 
     def plan(pair: str, stage: str) -> PairPlan:
         suffix = f"_{spec.name}" + ("_final" if stage == "final" else "")
         name = default_run_name(pair, data.source, spec.run, suffix)
         final = spec.final if stage == "final" else None
-        return plan_pair(spec.run, pair, data, storage, name, stage=stage, stand_ins=True, final=final)
+        return plan_pair(spec.run, pair, data, storage, name, stage=stage, stand_ins=stand_ins, final=final)
 
     searches = {p: plan(p, "search") for p in spec.pairs}
     return BenchmarkPlans(storage, searches, {p: plan(p, "final") for p in spec.pairs})

@@ -7,6 +7,7 @@ from __future__ import annotations
 import logging
 import sys
 from collections.abc import Callable
+from pathlib import Path
 
 from harness.benchmark.plan import git_hash as git_hash
 from harness.benchmark.plan import versions as versions
@@ -22,6 +23,7 @@ from harness.models.hub import (  # resolved once per process there; re-exported
 )
 from harness.models.hub import local_checkpoint_problem as local_checkpoint_problem
 from harness.models.hub import resolve_checkpoint as resolve_checkpoint
+from harness.paths import disk_full_error, is_disk_full
 
 log = logging.getLogger(__name__)
 
@@ -34,4 +36,11 @@ def run_command(body: Callable[[], int]) -> int:
         return int(body() or 0)
     except UserError as err:
         print(f"error: {err}", file=sys.stderr)
+        return 2
+    except Exception as err:  # a disk that filled where no stage named it (issue 30): still one line
+        if not is_disk_full(err):
+            raise
+        filename = getattr(err, "filename", None)
+        folder = Path(str(filename)).parent if filename else Path.cwd()
+        print(f"error: {disk_full_error(folder, f'writing {filename or type(err).__name__}')}", file=sys.stderr)
         return 2
