@@ -24,7 +24,9 @@ _BERT = (["query", "value"], ["query", "key", "value", "attention.output.dense"]
 TARGETS: dict[str, tuple[list[str], list[str]]] = {
     "wav2vec2": _SPEECH,
     "hubert": _SPEECH,
-    "wavlm": _SPEECH,
+    # WavLM's attention hands its projections' weights to torch's fused multi-head attention, so adapters on
+    # them would never run: its adapters go on the feed-forward layers (both "attention" modes).
+    "wavlm": (["intermediate_dense", "output_dense"], ["intermediate_dense", "output_dense", "gru_rel_pos_linear"]),
     "data2vec-audio": _SPEECH,
     "whisper": _SPEECH,
     "qwen2": _LLM,
