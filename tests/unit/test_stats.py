@@ -133,6 +133,11 @@ def test_holm_matches_a_hand_computation():
     assert holm([0.01, 0.04, 0.03, 0.5]) == pytest.approx([0.04, 0.09, 0.09, 0.5])
     assert holm([0.3, 0.6]) == pytest.approx([0.6, 0.6])
     assert holm([]).size == 0
+    from statsmodels.stats.multitest import multipletests
+
+    p = np.random.default_rng(0).uniform(0, 0.2, 12)
+    p[3] = p[7]  # a tie
+    assert holm(p) == pytest.approx(multipletests(p, method="holm")[1])
     with pytest.raises(ValueError):
         holm([0.1, float("nan")])
 
