@@ -18,7 +18,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any, TypeVar
 
 from harness.errors import UserError
-from harness.records import from_dict
+from harness.records import RunMeta, from_dict
 from harness.resume_check import check_run_files
 from harness.store import RunStore
 
@@ -51,6 +51,38 @@ class RunIdentity:
     inner_folds: int = 0  # nested: inner folds per outer fold (0: all)
     objectives: tuple[str, ...] = ("weighted_f1",)
     schema: int = BOOK_SCHEMA
+
+    @classmethod
+    def of(
+        cls,
+        meta: RunMeta,
+        fingerprint: str,
+        space: dict[str, Any],
+        num_samples: int,
+        stage: str,
+        final: dict[str, Any] | None,
+        split_version: int,
+    ) -> RunIdentity:
+        """The identity of the run ``meta`` describes: its settings come from the meta, once."""
+        return cls(
+            meta.pair,
+            meta.data_source,
+            fingerprint,
+            space,
+            tuple(meta.test_sessions),
+            meta.protocol,
+            meta.classes,
+            meta.labels,
+            num_samples,
+            meta.seed,
+            stage,
+            final,
+            split_version=split_version,
+            subset=meta.subset,
+            fidelity=meta.fidelity,
+            inner_folds=meta.inner_folds,
+            objectives=tuple(meta.objectives),
+        )
 
     @property
     def searched(self) -> tuple[str, ...]:

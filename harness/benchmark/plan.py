@@ -163,25 +163,8 @@ def plan_pair(
         inner_folds=options.inner_folds or 0,
         objectives=tuple(options.objectives),
     )
-    identity = RunIdentity(
-        pair.name,
-        data.source,
-        data.fingerprint,
-        {"fixed": space.fixed, "params": [p.__dict__ for p in space.params]},
-        tuple(options.folds),
-        meta.protocol,
-        meta.classes,
-        meta.labels,
-        options.num_samples,
-        options.seed,
-        stage,
-        final,
-        split_version=SPLIT_VERSION,
-        subset=options.subset,
-        fidelity=options.fidelity,
-        inner_folds=options.inner_folds or 0,
-        objectives=tuple(options.objectives),
-    )
+    space_book = {"fixed": space.fixed, "params": [p.__dict__ for p in space.params]}
+    identity = RunIdentity.of(meta, data.fingerprint, space_book, options.num_samples, stage, final, SPLIT_VERSION)
     store = storage.run(name)
     hold_run(store)  # before its books are read: a second command on this run is refused (harness.lock)
     identity.check_against(store)
