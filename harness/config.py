@@ -57,11 +57,12 @@ RANGES: dict[str, Range] = {
     "patience": Range(0, 10_000),  # 0: stop at the first epoch that does not improve
     "batch_size": Range(1, 65536),
     "bucket_size": Range(0, 1_000_000),
-    "lr": Range(0, 10, low_open=True),
-    "encoder_lr": Range(0, 10, low_open=True),
+    # Any positive finite rate: a huge one is how the tests make training diverge (NonFiniteLossError).
+    "lr": Range(0, math.inf, low_open=True, high_open=True),
+    "encoder_lr": Range(0, math.inf, low_open=True, high_open=True),
     "weight_decay": Range(0, 10),
     "warmup_ratio": Range(0, 1, high_open=True),
-    "grad_clip": Range(0, 1e6, low_open=True),  # always applied: 0 would zero every gradient
+    "grad_clip": Range(0, math.inf, low_open=True, high_open=True),  # always applied: 0 zeroes every gradient
     "dropout": Range(0, 1, high_open=True),
     "fusion_dim": _SIZE,
     "explain_samples": Range(0, 100_000),
