@@ -23,11 +23,13 @@ from __future__ import annotations
 import json
 import logging
 import os
-from collections.abc import Iterator
+import re
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import jiwer
 import numpy as np
 import pandas as pd
 from filelock import FileLock
@@ -205,9 +207,68 @@ def apply_text_source(manifest: pd.DataFrame, transcripts: Transcripts) -> pd.Da
     return out
 
 
-def hypothesis(text: str) -> str:
-    """The hypothesis WER is computed on: the ``NO_SPEECH`` marker is an empty hypothesis."""
-    return "" if text == NO_SPEECH else text
+# --- word error rate against the gold transcripts ----------------------------------------------------
+# WER = (substitutions + deletions + insertions) / reference words, pooled over utterances (not a mean of
+# per-utterance rates, which would weigh a two-word turn like a forty-word one), computed by ``jiwer`` on
+# normalised text: lower case, IEMOCAP's bracketed non-speech tokens (``[LAUGHTER]``, ``[GARBAGE]``) and
+# punctuation removed (an apostrophe inside a word kept). An utterance whose gold transcript is empty after
+# normalisation (only a laugh) has no words to miss: it is left out of WER and counted.
+
+_BRACKETED = re.compile(r"\[[^\]]*\]")
+_PUNCTUATION = re.compile(r"[^\w\s']|(?<!\w)'|'(?!\w)")
+
+
+def normalise(text: str) -> str:
+    """Lower case, bracketed tokens and punctuation out, single spaces."""
+    text = _BRACKETED.sub(" ", text.lower())
+    return " ".join(_PUNCTUATION.sub(" ", text).split())
+
+
+@dataclass(frozen=True)
+class WordErrors:
+    errors: int  # substitutions + deletions + insertions
+    words: int  # reference words
+    substitutions: int
+    deletions: int
+    insertions: int
+    utterances: int  # scored
+    empty_references: int  # left out: no reference word after normalisation
+
+    @property
+    def wer(self) -> float:
+        return self.errors / self.words if self.words else float("nan")
+
+
+def word_errors(references: Iterable[str], hypotheses: Iterable[str]) -> WordErrors:
+    """Pooled word errors of hypotheses against references (both normalised here)."""
+    pairs = [(normalise(r), normalise("" if h == NO_SPEECH else h)) for r, h in zip(references, hypotheses)]
+    kept = [(r, h) for r, h in pairs if r]
+    if not kept:
+        return WordErrors(0, 0, 0, 0, 0, 0, len(pairs))
+    out = jiwer.process_words([r for r, _ in kept], [h for _, h in kept])
+    errors = out.substitutions + out.deletions + out.insertions
+    words = out.substitutions + out.deletions + out.hits
+    return WordErrors(
+        errors, words, out.substitutions, out.deletions, out.insertions, len(kept), len(pairs) - len(kept)
+    )
+
+
+def wer_counts(manifest: pd.DataFrame, gold_column: str = "gold_text") -> dict[str, float]:
+    """``errors_S`` and ``words_S`` per session S of ``manifest`` (ASR ``text`` vs ``gold_column``): what a
+    run's ``RunMeta.wer`` keeps."""
+    counts: dict[str, float] = {}
+    for session, rows in manifest.groupby("session"):
+        found = word_errors(rows[gold_column], rows["text"])
+        counts[f"errors_{session}"] = float(found.errors)
+        counts[f"words_{session}"] = float(found.words)
+    return counts
+
+
+def wer_of(counts: dict[str, float], sessions: Iterable[int]) -> float:
+    """The pooled WER over ``sessions`` from ``wer_counts``' figures (NaN where none is counted)."""
+    errors = sum(counts.get(f"errors_{s}", 0.0) for s in sessions)
+    words = sum(counts.get(f"words_{s}", 0.0) for s in sessions)
+    return errors / words if words else float("nan")
 
 
 # --- the tiny random-init checkpoint ------------------------------------------------------------------
@@ -236,7 +297,7 @@ def write_tiny_whisper(out: Path) -> Path:
     tokenizer.train_from_iterator(texts, trainer)
     eot = "<|endoftext|>"
     fast = WhisperTokenizer(tokenizer_object=tokenizer, unk_token=eot, bos_token=eot, eos_token=eot, pad_token=eot)
-    ids = {token: int(tokenizer.token_to_id(token)) for token in WHISPER_SPECIALS}
+    ids: dict[str, int] = {token: tokenizer.token_to_id(token) for token in WHISPER_SPECIALS}  # type: ignore[misc]
     config = WhisperConfig(
         **(WHISPER_SMALL | TINY_SIZES | {"vocab_size": len(fast)}),
         pad_token_id=ids[eot],

@@ -1,86 +1,24 @@
-"""Word error rate of ASR transcripts against the gold ones, and what the ASR text costs each pair.
+"""Word error rate of ASR transcripts per pair and subset, and what the ASR text costs each pair.
 
-WER = (substitutions + deletions + insertions) / reference words, pooled over utterances (not a mean of
-per-utterance rates, which would weigh a two-word turn like a forty-word one), computed by ``jiwer`` on
-normalised text: lower case, IEMOCAP's bracketed non-speech tokens (``[LAUGHTER]``, ``[GARBAGE]``) and
-punctuation removed (an apostrophe inside a word kept). An utterance whose gold transcript is empty after
-normalisation (only a laugh) has no words to miss: it is left out of WER and counted.
-
-A run's books keep the error and word counts per test session (``RunMeta.wer``), so the WER of any set
-of sessions is exact. ``text_source_table`` sets each pair's ASR run beside its gold run (same corpus,
-protocol, class set, subset and folds): the gold-vs-ASR factor of a benchmark, as per-session paired
-differences of test weighted F1 with a t interval over sessions.
+WER is counted by ``harness.features.asr.word_errors`` (pooled over utterances, on normalised text) when a
+run's data is loaded, so the benchmark stage and this report share one definition. A run's books keep the
+error and word counts per test session (``RunMeta.wer``), so the WER of any set of sessions is exact.
+``text_source_table`` sets each pair's ASR run beside its gold run (same corpus, protocol, class set,
+subset and folds): the gold-vs-ASR factor of a benchmark, as per-session paired differences of test
+weighted F1 with a t interval over sessions.
 """
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterable
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import jiwer
 import numpy as np
 import pandas as pd
 from scipy import stats
 
-_BRACKETED = re.compile(r"\[[^\]]*\]")
-_PUNCTUATION = re.compile(r"[^\w\s']|(?<!\w)'|'(?!\w)")
-NO_SPEECH = "[NO_SPEECH]"  # harness.features.asr's text for an empty hypothesis
-
-
-def normalise(text: str) -> str:
-    """Lower case, bracketed tokens and punctuation out, single spaces."""
-    text = _BRACKETED.sub(" ", text.lower())
-    return " ".join(_PUNCTUATION.sub(" ", text).split())
-
-
-@dataclass(frozen=True)
-class WordErrors:
-    errors: int  # substitutions + deletions + insertions
-    words: int  # reference words
-    substitutions: int
-    deletions: int
-    insertions: int
-    utterances: int  # scored
-    empty_references: int  # left out: no reference word after normalisation
-
-    @property
-    def wer(self) -> float:
-        return self.errors / self.words if self.words else float("nan")
-
-
-def word_errors(references: Iterable[str], hypotheses: Iterable[str]) -> WordErrors:
-    """Pooled word errors of hypotheses against references (both normalised here)."""
-    pairs = [(normalise(r), normalise("" if h == NO_SPEECH else h)) for r, h in zip(references, hypotheses)]
-    kept = [(r, h) for r, h in pairs if r]
-    if not kept:
-        return WordErrors(0, 0, 0, 0, 0, 0, len(pairs))
-    out = jiwer.process_words([r for r, _ in kept], [h for _, h in kept])
-    errors = out.substitutions + out.deletions + out.insertions
-    words = out.substitutions + out.deletions + out.hits
-    return WordErrors(
-        errors, words, out.substitutions, out.deletions, out.insertions, len(kept), len(pairs) - len(kept)
-    )
-
-
-def wer_counts(manifest: pd.DataFrame, gold_column: str = "gold_text") -> dict[str, float]:
-    """``errors_S`` and ``words_S`` per session S of ``manifest`` (ASR ``text`` vs ``gold_column``): what a
-    run's ``RunMeta.wer`` keeps."""
-    counts: dict[str, float] = {}
-    for session, rows in manifest.groupby("session"):
-        found = word_errors(rows[gold_column], rows["text"])
-        counts[f"errors_{session}"] = float(found.errors)
-        counts[f"words_{session}"] = float(found.words)
-    return counts
-
-
-def wer_of(counts: dict[str, float], sessions: Iterable[int]) -> float:
-    """The pooled WER over ``sessions`` from ``wer_counts``' figures (NaN where none is counted)."""
-    errors = sum(counts.get(f"errors_{s}", 0.0) for s in sessions)
-    words = sum(counts.get(f"words_{s}", 0.0) for s in sessions)
-    return errors / words if words else float("nan")
+from harness.features.asr import wer_of
 
 
 def wer_table(runs: Iterable[Any]) -> pd.DataFrame:

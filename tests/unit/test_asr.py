@@ -8,9 +8,18 @@ import pandas as pd
 import pytest
 
 from harness.features import FeatureCache
-from harness.features.asr import NO_SPEECH, apply_text_source, ensure_tiny_whisper, transcribe
+from harness.features.asr import (
+    NO_SPEECH,
+    apply_text_source,
+    ensure_tiny_whisper,
+    normalise,
+    transcribe,
+    wer_counts,
+    wer_of,
+    word_errors,
+)
 from harness.records import RunMeta
-from harness.report.wer import normalise, text_source_table, wer_counts, wer_of, wer_table, word_errors
+from harness.report.wer import text_source_table, wer_table
 
 
 def test_normalise():
