@@ -119,7 +119,7 @@ def optimise(
     """
     with autocast:
         logits = model(batch)
-    loss = criterion(logits.float(), labels)
+    loss = criterion(logits.to(torch.promote_types(logits.dtype, torch.float32)), labels)  # fp32, or fp64 as run
     optimizer.zero_grad(set_to_none=True)
     loss.backward()
     nn.utils.clip_grad_norm_(model.parameters(), grad_clip)
@@ -319,6 +319,7 @@ class FoldOutcome:
     record: FoldRecord
     test_probabilities: np.ndarray  # per-utterance class probabilities, rows in fold.test order
     explanations: pd.DataFrame | None = None  # per-utterance explanation rows (harness.train.explain.COLUMNS)
+    model: EmotionModel | None = None  # the trained model (best epoch): what --keep-models keeps (harness.train.keep)
 
 
 def fit_fold(
@@ -339,12 +340,30 @@ def fit_fold(
     fold; never in a search that does not optimise them, nor for a final-stage seed after the first);
     None: on a trial's first fold only. The explanation budget is carried over the trial's folds
     (``ExplainBudget``)."""
-    earlier = earlier or []
     device = device or default_device()
-    seconds: dict[str, float] = {}
     started = time.perf_counter()
     trained = train_fold(cfg, pair, data, fold, report, device)
-    seconds["train"] = time.perf_counter() - started
+    return finish_fold(
+        trained, cfg, pair, data, fold, device, time.perf_counter() - started, explain, earlier, measure_costs
+    )
+
+
+def finish_fold(
+    trained: Trained,
+    cfg: TrialConfig,
+    pair: PairSpec,
+    data: PairData,
+    fold: Fold,
+    device: torch.device,
+    train_s: float,
+    explain: bool = False,
+    earlier: list[FoldRecord] | None = None,
+    measure_costs: bool | None = None,
+) -> FoldOutcome:
+    """Score, measure and (when asked) explain a trained model: the rest of ``fit_fold`` (a fused member
+    of ``harness.train.fused`` goes through it too, with its share of the fused training time)."""
+    earlier = earlier or []
+    seconds: dict[str, float] = {"train": train_s}
     started = time.perf_counter()
     scores = score(trained.model, data, fold, device, cfg.batch_size)
     seconds["score"] = time.perf_counter() - started
@@ -391,4 +410,6 @@ def fit_fold(
         {k: round(v, 3) for k, v in seconds.items()},
         trained.history,
     )
-    return FoldOutcome(record, scores.test_probabilities, explained.frame if explained is not None else None)
+    return FoldOutcome(
+        record, scores.test_probabilities, explained.frame if explained is not None else None, trained.model
+    )

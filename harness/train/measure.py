@@ -10,6 +10,7 @@ never be summed over trials that ran at the same time).
 
 from __future__ import annotations
 
+import copy
 import logging
 import os
 import threading
@@ -169,6 +170,17 @@ class ResourceMonitor:
             self.energy_j = (energy - self._energy0) / 1000.0
         if self._own is not None:
             self.busy_share = sum(self._own) / len(self._own) / 100.0 if self._own else 0.0
+
+    def shared(self, members: int) -> ResourceMonitor:
+        """This monitor's figures as one of ``members`` models trained together (fused seeds): time, CPU
+        seconds and energy divided evenly (the members run the same work); memory peaks stay the whole
+        process's (what the fused run needed)."""
+        share = copy.copy(self)
+        share.wall_s, share.cpu_seconds = self.wall_s / members, self.cpu_seconds / members
+        share.energy_j = None if self.energy_j is None else self.energy_j / members
+        if self.attributed_energy_j is not None:
+            share.attributed_energy_j = self.attributed_energy_j / members
+        return share
 
     def device_seconds(self) -> float:
         """Seconds of device use: GPU wall time x own busy share (the whole wall where NVML has no

@@ -117,7 +117,7 @@ class MaskedBiLstm(nn.Module):
         # The weights' precision (fp32) under autocast: autocast would run cuDNN LSTMs in fp16 (even inside
         # a bf16 region), with no loss scaling; the recurrence is a small share of the step's time.
         with torch.autocast(x.device.type, enabled=False):
-            x = x.to(self.forward_lstm.weight_ih_l0.dtype)
+            x = x.to(next(self.forward_lstm.parameters()).dtype)
             forward, _ = self.forward_lstm(x)
             backward, _ = self.backward_lstm(reverse_within_lengths(x, lengths))
         seq = torch.cat([forward, reverse_within_lengths(backward, lengths)], -1)
