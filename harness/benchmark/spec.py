@@ -24,6 +24,12 @@ from harness.tune.selection import DEFAULT_MARGIN
 RUN_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
 
 
+def is_encoder_key(key: str) -> bool:
+    from harness.models.hub import split_encoder_keys
+
+    return bool(split_encoder_keys({key: ""})[1])
+
+
 def parse_overrides(pairs: list[str] | tuple[str, ...]) -> dict[str, Any]:
     """``--set KEY=VALUE`` items as config values, checked the one way every command checks them: a known
     key (else "did you mean"), a number inside its range. ``search``, ``benchmark`` and ``validate`` call it."""
@@ -33,6 +39,9 @@ def parse_overrides(pairs: list[str] | tuple[str, ...]) -> dict[str, Any]:
         if not sep:
             raise ConfigError(f"--set expects KEY=VALUE, got {item!r}")
         key = key.strip()
+        if key.endswith(".model") and key_type(key) is None and is_encoder_key(key):
+            values[key] = raw.strip()  # --set whisper.model=DIR: one encoder's checkpoint (harness.models.hub)
+            continue
         if key_type(key) is None:
             raise ConfigError(f"--set: unknown key {key!r}{did_you_mean(key, flat_keys())}")
         # "3" -> 3, "true" -> True, "attention" -> "attention"; bad YAML, a tag or a bomb is one ConfigError line
@@ -73,8 +82,10 @@ class RunOptions:
     labels: str = "release"
     skip_bad: bool = False
     smoke_test: bool = False
+    allow_stand_ins: bool = False  # random-init stand-ins for published checkpoints that cannot load (not demo)
     no_report: bool = False
     mlflow: str | None = None
+    keep_models: bool = True  # final stage: keep each fold's model (harness.train.keep)
 
     @property
     def fixed(self) -> dict[str, Any]:
@@ -209,15 +220,12 @@ def parse_grid(items: list[str] | None) -> tuple[tuple[str, tuple[str, ...]], ..
 
 
 def grid_pairs(grid: tuple[tuple[str, tuple[str, ...]], ...]) -> tuple[str, ...]:
-    """The pairs of a ``--grid``: every audio x text combination and each encoder's unimodal baseline,
-    composed (and registered) by ``harness.models.pairs`` from the encoder registry (issue 25)."""
-    from harness.models import pairs as registry
+    """The pairs of a ``--grid``: every audio x text pair and each encoder's unimodal baseline, composed
+    (and registered) from the encoder registry by ``harness.models.pairs.compose_grid``."""
+    from harness.models.pairs import compose_grid
 
-    compose = getattr(registry, "compose_grid", None)  # issue 25's composition of pairs from encoders
-    if compose is None:
-        raise ConfigError("--grid: this version cannot compose pairs from encoders yet; name them with --pairs")
     encoders = dict(grid)
-    return tuple(compose(encoders.get("audio", ()), encoders.get("text", ())))
+    return tuple(compose_grid(encoders.get("audio", ()), encoders.get("text", ())))
 
 
 @dataclass(frozen=True)

@@ -192,3 +192,20 @@ def test_an_internal_value_error_is_not_a_user_error(capsys):
         run_command(bug)
     assert run_command(lambda: (_ for _ in ()).throw(UserError("bad input"))) == 2
     assert capsys.readouterr().err.strip() == "error: bad input"
+
+
+def test_a_grid_names_its_pairs_from_encoders():
+    from harness.benchmark.spec import BenchmarkSpec
+    from harness.cli.benchmark import build_parser
+    from harness.config import ConfigError
+
+    args = build_parser().parse_args(["--grid", "audio=cnn_bilstm,wav2vec2", "text=bilstm,albert"])
+    spec = BenchmarkSpec.from_args(args, source="demo")
+    assert spec.pairs[:2] == ("cnnbilstm_bilstm", "cnnbilstm_albert") and "wav2vec_albert" in spec.pairs
+    assert spec.grid == (("audio", ("cnn_bilstm", "wav2vec2")), ("text", ("bilstm", "albert")))
+    for bad, message in (
+        (["--grid", "video=x"], "--grid expects MODALITY=ENCODER"),
+        (["--grid", "audio=cnn_bilstm", "--pairs", "bilstm"], "name the pairs one way"),
+    ):
+        with pytest.raises(ConfigError, match=message):
+            BenchmarkSpec.from_args(build_parser().parse_args(bad), source="demo")
