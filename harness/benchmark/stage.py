@@ -24,6 +24,7 @@ from harness.models.hub import require_checkpoints
 from harness.models.pairs import get_pair
 from harness.paths import default_cache_dir, disk_full_error, is_disk_full
 from harness.records import TrialRecord
+from harness.resume_check import snapshot_ray_state
 from harness.store import RunStore, Storage
 from harness.tune.selection import select_configs, validation_sessions
 
@@ -187,6 +188,7 @@ class WallClock:
         while not self._stop.wait(every_s):
             try:
                 self.write(self.summary)
+                snapshot_ray_state(self.store)  # a whole copy of Ray's state: repairs a file a full disk cut
             except OSError as err:  # a full disk: the run itself stops with one line; the next tick retries
                 if not is_disk_full(err):
                     raise

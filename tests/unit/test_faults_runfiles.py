@@ -12,7 +12,7 @@ import pytest
 
 from harness.cli.common import check_resumable
 from harness.errors import UserError
-from harness.resume_check import check_run_files
+from harness.resume_check import check_run_files, snapshot_ray_state
 from harness.store import Storage
 
 
@@ -62,3 +62,26 @@ def test_a_truncated_optuna_db_is_one_line(tmp_path: Path) -> None:
     db.write_bytes(db.read_bytes()[:5000])
     with pytest.raises(UserError, match=r"/r/harness/optuna.db: (not a readable SQLite database|SQLite reports)"):
         check_run_files(store)
+
+
+def test_a_state_file_cut_short_is_repaired_from_the_last_whole_copy(tmp_path: Path, caplog) -> None:  # noqa: ANN001
+    store, folder = _run(tmp_path)
+    assert snapshot_ray_state(store)
+    whole = {name: (folder / name).read_bytes() for name in ("tuner.pkl", "experiment_state-2026.json")}
+    (folder / "experiment_state-2026.json").write_text(json.dumps({"trials": [1, 2]}))  # Ray's next snapshot
+    (folder / "experiment_state-2027.json").write_text('{"trials": [1, 2, ')  # the disk filled while Ray wrote
+    with caplog.at_level("WARNING"):
+        check_resumable(store)  # repaired, so it passes
+    assert (
+        "experiment_state-2027.json was cut short" in caplog.text and "restored from its last whole copy" in caplog.text
+    )
+    assert not (folder / "experiment_state-2027.json").exists()  # the set is the copy's, as it was
+    assert {name: (folder / name).read_bytes() for name in whole} == whole
+
+
+def test_no_copy_is_taken_while_a_state_file_is_not_whole(tmp_path: Path) -> None:
+    store, folder = _run(tmp_path)
+    (folder / "tuner.pkl").write_bytes((folder / "tuner.pkl").read_bytes()[:-3])
+    assert not snapshot_ray_state(store)
+    with pytest.raises(UserError, match="tuner.pkl: cut short or damaged"):
+        check_resumable(store)
