@@ -137,6 +137,9 @@ class TextConfig:
     hidden: int = 128  # bilstm hidden size per direction
     min_count: int = 1  # bilstm: words seen fewer times in the fold's training sessions map to <unk>
     max_tokens: int = 128
+    # --text-source asr: the Whisper checkpoint that writes the text (harness.features.asr; "" = its default);
+    # read once before the search, never searched (the transcripts are data, not a hyperparameter)
+    asr_model: str = ""
 
 
 @dataclass(frozen=True)

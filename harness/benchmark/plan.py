@@ -19,13 +19,17 @@ from harness.config import ConfigError
 from harness.corpus import Corpus, benchmark_manifest, resolve_corpus
 from harness.corpus.folds import SPLIT_VERSION
 from harness.corpus.protocols import apply_subset
+from harness.corpus.source import corpus_kind
+from harness.endpoints import probe_endpoints
 from harness.errors import UserError
 from harness.features import corpus_fingerprint
+from harness.features.asr import asr_manifest, asr_model_for, wer_counts
 from harness.lock import hold_run
 from harness.models.hub import choose_checkpoints, split_encoder_keys
 from harness.models.pairs import PairSpec, get_pair
 from harness.paths import usable_cache_dir
 from harness.records import RunMeta
+from harness.redact import mask_secrets
 from harness.store import RunStore, Storage
 from harness.tune.space import SearchSpace, load_space
 
@@ -36,6 +40,8 @@ class RunData:
     source: str
     manifest: pd.DataFrame
     fingerprint: str
+    text_source: str = "gold"  # or "asr": manifest["text"] is the ASR checkpoint's, the gold text in gold_text
+    asr_model: str = ""
 
 
 @dataclass(frozen=True)
@@ -77,7 +83,11 @@ def load_data(options: RunOptions) -> RunData:
     corpus, source = resolve_corpus(options.data, skip_bad=options.skip_bad)
     manifest = benchmark_manifest(corpus, options.labels, options.classes)
     manifest = apply_subset(manifest, options.subset).reset_index(drop=True)
-    return RunData(corpus, source, manifest, corpus_fingerprint(manifest))
+    text_source = getattr(options, "text_source", "gold")
+    asr_model = asr_model_for(text_source, options.fixed, options.smoke_test)
+    if asr_model:  # transcribed once into the feature cache (harness.features.asr), before Ray starts
+        manifest = asr_manifest(corpus.manifest(excluded=True), manifest, asr_model)
+    return RunData(corpus, source, manifest, corpus_fingerprint(manifest), text_source, asr_model)
 
 
 def check_model_overrides(pair: PairSpec, options: RunOptions) -> None:
@@ -108,8 +118,10 @@ def checkpoints_for(
 
 
 def open_storage(options: RunOptions) -> Storage:
-    """``--storage`` (default RESULTS/ray), checked writable before Ray starts."""
+    """``--storage`` (default RESULTS/ray), checked writable before Ray starts, after every network endpoint
+    of the run (storage, ``--address``, ``--optuna-storage``) answered within a timeout."""
     uri = options.storage or str(Path(options.results).resolve() / "ray")
+    probe_endpoints(uri, options.address, options.optuna_storage)  # one line, not a hang, when one is down
     try:
         storage = Storage(uri)
         probe = f"{storage.path.rstrip('/')}/.write_test_{os.getpid()}"
@@ -118,7 +130,7 @@ def open_storage(options: RunOptions) -> Storage:
             stream.write(b"")
         storage.fs.delete_file(probe)
     except (OSError, ValueError) as err:  # pyarrow's errors are OSError (I/O) or ValueError (bad URI)
-        raise UserError(f"--storage {uri}: not usable ({str(err).splitlines()[0]})") from None
+        raise UserError(f"--storage {mask_secrets(uri)}: not usable ({str(err).splitlines()[0]})") from None
     return storage
 
 
@@ -162,6 +174,9 @@ def plan_pair(
         fidelity=options.fidelity,
         inner_folds=options.inner_folds or 0,
         objectives=tuple(options.objectives),
+        text_source=data.text_source,
+        asr_model=data.asr_model,
+        wer=wer_counts(data.manifest) if data.asr_model else {},
     )
     space_book = {"fixed": space.fixed, "params": [p.__dict__ for p in space.params]}
     identity = RunIdentity.of(meta, data.fingerprint, space_book, options.num_samples, stage, final, SPLIT_VERSION)
@@ -172,7 +187,8 @@ def plan_pair(
 
 
 def default_run_name(pair: str, source: str, options: RunOptions, suffix: str = "") -> str:
-    """PAIR_SOURCE[_PROTOCOL][_NCLS][_LABELS]SUFFIX[_smoke]: runs of other settings never share a folder."""
+    """PAIR_SOURCE[_PROTOCOL][_NCLS][_LABELS][_SUBSET][_asr]SUFFIX[_smoke]: runs of other settings never share
+    a folder."""
     setting = "".join(
         part
         for part, default in (
@@ -183,5 +199,6 @@ def default_run_name(pair: str, source: str, options: RunOptions, suffix: str = 
         )
         if part != default
     )
-    source_name = "demo" if source == "demo" else "iemocap"
+    setting += "_asr" if getattr(options, "text_source", "gold") == "asr" else ""
+    source_name = corpus_kind(source)  # demo, iemocap, manifest or crema-d
     return f"{pair}_{source_name}{setting}{suffix}{'_smoke' if options.smoke_test else ''}"

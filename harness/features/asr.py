@@ -207,6 +207,26 @@ def apply_text_source(manifest: pd.DataFrame, transcripts: Transcripts) -> pd.Da
     return out
 
 
+def asr_model_for(text_source: str, fixed: dict[str, Any], smoke_test: bool) -> str:
+    """The ASR checkpoint a run uses ("" for gold text): ``--set text.asr_model``, else the tiny random-init
+    Whisper in a smoke test, else ``DEFAULT_ASR_MODEL``."""
+    if text_source not in TEXT_SOURCES:
+        raise AsrError(f"--text-source {text_source!r}: choose one of {', '.join(TEXT_SOURCES)}")
+    chosen = str(fixed.get("text.asr_model") or "")
+    if text_source == "gold":
+        if chosen:
+            raise AsrError(f"--set text.asr_model={chosen}: applies with --text-source asr only")
+        return ""
+    return chosen or (str(ensure_tiny_whisper()) if smoke_test else DEFAULT_ASR_MODEL)
+
+
+def asr_manifest(corpus_rows: pd.DataFrame, manifest: pd.DataFrame, model: str) -> pd.DataFrame:
+    """``manifest`` with ASR text (``apply_text_source``), every row of ``corpus_rows`` (the whole corpus, so
+    another class set or subset reuses the transcripts) transcribed once into the feature cache."""
+    transcripts = transcribe(corpus_rows, model, FeatureCache(default_cache_dir() / "features"))
+    return apply_text_source(manifest, transcripts)
+
+
 # --- word error rate against the gold transcripts ----------------------------------------------------
 # WER = (substitutions + deletions + insertions) / reference words, pooled over utterances (not a mean of
 # per-utterance rates, which would weigh a two-word turn like a forty-word one), computed by ``jiwer`` on
