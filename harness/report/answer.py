@@ -93,6 +93,7 @@ def answer_lines(contrasts: pd.DataFrame) -> list[str]:
         lines += [f"*{title}:*", ""] + [_sentence(row) for _, row in rows.iterrows()] + [""]
     if not lines:
         lines = ["No pre-specified contrast (factorial grid or fused pair with its baseline) in this group.", ""]
+    lines += _seed_lines(contrasts)
     explored = int((contrasts["family"] == "exploratory").sum())
     if explored:
         lines.append(
@@ -104,6 +105,22 @@ def answer_lines(contrasts: pd.DataFrame) -> list[str]:
         "`different` / `equivalent` / `inconclusive` as in [factorial.md](factorial.md)):"
     )
     return [rule, "", *lines]
+
+
+def _seed_lines(contrasts: pd.DataFrame) -> list[str]:
+    """A line when the pairs' final stages hold different numbers of seeds (a seed failed or is missing):
+    each pair is averaged over its own seeds, so every contrast is still there."""
+    seeds: dict[str, int] = {}
+    for text in contrasts.get("seeds_per_pair", pd.Series(dtype=str)).dropna():
+        for part in str(text).split(" / "):
+            pair, _, count = part.rpartition(": ")
+            if pair and count.isdigit():
+                seeds[pair] = int(count)
+    if len(set(seeds.values())) <= 1:
+        return []
+    most = max(seeds.values())
+    short = ", ".join(f"{p} {n} of {most}" for p, n in sorted(seeds.items()) if n < most)
+    return [f"Seeds: {short} (each pair is averaged over its own seeds; every contrast is kept).", ""]
 
 
 def minimum_detectable(se: float, df: int, alpha: float, power: float = POWER) -> float:

@@ -95,6 +95,9 @@ def test_removing_one_final_seed_leaves_every_contrast_in_place():
     assert touched.any() and (short.seeds_per_pair[~touched] == full.seeds_per_pair[~touched]).all()
     # a contrast without that pair is unchanged
     assert np.allclose(short.estimate[~touched], full.estimate[~touched])
+    # and the missing seed is reported beside the Answer
+    assert "Seeds: wav2vec_albert 2 of 3" in "\n".join(answer_lines(short))
+    assert "Seeds:" not in "\n".join(answer_lines(full))
 
 
 def test_seeds_are_not_paired_by_value():
