@@ -38,6 +38,7 @@ import pyarrow.fs as pafs
 from filelock import FileLock, Timeout
 
 from harness.errors import UserError
+from harness.redact import mask_argv, mask_secrets
 from harness.store import BOOKS, RunStore, read_bytes, write_json
 
 log = logging.getLogger(__name__)
@@ -64,11 +65,12 @@ class Holder:
 
     @staticmethod
     def me() -> Holder:
-        return Holder(socket.gethostname(), os.getpid(), time.time(), " ".join(sys.argv) or "python", uuid.uuid4().hex)
+        command = mask_argv(sys.argv) or "python"  # a password in a URL never reaches the lock file
+        return Holder(socket.gethostname(), os.getpid(), time.time(), command, uuid.uuid4().hex)
 
     def describe(self) -> str:
         since = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(self.started_at))
-        return f"pid {self.pid} on {self.host} since {since} ({self.command})"
+        return f"pid {self.pid} on {self.host} since {since} ({mask_secrets(self.command)})"
 
     def process_gone(self) -> bool:
         """The holder ran on this host and its process is gone (a pid reused since is not told apart)."""
@@ -126,7 +128,8 @@ class RunLock:
     def _refuse(self, holder: Holder | None) -> RunInUse:
         who = holder.describe() if holder else "another command (its holder file is not readable)"
         return RunInUse(
-            f"{self.store.uri}: in use by {who}; wait for it to finish, or run with --name NEW for another run"
+            f"{mask_secrets(self.store.uri)}: in use by {who}; wait for it to finish, or run with --name NEW "
+            "for another run"
         )
 
     # -- local: an OS file lock ------------------------------------------------------------------------
@@ -199,7 +202,7 @@ def hold_run(store: RunStore) -> RunLock:
         except RunInUse:
             raise
         except OSError as err:
-            raise UserError(f"{store.uri}: cannot lock the run ({str(err).splitlines()[0]})") from None
+            raise UserError(f"{mask_secrets(store.uri)}: cannot lock the run ({str(err).splitlines()[0]})") from None
     return _held[store.uri]
 
 

@@ -67,7 +67,7 @@ def problem(name: str, data: bytes) -> str | None:
     """Why the state file ``name`` holding ``data`` is not whole, or None."""
     if not data:
         return "empty (0 bytes)"
-    if name.endswith(".pkl"):
+    if name.endswith(".pkl") or name.startswith("search_gen_state-"):  # search_gen_state-*.json is a pickle
         try:
             for _ in pickletools.genops(data):
                 pass
@@ -91,7 +91,7 @@ def check_pickles(store: RunStore) -> None:
 
 def check_json(store: RunStore) -> None:
     """Ray Tune's ``experiment_state-*.json`` and ``search_gen_state-*.json``, and the run's JSON books."""
-    for name in (f for f in store.files() if f.endswith(".json")):
+    for name in (f for f in store.files() if f.endswith(".json") and not f.startswith("search_gen_state-")):
         reason = problem(name, read_bytes(store.fs, f"{store.path}/{name}"))
         if reason:
             raise damaged(store, name, reason)

@@ -24,6 +24,7 @@ from harness.models.hub import (  # resolved once per process there; re-exported
 from harness.models.hub import local_checkpoint_problem as local_checkpoint_problem
 from harness.models.hub import resolve_checkpoint as resolve_checkpoint
 from harness.paths import disk_full_error, is_disk_full
+from harness.redact import mask_secrets
 
 log = logging.getLogger(__name__)
 
@@ -35,7 +36,7 @@ def run_command(body: Callable[[], int]) -> int:
     try:
         return int(body() or 0)
     except UserError as err:
-        print(f"error: {err}", file=sys.stderr)
+        print(f"error: {mask_secrets(str(err))}", file=sys.stderr)
         return 2
     except Exception as err:  # a disk that filled where no stage named it (issue 30): still one line
         if not is_disk_full(err):

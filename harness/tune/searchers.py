@@ -16,13 +16,14 @@ from typing import Any
 
 from ray.tune.experiment import Trial
 from ray.tune.schedulers import ASHAScheduler, FIFOScheduler
-from ray.tune.search import Searcher
+from ray.tune.search import ConcurrencyLimiter, Searcher, SearchGenerator
 from ray.tune.search.optuna import OptunaSearch
 
 from harness.corpus.protocols import selection_units
+from harness.store import Storage
 from harness.tune.fidelity import EPOCH_REDUCTION, FOLD_REDUCTION, MAX_T
 from harness.tune.objectives import Objective
-from harness.tune.studies import optuna_storage, study_name
+from harness.tune.studies import bound_run, optuna_storage, study_name
 
 log = logging.getLogger(__name__)
 METRIC = "mean_val_weighted_f1"
@@ -146,6 +147,30 @@ class UnitSearch(Searcher):
     @property
     def studies(self) -> dict[int | None, Any]:
         return {u: s.study for u, s in self.searchers.items()}
+
+
+class RelocatableSearch(SearchGenerator):
+    """Ray Tune's search generator, whose restored experiment is moved to where the run is now.
+
+    Ray restores a moved run's trials at the new place (``Trial.set_storage``), but the search generator's
+    pickled experiment keeps the old storage path, so every trial created after the resume is set up at
+    the old place (or fails there: "Unable to set up cluster storage"). Its storage is pointed at the run
+    the driver resumes (``harness.tune.studies.bind_run``), as Ray does for the trials."""
+
+    def set_state(self, state: dict) -> None:
+        super().set_state(state)
+        storage, here = getattr(self._experiment, "storage", None), bound_run()
+        if storage is None or here is None:
+            return
+        root, run, _ = here
+        place = Storage(root)
+        storage.storage_filesystem, storage.storage_fs_path = place.fs, place.path
+        storage.experiment_dir_name = run
+
+
+def unit_search_algorithm(searcher: UnitSearch, max_concurrent: int) -> RelocatableSearch:
+    """What ``TuneConfig.search_alg`` gets: the unit search, at most ``max_concurrent`` trials at once."""
+    return RelocatableSearch(ConcurrencyLimiter(searcher, max_concurrent=max_concurrent))
 
 
 class UnitScheduler(FIFOScheduler):

@@ -9,6 +9,13 @@
 
 One study per selection unit: the run's name, or ``<run>-outer<k>`` for outer fold k of a nested search.
 Only the Tune driver touches them; trials never do.
+
+A run folder can be moved or copied. Ray Tune pickles the searchers, and with them the study's storage,
+into ``tuner.pkl`` and ``searcher-state-*.pkl``; pickled as it is, an SQLite storage would keep the absolute
+path of the folder it was made in (after ``mv`` resume fails; after ``cp -r`` the copy writes into the
+original's database), and an RDB storage would keep the ``--optuna-storage`` URL with its password. So a
+storage made here pickles as a reference to "the run being resumed" (``bind_run``, called by the driver
+before Ray restores anything) and is reopened there, from the current ``--storage`` and run name.
 """
 
 from __future__ import annotations
@@ -17,9 +24,11 @@ import json
 from pathlib import Path
 from typing import Any
 
+import optuna
 import pyarrow.fs as pafs
 from optuna.storages.journal import BaseJournalBackend
 
+from harness.errors import UserError
 from harness.store import BOOKS, Storage, read_bytes, write_bytes
 
 OPTUNA_DB, OPTUNA_JOURNAL = "optuna.db", "optuna.journal"
@@ -48,18 +57,50 @@ class StoredJournal(BaseJournalBackend):
         write_bytes(storage.fs, storage.path, "".join(json.dumps(log) + "\n" for log in self._logs).encode())
 
 
+class RunRDBStorage(optuna.storages.RDBStorage):
+    """An RDB (or SQLite) study storage that pickles as "the bound run's storage" (module docstring)."""
+
+    def __reduce__(self) -> tuple[Any, tuple]:
+        return _reopen, ()
+
+
+class RunJournalStorage(optuna.storages.JournalStorage):
+    """A journal study storage (URI runs) that pickles as "the bound run's storage"."""
+
+    def __reduce__(self) -> tuple[Any, tuple]:
+        return _reopen, ()
+
+
+_bound: dict[str, tuple[str, str, str | None]] = {}  # "run": (storage, run, url) of the run this driver runs
+
+
+def bind_run(storage: str, run: str, url: str | None = None) -> None:
+    """The run whose studies a pickled storage reopens as (its current place and ``--optuna-storage``)."""
+    _bound["run"] = (storage, run, url)
+
+
+def bound_run() -> tuple[str, str, str | None] | None:
+    """(storage, run, url) of the run this driver runs, once ``bind_run`` was called."""
+    return _bound.get("run")
+
+
+def _reopen() -> Any:
+    if "run" not in _bound:
+        raise UserError("an Optuna storage of a harness run was unpickled outside a harness search")
+    return optuna_storage(*_bound["run"])
+
+
 def optuna_storage(storage: str, run: str, url: str | None = None) -> Any:
     """The Optuna storage of run ``run`` in Ray Tune's ``storage`` (see the module docstring)."""
-    import optuna
-
+    bind_run(storage, run, url)
     if url:
-        return optuna.storages.RDBStorage(url)
+        return RunRDBStorage(url)
     books = f"{Storage(storage).run(run).uri.rstrip('/')}/{BOOKS}"
     if _is_local(books):
         path = Path(Storage(books).path) / OPTUNA_DB
         path.parent.mkdir(parents=True, exist_ok=True)
-        return optuna.storages.RDBStorage(f"sqlite:///{path}")
-    return optuna.storages.JournalStorage(StoredJournal(f"{books}/{OPTUNA_JOURNAL}"))
+        return RunRDBStorage(f"sqlite:///{path}")
+    return RunJournalStorage(StoredJournal(f"{books}/{OPTUNA_JOURNAL}"))
 
 
 def _is_local(uri: str) -> bool:
