@@ -29,6 +29,7 @@ from urllib.parse import urlsplit
 from harness.errors import UserError
 
 FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
+LOG_FOLDER = "logs"  # under the storage root, beside the runs (the run loader skips it)
 LOG_FILE_VARIABLE = "HARNESS_LOG_FILE"  # the file, for Ray workers (they inherit or are given it)
 VERBOSITY_VARIABLE = "HARNESS_VERBOSITY"  # -1 quiet, 0 default, 1 verbose (``harness -q`` / ``-v``)
 # Loggers whose INFO lines go to the log file only; their warnings also reach the console.
@@ -103,7 +104,7 @@ def setup_logging(verbose: bool = False) -> None:
 def log_file_path(folder: str | Path, command: str, name: str) -> Path:
     """``FOLDER/logs/COMMAND_NAME_YYYYmmdd-HHMMSS.log``: one file per command run, never overwritten."""
     stamp = time.strftime("%Y%m%d-%H%M%S")
-    return Path(folder) / "logs" / f"{command}_{name}_{stamp}.log"
+    return Path(folder) / LOG_FOLDER / f"{command}_{name}_{stamp}.log"
 
 
 def start_log_file(path: Path) -> Path:

@@ -94,7 +94,7 @@ class BenchmarkProgress:
         self.current.entered = True
         position = sum(s.stage == stage for s in self.stages[: index + 1])
         of = sum(s.stage == stage for s in self.stages)
-        self.bar.set_description(f"{stage} {position}/{of} {pair}")
+        self.bar.set_description_str(f"{stage} {position}/{of} {pair}")
 
     def _retotal(self, stage: Stage, count: int) -> None:
         self.bar.total += count - stage.estimate

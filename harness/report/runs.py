@@ -27,6 +27,7 @@ import pyarrow.fs as pafs
 
 from harness.books import FINAL_BOOK, RUN_BOOK, SUMMARY_BOOK, FinalConfigs, RunIdentity, SearchSummary, read_book
 from harness.errors import UserError
+from harness.logs import LOG_FOLDER
 from harness.records import FoldRecord, RunMeta, TrialRecord
 from harness.store import BOOKS, RunStore, Storage, trial_record
 
@@ -98,6 +99,8 @@ def _unbooked(storage: Storage) -> list[str]:
     folders = [i.path for i in storage.fs.get_file_info(pafs.FileSelector(storage.path)) if i.type == info.type]
     missing = []
     for folder in sorted(folders):
+        if folder.rstrip("/").rsplit("/", 1)[-1] == LOG_FOLDER:  # the commands' log files, not a run
+            continue
         books = storage.fs.get_file_info(f"{folder}/{BOOKS}/{RUN_BOOK}")
         if books.type == pafs.FileType.NotFound:
             missing.append(f"{folder}: no {BOOKS}/{RUN_BOOK} (not a run of this harness, or its books are lost)")
