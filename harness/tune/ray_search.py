@@ -59,7 +59,7 @@ from harness.tune.objectives import value as objective_value
 from harness.tune.searchers import METRIC, TIME_ATTR, UNIT_KEY, make_search
 from harness.tune.selection import MEASURE_COSTS
 from harness.tune.space import SearchSpace
-from harness.tune.tracking import tracking_callbacks
+from harness.tune.tracking import tracking_callbacks, trial_dirname
 
 # The classic reporter (our metric columns: fold, val F1, mean val F1) instead of Ray's new output, which
 # ignores a passed ProgressReporter; no warning for the frequent per-fold experiment snapshots.
@@ -326,11 +326,17 @@ def run_trial(config: dict[str, Any], inputs: TrialInputs) -> None:
             finished = [f.validation.weighted_f1 for f in folds_done]
             best_so_far = [-1.0]
 
-            def report_epoch(metrics: dict, finished: list[float] = finished, best: list[float] = best_so_far) -> None:
+            # TensorBoard and MLflow draw one curve per key: each fold's validation F1 gets its own
+            curve = f"val_weighted_f1/fold{position + 1}"
+
+            def report_epoch(
+                metrics: dict, finished: list[float] = finished, best: list[float] = best_so_far, curve: str = curve
+            ) -> None:
                 best[0] = max(best[0], metrics["val_weighted_f1"])
                 running = float(np.mean(finished + [best[0]]))
                 clock = fidelity_time(inputs.meta.fidelity, n_folds, len(finished), metrics["epoch"])
                 extra = {TIME_ATTR: clock} if clock is not None and not inputs.final else {}
+                extra[curve] = metrics["val_weighted_f1"]
                 tune.report(metrics | {"folds_done": len(finished), METRIC: running, "fold_end": False} | extra)
 
             outcome = fit_fold(
@@ -483,7 +489,11 @@ def make_tuner(inputs: TrialInputs, settings: SearchSettings, final_configs: lis
     configs, no scheduler."""
     if final_configs is not None:
         tune_config = tune.TuneConfig(
-            num_samples=1, scheduler=FIFOScheduler(), reuse_actors=True, max_concurrent_trials=settings.max_concurrent
+            num_samples=1,
+            scheduler=FIFOScheduler(),
+            reuse_actors=True,
+            max_concurrent_trials=settings.max_concurrent,
+            trial_dirname_creator=trial_dirname,
         )
         param_space: dict[str, Any] = {"__config": tune.grid_search(final_configs)}
         trainable = tune.with_resources(
@@ -498,6 +508,7 @@ def make_tuner(inputs: TrialInputs, settings: SearchSettings, final_configs: lis
             scheduler=scheduler,
             num_samples=settings.num_samples * len(searcher.searchers),
             reuse_actors=True,
+            trial_dirname_creator=trial_dirname,
         )
         param_space = {}
         trainable = _trainable(inputs, settings)

@@ -69,6 +69,12 @@ class TrialCounter(tune.Callback):
             _listener.trial_ended(True)
 
 
+def trial_dirname(trial: Trial) -> str:
+    """A trial's folder, and so its TensorBoard run name: ``run_trial_<id>`` (Ray's default appends every
+    sampled value and a date, ~150 characters). A module-level function: Ray pickles it with the run."""
+    return f"{trial.trainable_name}_{trial.trial_id}"
+
+
 def tracking_callbacks(run: str, pair: str, fixed: dict[str, Any]) -> list[tune.Callback]:
     """The callbacks for one experiment: the trial counter, and MLflow when configured. MLflow gets one
     experiment per run (named after it), one MLflow run per trial with its sampled config and the run's
