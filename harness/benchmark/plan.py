@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import importlib.metadata
 import os
+import platform
 import subprocess
 from dataclasses import dataclass
 from pathlib import Path
@@ -13,6 +14,7 @@ from typing import Any
 
 import pandas as pd
 
+from harness import __version__
 from harness.benchmark.spec import RunOptions
 from harness.books import RunIdentity
 from harness.config import ConfigError
@@ -69,8 +71,9 @@ def git_hash() -> str:
 
 
 def versions() -> dict[str, str]:
-    out = {}
-    for package in ("torch", "transformers", "ray", "optuna", "librosa", "scikit-learn"):
+    """The versions a run records (``RunMeta.versions``) and every report header prints."""
+    out = {"harness": __version__, "python": platform.python_version()}
+    for package in ("torch", "transformers", "peft", "ray", "optuna", "numpy", "pandas", "librosa", "scikit-learn"):
         try:
             out[package] = importlib.metadata.version(package)
         except importlib.metadata.PackageNotFoundError:
