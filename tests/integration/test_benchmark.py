@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pandas as pd
 import pytest
 
@@ -22,6 +24,11 @@ def test_benchmark_final_stage_predictions_and_tables(tmp_path, env):
     args += ["--set", "epochs=3", "--set", "explain_samples=2", "--set", "explain_steps=4"]
     result = harness("benchmark", *args, env=env, timeout=900)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    # the overall bar's total is the benchmark's trials from its first line to its last: 3 pairs x (2 trials x
+    # 2 test folds searched + 1 config x 2 seeds in the final stage)
+    totals = re.findall(r"\d+/(\d+) trials", result.stderr)
+    assert totals and set(totals) == {"18"}, sorted(set(totals))
+    assert "Writing model shards" not in result.stderr and "\x1b[" not in result.stderr  # no third-party bars
     manifest = load_corpus(ensure_demo_corpus(env["HARNESS_CACHE"])).manifest()
     test_ids = {fold: set(manifest[manifest.session == fold].utterance_id) for fold in (4, 5)}
     for pair in pairs:
