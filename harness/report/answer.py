@@ -49,24 +49,31 @@ def _signed(value: float) -> str:
 
 
 def _sentence(row: pd.Series) -> str:
-    """One contrast in words; the clause after the figures depends on the verdict word only."""
+    """One contrast in words; the clause after the figures depends on the verdict word only.
+
+    The interval shown is the one the verdict uses at its Holm step (``step_ci_*``, confidence
+    1 - alpha / (m - rank)): it excludes 0 whenever the verdict is ``different``.
+    """
     name = row["term"] if row["family"] == "primary" else f"{row['pairs']} ({row['term']})"
     one_session = row["method"].startswith("dialog bootstrap")
-    interval = "dialog-bootstrap 95% CI" if one_session else "overlap-aware 95% CI"
-    low, high = (row["ci_low"], row["ci_high"]) if one_session else (row["overlap_ci_low"], row["overlap_ci_high"])
-    word = str(row["verdict"]).split(",")[0]
+    kind = "dialog-bootstrap" if one_session else "overlap-aware"
+    confidence = 100 * (1 - float(row["step_level"]))
     figures = (
-        f"{name}: {_signed(row['estimate'])} weighted F1, {interval} [{_signed(low)}, {_signed(high)}], "
+        f"{name}: {_signed(row['estimate'])} weighted F1, {kind} {confidence:.4g}% CI (its Holm step) "
+        f"[{_signed(row['step_ci_low'])}, {_signed(row['step_ci_high'])}], "
         f"Holm p {format_p(row['holm_p'])} ({row['family']} family of {int(row['family_size'])})"
     )
     margin = float(row["margin"])
+    word = str(row["verdict"]).split(",")[0]
     if word == "different":
-        clause = f"the interval excludes 0 after Holm ({'higher' if row['estimate'] > 0 else 'lower'} with the change)"
+        clause = f"the interval excludes 0 ({'higher' if row['estimate'] > 0 else 'lower'} with the change)"
     elif word == "equivalent":
         clause = f"the change lies within ±{margin:g} weighted F1 (Holm-adjusted TOST)"
     else:
+        stopped = row["step_ci_low"] > 0 or row["step_ci_high"] < 0
         clause = (
-            f"neither a difference from 0 nor a change within ±{margin:g} is shown; "
+            ("Holm stopped at a contrast with a smaller p; " if stopped else "")
+            + f"neither a difference from 0 nor a change within ±{margin:g} is shown; "
             "this is not evidence of no difference"
         )
     return f"- {figures}: **{row['verdict']}**; {clause}."
@@ -101,8 +108,9 @@ def answer_lines(contrasts: pd.DataFrame) -> list[str]:
             "(Benjamini-Hochberg `bh_p`, [pairwise.md](pairwise.md)) and not part of this answer."
         )
     rule = (
-        "**Answer** (verdicts from the overlap-aware interval, Holm within each pre-specified family; "
-        "`different` / `equivalent` / `inconclusive` as in [factorial.md](factorial.md)):"
+        "**Answer** (verdicts from the overlap-aware interval, Holm within each pre-specified family; each "
+        "interval at its Holm step's level; `different` / `equivalent` / `inconclusive` as in "
+        "[factorial.md](factorial.md)):"
     )
     return [rule, "", *lines]
 

@@ -38,6 +38,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
+from scipy import stats as _scipy_stats
 
 from harness.corpus.dialogs import dialog_type
 from harness.report.bootstrap import contrast_bootstrap
@@ -113,6 +114,8 @@ class Family:
         margin: The equivalence margin (weighted F1).
         sessions: The test sessions of the group.
         alpha: Level of the tests.
+        step_alpha: Holm's level at the contrast's step (alpha / (m - rank), rank 0 for the smallest p);
+            the interval at 1 - this level excludes 0 whenever Holm rejects; NaN for exploratory.
     """
 
     evaluated: dict[tuple, Evaluated]
@@ -124,6 +127,19 @@ class Family:
     margin: float
     sessions: list = field(default_factory=list)
     alpha: float = ALPHA
+    step_alpha: dict[tuple, float] = field(default_factory=dict)
+
+
+def step_interval(e: Evaluated, level: float) -> tuple[float, float]:
+    """The interval the verdict uses at Holm's step level: overlap-aware t at ``1 - level`` (one test
+    session: the bootstrap's percentile interval at that level)."""
+    if not np.isfinite(level):
+        return float("nan"), float("nan")
+    if e.f1.conditional_on_speakers:
+        low, high = np.quantile(e.f1.replicates, [level / 2, 1 - level / 2])
+        return float(low), float(high)
+    half = float(_scipy_stats.t.ppf(1 - level / 2, e.f1.df)) * e.f1.overlap_se
+    return e.f1.estimate - half, e.f1.estimate + half
 
 
 def _overlap_p(e: Evaluated) -> float:
@@ -142,7 +158,7 @@ def evaluate_family(finals: dict[str, pd.DataFrame], margin: float | None = None
     members: dict[str, list[Contrast]] = {"primary": primary_family(finals)}
     members["fusion"] = [x for x in fusion_family(finals) if x.key not in {y.key for y in members["primary"]}]
     members["exploratory"] = exploratory_contrasts(finals, {x.key for m in members.values() for x in m})
-    evaluated, family, holm_p, bh_p, tost_p, verdicts = {}, {}, {}, {}, {}, {}
+    evaluated, family, holm_p, bh_p, tost_p, verdicts, steps = {}, {}, {}, {}, {}, {}, {}
     for name in FAMILIES:
         keys = []
         for contrast in members[name]:
@@ -157,12 +173,16 @@ def evaluate_family(finals: dict[str, pd.DataFrame], margin: float | None = None
         tost = [evaluated[k].f1.equivalence_p(margin, overlap=True) for k in keys]
         adjust = benjamini_hochberg if name == "exploratory" else holm
         adjusted, adjusted_tost = adjust(p), adjust(tost)
+        rank = np.empty(len(p), dtype=int)
+        rank[np.argsort(p, kind="stable")] = np.arange(len(p))
+        for k, r in zip(keys, rank):
+            steps[k] = float("nan") if name == "exploratory" else alpha / (len(keys) - r)
         for k, a, t, raw_t in zip(keys, adjusted, adjusted_tost, tost):
             holm_p[k] = float("nan") if name == "exploratory" else float(a)
             bh_p[k] = float(a) if name == "exploratory" else float("nan")
             tost_p[k] = float(raw_t)
             verdicts[k] = qualified(verdict(a, t, alpha), sessions)
-    return Family(evaluated, family, holm_p, bh_p, tost_p, verdicts, margin, sessions, alpha)
+    return Family(evaluated, family, holm_p, bh_p, tost_p, verdicts, margin, sessions, alpha, steps)
 
 
 def _seeds_text(e: Evaluated) -> str:
@@ -318,7 +338,9 @@ def verdict_table(finals: dict[str, pd.DataFrame], family: Family | None = None)
     ``ci_low``/``ci_high``/``p`` (per-session t, conditional on these training sets), ``overlap_ci_low``/
     ``overlap_ci_high``/``overlap_p`` (the interval the verdict uses), ``holm_p``, ``bh_p``, ``tost_p``,
     ``verdict``, ``margin``, ``alpha``, ``family_size``, ``n_sessions``, ``sd_per_session`` (SD of the
-    per-session contrasts), ``seeds_per_pair``, ``method``.
+    per-session contrasts), ``seeds_per_pair``, ``method``, ``step_level`` (Holm's level at the contrast's
+    step) and ``step_ci_low``/``step_ci_high`` (the overlap-aware interval at 1 - that level: it excludes 0
+    whenever Holm rejects).
     """
     family = family or evaluate_family(finals)
     sizes = {f: sum(v == f for v in family.family.values()) for f in FAMILIES}
@@ -343,7 +365,9 @@ def verdict_table(finals: dict[str, pd.DataFrame], family: Family | None = None)
                 "sd_per_session": float(per_session.std(ddof=1)) if per_session.size > 1 else float("nan"),
                 "seeds_per_pair": _seeds_text(e),
                 "method": e.f1.method,
+                "step_level": family.step_alpha.get(key, float("nan")),
             }
+            | dict(zip(("step_ci_low", "step_ci_high"), step_interval(e, family.step_alpha.get(key, float("nan")))))
         )
     table = pd.DataFrame(rows)
     if rows:

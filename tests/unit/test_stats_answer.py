@@ -52,18 +52,23 @@ def test_every_sentence_carries_its_holm_p_and_verdict_and_claims_nothing_else(t
             seen.add(row.verdict)
             assert f"Holm p {format_p(row.holm_p)}" in sentence
             assert f"**{row.verdict}**" in sentence
-            low, high = f"{row.overlap_ci_low:+.3f}", f"{row.overlap_ci_high:+.3f}"
+            low, high = f"{row.step_ci_low:+.3f}", f"{row.step_ci_high:+.3f}"
             assert f"[{low}, {high}]" in sentence and f"{row.estimate:+.3f}" in sentence
             for word, claim in words.items():
                 # a verdict word or its claim appears only beside that verdict
                 assert (claim in sentence) == (row.verdict == word), sentence
                 assert bool(re.search(rf"\*\*{word}\*\*", sentence)) == (row.verdict == word)
-            # the claim agrees with the numbers the verdict used
+            # the interval printed is the one the verdict used: it excludes 0 exactly when Holm rejects,
+            # unless Holm stopped earlier (and the sentence then says so)
+            excludes = row.step_ci_low > 0 or row.step_ci_high < 0
             if row.verdict == "different":
-                assert row.holm_p < 0.05 and (row.overlap_ci_low > 0 or row.overlap_ci_high < 0)
+                assert row.holm_p < 0.05 and excludes
             if row.verdict == "inconclusive":
                 assert row.holm_p >= 0.05
-    assert seen == {"different", "inconclusive"} or seen == {"different", "inconclusive", "equivalent"}
+                assert excludes == ("Holm stopped" in sentence)
+            # the step interval is at least as wide as the plain 95% overlap-aware one
+            assert row.step_ci_low <= row.overlap_ci_low + 1e-12 and row.step_ci_high >= row.overlap_ci_high - 1e-12
+    assert {"different", "inconclusive"} <= seen
 
 
 def test_exploratory_contrasts_stay_out_of_the_answer(tables):
@@ -115,7 +120,7 @@ def test_one_test_session_qualifies_every_verdict():
         "conditional on the Session-5 speakers (dialog bootstrap; no speaker-level claim)"
     ).all()
     text = "\n".join(answer_lines(table))
-    assert "dialog-bootstrap 95% CI" in text and "overlap-aware" not in text.split("*factorial")[1]
+    assert "dialog-bootstrap " in text and "overlap-aware" not in text.split("*factorial")[1]
     assert mdd_table(table).mdd_weighted_f1.isna().all()
 
 
