@@ -175,3 +175,20 @@ def test_extraction_threads_leave_busy_cores_alone(monkeypatch):
     assert extraction_threads(load=9.0) == 1
     monkeypatch.setenv("HARNESS_EXTRACT_THREADS", "2")
     assert extraction_threads(load=9.0) == 2
+
+
+def test_gradient_checkpointing_gives_the_same_gradients(tiny):
+    """Recomputing each layer in backward (the backbone in eval mode) changes memory, not gradients."""
+    variant = ENCODERS["hubert_large"]
+    wave = (np.random.default_rng(2).standard_normal(16_000) * 3000).astype(np.int16)
+    folder = tiny("hubert_large")  # built before the seed: building draws random numbers
+    grads = []
+    for checkpointing in (False, True):
+        torch.manual_seed(0)  # the same LoRA initialisation both times
+        encoder = variant.cls(variant, folder, Tuning("lora", checkpointing=checkpointing), 15.0)
+        assert encoder.layers()[0].forward.__name__ == ("run" if checkpointing else "forward")
+        for p in encoder.pretrained_parameters():  # LoRA's B starts at 0: give it a value so A gets a gradient
+            torch.nn.init.normal_(p, std=0.02)
+        encoder.layer_means(encoder.embed(encoder.collate_live([wave]))).sum().backward()
+        grads.append(torch.cat([p.grad.flatten() for p in encoder.pretrained_parameters()]))
+    torch.testing.assert_close(grads[0], grads[1], atol=1e-6, rtol=1e-5)
