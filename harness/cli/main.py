@@ -6,6 +6,7 @@ harness report --results results          (= python -m harness.report)
 harness data inspect --data DIR            (= python -m harness.data)
 harness validate [--checkpoints]           (= python -m harness.validate)
 harness list [--grid audio=A,B text=C,D]  encoders, pairs and the checkpoints each needs
+harness audit --pairs P --fold K [benchmark options | --from-run RUN]   (label-permutation leak probe)
 harness predict --run RUN --pair P --fold K audio.wav --text "..."   (class probabilities of a kept model)
 harness export --run RUN --pair P --fold K --format torchscript|onnx
 
@@ -29,6 +30,7 @@ COMMANDS = {
     "data": "harness.cli.data",
     "validate": "harness.cli.validate",
     "list": "harness.cli.list",
+    "audit": "harness.cli.audit",
     "predict": "harness.cli.predict",
     "export": "harness.cli.export",
 }
