@@ -238,3 +238,34 @@ def test_a_spent_budget_lowers_steps_but_explains_the_whole_set(models, cache, d
     assert set(free.frame.utterance_id) == set(spent.frame.utterance_id)  # the same utterances
     assert spent.record.ig_steps["audio"] == MIN_STEPS and not spent.record.within_budget
     assert free.record.within_budget and free.record.ig_steps["audio"] >= cfg.explain_steps
+
+
+@pytest.mark.parametrize(
+    "name", [n if n in ("whisper", "qwen2_5") else pytest.param(n, marks=pytest.mark.slow) for n in ALL_PRETRAINED]
+)
+def test_lora_trains_the_adapters_only_and_is_counted_so(name, models, cache, demo_manifest):
+    """``finetune: lora``: after a few optimiser steps only the adapters (and the head) changed, the backbone's
+    own weights did not, and the trainable-parameter count (the records' column) is exactly what trained."""
+    from harness.train.measure import count_params
+
+    m = ENCODERS[name].modality
+    cfg = config(name, models, **{f"{m}.finetune": "lora", f"{m}.lora_rank": 2})
+    data = load_pair_data(unimodal(name), cfg, demo_manifest.iloc[::10], cache, progress=False)
+    assert "layers" not in data.features[m]  # LoRA trains on raw inputs: no cached layer means
+    model, encoder = build(name, cfg, data)
+    before = {n: p.detach().clone() for n, p in encoder.backbone.named_parameters()}
+    model.train()
+    optimizer = make_optimizer(model, cfg)
+    criterion = nn.CrossEntropyLoss()
+    for step in range(2):
+        rows = np.arange(4 * step, 4 * step + 4)
+        train_step(model, data, rows, optimizer, criterion, CPU, autocast_for(cfg, CPU), 1.0)
+    changed = {n for n, p in encoder.backbone.named_parameters() if not torch.equal(p.detach(), before[n])}
+    adapters = {n for n, p in encoder.backbone.named_parameters() if "lora_" in n}
+    assert changed and changed <= adapters
+    trainable = {id(p) for p in model.parameters() if p.requires_grad}
+    backbone_trainable = {n for n, p in encoder.backbone.named_parameters() if id(p) in trainable}
+    assert backbone_trainable == adapters
+    head = sum(p.numel() for n, p in model.named_parameters() if p.requires_grad and "backbone" not in n)
+    lora = sum(p.numel() for n, p in encoder.backbone.named_parameters() if "lora_" in n)
+    assert count_params(model).trainable == head + lora
