@@ -22,6 +22,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+from matplotlib.ticker import MaxNLocator
 
 from harness.atomic import write_atomic
 from harness.report.figures import legend_outside, plt, save
@@ -150,7 +151,7 @@ def _expected_max_plot(out: Path, curves: dict[str, np.ndarray]) -> Path:
     ax.set_xlabel("number of trials (configs sampled)")
     ax.set_ylabel("expected best first-rung validation weighted F1")
     ax.set_title("Expected best validation F1 vs search budget (Dodge et al. 2019)", fontsize=9)
-    ax.xaxis.get_major_locator().set_params(integer=True)  # trials are counted in whole numbers
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))  # trials are counted in whole numbers
     legend_outside(ax)
     return save(fig, out / "expected_max_validation_f1.png")
 
