@@ -35,8 +35,9 @@ class BootstrapResult:
     """Bootstrap of a contrast of models' metric (for two models: model a minus model b).
 
     Attributes:
-        estimate: The observed contrast: mean over the paired seeds of sum_i w_i * metric_i(seed), each metric
-            computed on the common utterances pooled over folds.
+        estimate: The observed contrast: sum_i w_i * (mean over model i's seeds of metric_i(seed)), each metric
+            computed on the common utterances pooled over folds (seeds paired by value only in
+            :func:`paired_bootstrap`; the report's contrasts give each model its own seeds).
         ci_low: Lower bound of the percentile interval.
         ci_high: Upper bound of the percentile interval.
         confidence: Nominal coverage of the interval (0.95 for a 95% interval).
