@@ -170,7 +170,8 @@ def mdd_table(contrasts: pd.DataFrame, alpha: float = ALPHA) -> pd.DataFrame:
     rows = []
     for family in PRESPECIFIED:
         part = contrasts[contrasts["family"] == family] if not contrasts.empty else contrasts
-        m = len(part) if not part.empty else (3 if family == "primary" else 0)
+        # no contrast at all yet: the default grid's primary family, on the stated assumption
+        m = len(part) if not contrasts.empty else (3 if family == "primary" else 0)
         if m == 0:
             continue
         sessions = int(part["n_sessions"].max()) if not part.empty else ASSUMED_SESSIONS

@@ -138,6 +138,8 @@ def test_the_mdd_table_comes_from_the_runs_spread_and_matches_a_simulated_power(
     from scipy import stats
 
     assert np.mean(np.abs(t) > stats.t.ppf(1 - alpha / 2, df)) == pytest.approx(0.8, abs=0.01)
+    only_explored = pd.DataFrame({"family": ["exploratory"], "n_sessions": [5], "sd_per_session": [0.03]})
+    assert mdd_table(only_explored).empty  # no pre-specified family in the group: nothing to promise
     lines = mdd_lines(mdd_table(pd.DataFrame()), margin=0.02)
     assert "cannot be reached" in lines[2]
 
