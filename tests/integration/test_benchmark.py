@@ -53,7 +53,7 @@ def test_benchmark_final_stage_predictions_and_tables(tmp_path, env):
     assert "| pair" in report and "[comparison_full.md](comparison_full.md)" in report
     pairwise = pd.read_csv(results / "pairwise.csv")
     assert len(pairwise) == 3 and {"ci_low", "ci_high", "p", "holm_p", "bh_p", "family"} <= set(pairwise.columns)
-    assert sorted(pairwise.family) == ["exploratory", "primary", "primary"]  # the fusion gains are primary
+    assert sorted(pairwise.family) == ["exploratory", "fusion", "fusion"]  # the fusion gains: their own family
     assert (pairwise.n_sessions == 2).all() and (results / "subsets.csv").exists()
     gain = pd.read_csv(results / "fusion_gain.csv")
     assert sorted(gain.baseline) == ["bilstm", "cnnbilstm"]
