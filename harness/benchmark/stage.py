@@ -8,6 +8,7 @@ No argparse here: the CLI builds a ``BenchmarkSpec`` and prints; this module run
 from __future__ import annotations
 
 import logging
+import os
 import signal
 import threading
 import time
@@ -19,11 +20,14 @@ from harness.benchmark.plan import PairPlan, RunData, default_run_name, open_sto
 from harness.benchmark.spec import BenchmarkSpec, RunOptions
 from harness.books import FINAL_BOOK, SUMMARY_BOOK, FinalConfigs, FinalTrial, SearchSummary, Selected, read_book
 from harness.corpus.protocols import selection_units
+from harness.errors import UserError
 from harness.features import FeatureCache
+from harness.logs import LOG_FILE_VARIABLE
 from harness.models.hub import require_checkpoints
 from harness.models.pairs import get_pair
 from harness.paths import default_cache_dir, disk_full_error, is_disk_full
 from harness.records import TrialRecord
+from harness.redact import mask_secrets
 from harness.resume_check import snapshot_ray_state
 from harness.store import RunStore, Storage
 from harness.tune.selection import select_configs, validation_sessions
@@ -143,7 +147,8 @@ def execute(
         clock._stop.set()
         raise disk_full_error(plan.store.storage, f"saving run {plan.meta.run}") from None
     interrupted = outcome is None or outcome.interrupted or interrupts.signal is not None
-    if outcome is not None and not interrupted and len(outcome.folders) == outcome.trials:
+    short_of = "" if interrupted or outcome is None else outcome.short_of  # never called "interrupted" (no signal)
+    if outcome is not None and not interrupted and not short_of and len(outcome.folders) == outcome.trials:
         orphans = plan.store.drop_trials_except(outcome.folders)
         if orphans:
             log.warning(
@@ -151,7 +156,7 @@ def execute(
                 len(orphans),
                 ", ".join(orphans),
             )
-    return clock.finish(
+    summary = clock.finish(
         replace(
             clock.summary,
             pair=plan.pair.name,
@@ -171,6 +176,17 @@ def execute(
             skipped=list(plan.meta.skipped),
         )
     )
+    if short_of:
+        raise RunFellShort(
+            f"run {plan.meta.run}: {short_of}; its finished trials are kept in {mask_secrets(plan.store.uri)} and "
+            f"the log file {os.environ.get(LOG_FILE_VARIABLE, '')} says what Ray did; run the same command again "
+            "to continue it"
+        )
+    return summary
+
+
+class RunFellShort(UserError):
+    """Ray Tune returned before the run's trials were all done, and no signal asked it to."""
 
 
 class WallClock:

@@ -38,7 +38,6 @@ import torch
 from ray import tune
 from ray.tune.experiment import Trial
 from ray.tune.schedulers import FIFOScheduler
-from ray.tune.search import ConcurrencyLimiter
 
 from harness.books import fold_config
 from harness.config import ConfigError, TrialConfig
@@ -56,9 +55,10 @@ from harness.train.fit import NonFiniteLossError, default_device, fit_fold
 from harness.tune.fidelity import fidelity_time
 from harness.tune.objectives import MEASURED
 from harness.tune.objectives import value as objective_value
-from harness.tune.searchers import METRIC, TIME_ATTR, UNIT_KEY, make_search
+from harness.tune.searchers import METRIC, TIME_ATTR, UNIT_KEY, make_search, unit_search_algorithm
 from harness.tune.selection import MEASURE_COSTS
 from harness.tune.space import SearchSpace
+from harness.tune.studies import bind_run
 from harness.tune.tracking import tracking_callbacks, trial_dirname
 
 # The classic reporter (our metric columns: fold, val F1, mean val F1) instead of Ray's new output, which
@@ -118,8 +118,9 @@ class SearchSettings:
 class SearchOutcome:
     trials: int
     failed: int
-    interrupted: bool
+    interrupted: bool  # by a signal this process received (Ctrl-C, or SIGTERM turned into one)
     folders: frozenset[str] = frozenset()  # the trial folders (names) of the experiment Ray knows
+    short_of: str = ""  # with no signal: why Ray Tune ended before every trial finished ("" when it did not)
 
 
 def init_ray(address: str | None) -> None:
@@ -504,7 +505,7 @@ def make_tuner(inputs: TrialInputs, settings: SearchSettings, final_configs: lis
     else:
         searcher, scheduler = make_search(inputs, settings)
         tune_config = tune.TuneConfig(
-            search_alg=ConcurrencyLimiter(searcher, max_concurrent=settings.max_concurrent),
+            search_alg=unit_search_algorithm(searcher, settings.max_concurrent),
             scheduler=scheduler,
             num_samples=settings.num_samples * len(searcher.searchers),
             reuse_actors=True,
@@ -542,6 +543,7 @@ def restore_or_make(
     path = Storage(settings.storage).run(settings.name).uri
     if tune.Tuner.can_restore(path):
         log.info("resuming the experiment at %s (finished trials are kept)", path)
+        bind_run(settings.storage, settings.name, settings.optuna_storage)  # the pickled studies reopen here
         trainable = (
             tune.with_resources(
                 tune.with_parameters(_run_final, inputs=inputs),
@@ -601,5 +603,12 @@ def run_tuner(tuner: tune.Tuner, expected: int) -> SearchOutcome:
     unfinished = [t for t in trials if t.status not in (Trial.TERMINATED, Trial.ERROR)]
     failed = sum(t.status == Trial.ERROR for t in trials)
     folders = frozenset(Path(t.path).name for t in trials if t.path)
-    interrupted = interrupts["interrupted"] or bool(unfinished) or len(trials) < expected
-    return SearchOutcome(len(trials), failed, interrupted, folders)
+    interrupted = interrupts["interrupted"]
+    short_of = ""
+    if not interrupted and (unfinished or len(trials) < expected):
+        states = ", ".join(sorted({t.status for t in unfinished})) or "none pending"
+        short_of = (
+            f"Ray Tune ended with {len(trials)} of {expected} trials, {len(unfinished)} unfinished ({states}), "
+            "without a signal"
+        )
+    return SearchOutcome(len(trials), failed, interrupted, folders, short_of)
