@@ -282,17 +282,20 @@ def fit_members(
     explain: bool = False,
     earlier: list[list[FoldRecord]] | None = None,
     measure_costs: list[bool | None] | None = None,
-    fuse: bool = True,
+    fuse: bool | None = None,
 ) -> list[FoldOutcome]:
     """``fit_fold`` for each of ``cfgs`` (one fold's seeds), trained as one fused model where the
     architecture allows (and ``fuse``), else one after another; one ordinary ``FoldOutcome`` per config.
 
     ``earlier``: each member's folds done before this one; ``measure_costs``: per member (latency and
-    FLOPs depend on the config, so a final stage measures them for one seed)."""
+    FLOPs depend on the config, so a final stage measures them for one seed). ``fuse``: None fuses on a
+    GPU only, where a step is bound by the host's dispatch; a CPU is bound by arithmetic, which the
+    block-diagonal LSTMs multiply by K (``benchmarks/bench_fused.py`` measured fused steps slower there)."""
     device = device or default_device()
+    fuse = device.type == "cuda" if fuse is None else fuse
     earlier = earlier or [[] for _ in cfgs]
     costs: list[bool | None] = measure_costs or [None] * len(cfgs)
-    reason = why_not_fused_configs(cfgs) if fuse else "fusion switched off"
+    reason = why_not_fused_configs(cfgs) if fuse else f"not fused on {device.type}"
     models: list[EmotionModel] = []
     if reason is None:
         models = build_members(cfgs, pair, data, fold)
