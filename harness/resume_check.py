@@ -39,7 +39,7 @@ from harness.store import BOOKS, RunStore, read_bytes, write_bytes
 log = logging.getLogger(__name__)
 RESTART = "run with --name NEW, or delete {uri} to start again"
 # Ray Tune's state at the top of a run's folder (what Tuner.restore reads), and where its copy is kept.
-RAY_STATE_PREFIXES = ("tuner.pkl", "experiment_state-", "search_gen_state-", "searcher-state-")
+RAY_STATE_PREFIXES = ("tuner.pkl", "experiment_state-", "search_gen_state-", "searcher-state-", "basic-variant-state-")
 SNAPSHOT = "ray_state"
 
 
@@ -63,11 +63,21 @@ def fail_running_trials(store: RunStore) -> int:
         return 0
 
 
+# Ray Tune's state files that are pickles whatever their extension (search_gen_state-*.json and
+# basic-variant-state-*.json are cloudpickles); the only JSON one is experiment_state-*.json.
+PICKLED = ("tuner.pkl", "searcher-state-", "search_gen_state-", "basic-variant-state-")
+JSON_STATE = "experiment_state-"
+
+
+def is_pickled(name: str) -> bool:
+    return name.endswith(".pkl") or name.startswith(PICKLED)
+
+
 def problem(name: str, data: bytes) -> str | None:
     """Why the state file ``name`` holding ``data`` is not whole, or None."""
     if not data:
         return "empty (0 bytes)"
-    if name.endswith(".pkl") or name.startswith("search_gen_state-"):  # search_gen_state-*.json is a pickle
+    if is_pickled(name):
         try:
             for _ in pickletools.genops(data):
                 pass
@@ -83,15 +93,15 @@ def problem(name: str, data: bytes) -> str | None:
 
 def check_pickles(store: RunStore) -> None:
     """Ray Tune's ``tuner.pkl`` and the searchers' ``searcher-state-*.pkl``: whole pickles (a STOP at the end)."""
-    for name in (f for f in store.files() if f.endswith(".pkl") or f.startswith("search_gen_state-")):
+    for name in (f for f in store.files() if is_pickled(f)):
         reason = problem(name, read_bytes(store.fs, f"{store.path}/{name}"))
         if reason:
             raise damaged(store, name, reason)
 
 
 def check_json(store: RunStore) -> None:
-    """Ray Tune's ``experiment_state-*.json`` and ``search_gen_state-*.json``, and the run's JSON books."""
-    for name in (f for f in store.files() if f.endswith(".json") and not f.startswith("search_gen_state-")):
+    """Ray Tune's ``experiment_state-*.json`` (its other ``.json`` files are pickles) and the run's books."""
+    for name in (f for f in store.files() if f.startswith(JSON_STATE) and f.endswith(".json")):
         reason = problem(name, read_bytes(store.fs, f"{store.path}/{name}"))
         if reason:
             raise damaged(store, name, reason)
