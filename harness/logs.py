@@ -128,6 +128,9 @@ def start_log_file(path: Path) -> Path:
 
 def route(handler: logging.Handler, console: bool) -> None:
     """The noisy loggers write to ``handler``, and (with ``console``) their warnings to the console."""
+    # A log file on a disk that filled must not print "--- Logging error ---" tracebacks: the run stops with
+    # one line saying the disk is full (issue 30). Python's documented setting for production.
+    logging.raiseExceptions = False
     level = verbosity()
     stream = logging.StreamHandler()
     stream.setFormatter(logging.Formatter(FORMAT, "%H:%M:%S"))
