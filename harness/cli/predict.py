@@ -4,18 +4,20 @@ kept model (the final stage keeps each fold's selected model: ``harness.train.ke
 ``--run`` is a benchmark name (its final-stage run ``PAIR_SOURCE_RUN_final`` is found) or a run folder.
 One utterance (a wav and its transcript) prints one line per class; ``--manifest FILE.csv`` (columns
 ``wav_path`` and ``text``, optional ``utterance_id``) predicts every row and writes a CSV (``--out``, default
-stdout) with the predicted label and one ``p_<class>`` column per class. Audio is read and resampled to
-16 kHz, and every feature computed, exactly as the feature cache does, so a corpus utterance gets the
-probabilities the final stage stored for it.
+stdout) with the predicted label and one ``p_<class>`` column per class. A dialogue-context model reads each
+utterance's neighbouring turns among the manifest's rows (columns ``dialog``, ``start``, ``end``,
+``speaker``; give whole dialogs); without them, or for one wav, each utterance is a dialog of its own.
+Audio is read and resampled to 16 kHz, and every feature computed, exactly as the feature cache does, so
+a corpus utterance gets the probabilities the final stage stored for it.
 """
 
 from __future__ import annotations
 
 import argparse
+import logging
 import sys
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 
 from harness.cli.common import run_command
@@ -23,6 +25,7 @@ from harness.errors import UserError
 from harness.store import Storage
 
 SAMPLE_RATE = 16_000
+log = logging.getLogger(__name__)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -68,13 +71,20 @@ def read_inputs(args: argparse.Namespace) -> pd.DataFrame:
 
 def predict(args: argparse.Namespace) -> int:
     from harness.features.frontends import load_audio
-    from harness.train.keep import find_kept_run, load_kept, probabilities
+    from harness.train.keep import DIALOG_COLUMNS, find_kept_run, load_kept, predict_table
 
     inputs = read_inputs(args)
     storage = Storage(args.storage or Path(args.results).resolve() / "ray")
     kept = load_kept(find_kept_run(storage, args.run, args.pair), args.fold)
-    rows = [probabilities(kept, load_audio(r.wav_path, SAMPLE_RATE), r.text) for r in inputs.itertuples()]
-    probs = np.stack(rows)
+    if kept.model.context is not None and not set(DIALOG_COLUMNS) <= set(inputs.columns):
+        log.warning(
+            "%s fold %d reads dialogue context: without the columns %s each utterance is read as a dialog of "
+            "its own (no neighbouring turns)",
+            kept.info.pair,
+            kept.info.fold,
+            ", ".join(DIALOG_COLUMNS),
+        )
+    probs = predict_table(kept, inputs, [load_audio(p, SAMPLE_RATE) for p in inputs["wav_path"]])
     frame = pd.DataFrame({"utterance_id": inputs["utterance_id"], "pred": [kept.classes[i] for i in probs.argmax(1)]})
     for i, emotion in enumerate(kept.classes):
         frame[f"p_{emotion}"] = probs[:, i]

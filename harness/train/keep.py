@@ -26,9 +26,11 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import numpy as np
+import pandas as pd
 import torch
 
 from harness.config import TrialConfig
+from harness.corpus.dialogs import DialogTurns
 from harness.errors import UserError
 from harness.features import Features
 from harness.features.frontends import from_raw
@@ -135,13 +137,12 @@ def build_kept(info: KeptInfo, state: dict[str, torch.Tensor]) -> EmotionModel:
     """The model of ``info`` with ``state`` loaded (eval mode, CPU)."""
     pair = get_pair(info.pair)
     cfg = TrialConfig.from_flat(info.config)
-    if cfg.context.enabled:
-        raise KeptModelError(
-            f"kept model of {info.pair} fold {info.fold} reads dialogue context; predicting on single utterances "
-            "is not supported for it"
-        )
     encoders = {m: _rebuild_encoder(m, v, cfg, state, info) for m, v in pair.variants.items()}
-    model = EmotionModel(encoders, cfg, len(info.classes))
+    # A context model reads the turn order of the utterances it predicts (``predict_table`` sets it).
+    dialogs = (
+        DialogTurns.from_manifest(_as_dialogs(pd.DataFrame({"utterance_id": ["u"]}))) if cfg.context.enabled else None
+    )
+    model = EmotionModel(encoders, cfg, len(info.classes), dialogs)
     missing, unexpected = model.load_state_dict(state, strict=False)
     frozen = {n for n, p in model.named_parameters() if _frozen_backbone(n, p)}
     if unexpected or set(missing) - frozen:
@@ -171,37 +172,69 @@ def load_kept(store: RunStore, fold: int) -> KeptModel:
     return KeptModel(info, build_kept(info, state))
 
 
-def features_of(model: EmotionModel, config: dict[str, Any], pair: str, audio: np.ndarray, text: str) -> dict:
-    """One-row ``Features`` per encoder input of a raw utterance (float waveform at 16 kHz and its
-    transcript), computed by the functions the feature cache uses. A frozen encoder's cached layer
-    means are not computed: the live path runs its backbone instead."""
-    cfg = TrialConfig.from_flat(config)
+def features_for(kept: KeptModel, audios: list[np.ndarray], texts: list[str]) -> dict[str, dict[str, Features]]:
+    """``Features`` per encoder input of raw utterances (float waveforms at 16 kHz and their transcripts),
+    one row each, computed by the functions the feature cache uses. A frozen encoder's cached layer means
+    are not computed: the live path runs its backbone instead."""
+    cfg = TrialConfig.from_flat(kept.info.config)
+    ids = [str(i) for i in range(len(audios))]
     out: dict[str, dict[str, Features]] = {}
-    for modality, variant in get_pair(pair).variants.items():
+    for modality, variant in get_pair(kept.info.pair).variants.items():
         out[modality] = {}
         for role, spec in variant.feature_specs(cfg).items():
             if spec.kind == "layer_means":
                 continue
-            value = from_raw(spec)(audio, text)
-            if isinstance(value, list):
-                out[modality][role] = Features(spec, ["input"], tokens=[value])
+            extract = from_raw(spec)  # once per spec: a tokenizer loads here
+            values = [extract(audio, text) for audio, text in zip(audios, texts)]
+            if values and isinstance(values[0], list):
+                out[modality][role] = Features(spec, ids, tokens=values)
             else:
-                array = np.asarray(value)
-                out[modality][role] = Features(spec, ["input"], values=array, offsets=np.array([0, len(array)]))
+                arrays = [np.asarray(v) for v in values]
+                offsets = np.r_[0, np.cumsum([len(a) for a in arrays])].astype(np.int64)
+                out[modality][role] = Features(spec, ids, values=np.concatenate(arrays), offsets=offsets)
     return out
 
 
+DIALOG_COLUMNS = ("dialog", "start", "end", "speaker")
+
+
+def _as_dialogs(table: pd.DataFrame) -> pd.DataFrame:
+    """``table`` with the columns a turn order needs; an utterance without them is a dialog of its own."""
+    out = table.copy()
+    if "dialog" not in out:
+        out["dialog"] = out["utterance_id"].astype(str)
+    for column, default in (("start", 0.0), ("end", 0.0), ("speaker", "")):
+        if column not in out:
+            out[column] = default
+    return out
+
+
+def predict_table(kept: KeptModel, table: pd.DataFrame, audios: list[np.ndarray], batch_size: int = 16) -> np.ndarray:
+    """Class probabilities [rows, classes] for ``table``'s utterances (``utterance_id``, ``text``; for a
+    dialogue-context model also ``dialog``, ``start``, ``end``, ``speaker``: its windows are read among
+    these rows, as the final stage read them among the test session's, so give whole dialogs), batched as
+    the final stage batches them (scores do not depend on batch-mates)."""
+    from harness.models.data import PairData
+    from harness.train.batching import predict
+
+    table = _as_dialogs(table.reset_index(drop=True))
+    features = features_for(kept, audios, [str(t) for t in table["text"]])
+    data = PairData(table, np.zeros(len(table), dtype=np.int64), features, kept.classes)
+    if kept.model.context is not None:
+        kept.model.dialogs = data.dialogs
+    with torch.no_grad():
+        return predict(kept.model, data, np.arange(len(table)), torch.device("cpu"), batch_size)
+
+
 def collate_raw(kept: KeptModel, audio: np.ndarray, text: str) -> dict:
-    """The model's input batch (one row) for a raw utterance, on the CPU."""
-    features = features_of(kept.model, kept.info.config, kept.info.pair, audio, text)
+    """The model's input batch (one row, the current turn only) for a raw utterance, on the CPU."""
+    features = features_for(kept, [audio], [text])
     return kept.model.collate(features, np.array([0]), live=True, context=False)
 
 
 def probabilities(kept: KeptModel, audio: np.ndarray, text: str) -> np.ndarray:
-    """Class probabilities (in ``kept.classes`` order) for one raw utterance."""
-    with torch.no_grad():
-        logits = kept.model(collate_raw(kept, audio, text))
-    return torch.softmax(logits.float(), -1)[0].numpy()
+    """Class probabilities (in ``kept.classes`` order) for one raw utterance (a dialog of its own)."""
+    return predict_table(kept, pd.DataFrame({"utterance_id": ["input"], "text": [text]}), [audio])[0]
 
 
 def find_kept_run(storage: Storage, run: str, pair: str) -> RunStore:

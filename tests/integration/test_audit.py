@@ -41,8 +41,11 @@ def test_predict_on_a_kept_model_reproduces_the_stored_test_predictions(tmp_path
     stored = final.predictions().sort_values("utterance_id").reset_index(drop=True)
     monkeypatch.setenv("HARNESS_CACHE", env["HARNESS_CACHE"])  # the demo corpus the benchmark read
     corpus, _ = resolve_corpus(None)
-    rows = corpus.manifest().set_index("utterance_id").loc[stored.utterance_id[:10]].reset_index()
-    rows[["utterance_id", "wav_path", "text"]].to_csv(tmp_path / "m.csv", index=False)
+    # the whole test session: a context model reads neighbouring turns among the manifest's rows
+    rows = corpus.manifest().set_index("utterance_id").loc[stored.utterance_id].reset_index()
+    rows[["utterance_id", "wav_path", "text", "dialog", "start", "end", "speaker"]].to_csv(
+        tmp_path / "m.csv", index=False
+    )
     predicted = harness(
         "cli.predict",
         "--run",
@@ -62,7 +65,7 @@ def test_predict_on_a_kept_model_reproduces_the_stored_test_predictions(tmp_path
     assert predicted.returncode == 0, predicted.stderr[-3000:]
     table = pd.read_csv(tmp_path / "p.csv")
     columns = [c for c in stored.columns if c.startswith("p_")]
-    np.testing.assert_allclose(table[columns].to_numpy(), stored[columns].to_numpy()[:10], atol=1e-5)
+    np.testing.assert_allclose(table[columns].to_numpy(), stored[columns].to_numpy(), atol=1e-5)
     exported = harness(
         "cli.export",
         "--run",
