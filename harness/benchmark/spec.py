@@ -85,6 +85,7 @@ class RunOptions:
     allow_stand_ins: bool = False  # random-init stand-ins for published checkpoints that cannot load (not demo)
     no_report: bool = False
     mlflow: str | None = None
+    text_source: str = "gold"  # gold transcripts, or asr (harness.features.asr; model: --set text.asr_model)
     keep_models: bool = True  # final stage: keep each fold's model (harness.train.keep)
 
     @property

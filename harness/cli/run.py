@@ -124,9 +124,30 @@ def add_run_arguments(parser: argparse.ArgumentParser) -> None:
         help="release: labels as read; erc: apply the ERC relabel list (harness/corpus/erc_relabel.csv) "
         "(default: %(default)s)",
     )
+    parser.add_argument(
+        "--text-source",
+        choices=("gold", "asr"),
+        default="gold",
+        help="the text encoder reads the gold transcripts, or ASR ones: Whisper (--set text.asr_model=..., "
+        "default openai/whisper-small), each utterance transcribed once into the feature cache; WER in "
+        "wer.md (docs/asr.md; default: %(default)s)",
+    )
     parser.add_argument("--skip-bad", action="store_true", help="skip and list malformed corpus entries")
     parser.add_argument("--smoke-test", action="store_true", help="1 fold, 2 trials, 1 epoch, tiny models")
+    parser.add_argument(
+        "--allow-stand-ins",
+        action="store_true",
+        help="replace published checkpoints that cannot load by real-size random-init stand-ins (scores mean "
+        "nothing; flagged in every header). Default: only on the built-in demo corpus; elsewhere the run refuses",
+    )
     parser.add_argument("--no-report", action="store_true", help="do not rebuild the reports at the end")
+    parser.add_argument(
+        "--no-keep-models",
+        dest="keep_models",
+        action="store_false",
+        help="final stage: do not keep each fold's trained model (by default the selected config's first seed is "
+        "kept in STORAGE/RUN/harness/models for harness predict and harness export; search trials never keep one)",
+    )
     parser.add_argument(
         "--mlflow",
         metavar="URI",
