@@ -108,7 +108,7 @@ def _per_emotion(out: Path, group: Any, labels: list[str], suffix: str) -> Path:
         ax.bar(np.arange(len(EMOTIONS)) + i * width, per_emotion[i], width, label=label)
     ax.set_xticks(np.arange(len(EMOTIONS)) + 0.4 - width / 2, [EMOTION_NAMES[e] for e in EMOTIONS])
     ax.set_ylabel("test F1 (per-session mean of seed means)")
-    ax.legend(fontsize=7)
+    legend_outside(ax)  # beside the bars, never over them
     return save(fig, out / f"per_emotion_f1{suffix}.png")
 
 

@@ -59,7 +59,7 @@ def test_report_plots_are_readable(tmp_path, drawn):
     box = legends[0].get_window_extent()
     assert not any(overlaps(box, ax.get_window_extent()) for ax in fig.axes)  # beside the panels, not on them
 
-    for name in ("f1_vs_latency.png", "f1_vs_params.png", "learning_curves.png"):
+    for name in ("f1_vs_latency.png", "f1_vs_params.png", "learning_curves.png", "per_emotion_f1.png"):
         fig = drawn[name]
         ax = fig.axes[0]
         legend = ax.get_legend()
