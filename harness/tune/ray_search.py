@@ -207,6 +207,8 @@ def _predictions(
             "fold": fold,
             "utterance_id": manifest.utterance_id.to_numpy(),
             "dialog": manifest.dialog.to_numpy(),
+            # the utterance's session: the unit of the protocol gap when folds are not sessions (speaker-dependent)
+            "session": manifest["session"].to_numpy() if "session" in manifest else fold,
             "label": labels,
             "pred": probabilities.argmax(1),
         }
