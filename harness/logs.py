@@ -38,7 +38,14 @@ QUIET = ("ray.tune", "ray.train", "optuna")
 FILE_ONLY = ("ray._private.authentication", "py.warnings")
 # Console lines of the QUIET loggers that go to the file only: Ray Tune's timing warnings and its resume
 # hint (the harness says how to resume: run the same command again).
-FILE_ONLY_MESSAGES = ("may be a performance bottleneck", "Resume experiment with:", "Resume training with:")
+# Ray's "Trial task failed" carries the worker's whole traceback: the harness prints its own one line per
+# failed trial (harness.tune.ray_search.TrialLog), so the traceback goes to the log file and error.txt only.
+FILE_ONLY_MESSAGES = (
+    "may be a performance bottleneck",
+    "Resume experiment with:",
+    "Resume training with:",
+    "Trial task failed for trial",
+)
 _file_handler: logging.FileHandler | None = None
 
 
