@@ -59,7 +59,11 @@ def server(tmp_path: Path) -> Iterator[str]:
         yield url
     finally:
         os.killpg(process.pid, signal.SIGTERM)
-        process.wait(timeout=30)
+        try:
+            process.wait(timeout=60)
+        except subprocess.TimeoutExpired:  # its workers outlived the TERM on a loaded machine
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait(timeout=30)
         log.close()
 
 
