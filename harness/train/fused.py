@@ -24,6 +24,7 @@ from __future__ import annotations
 import logging
 import math
 import time
+from collections.abc import Sequence
 from dataclasses import replace
 
 import numpy as np
@@ -36,7 +37,7 @@ from transformers import get_cosine_schedule_with_warmup
 from harness.config import TrialConfig
 from harness.corpus.folds import Fold
 from harness.models.data import PairData
-from harness.models.fused import FusedEmotionModel, why_not_fused
+from harness.models.fused import FUSED_ENCODERS, FusedEmotionModel, why_not_fused
 from harness.models.fusion import EmotionModel, build_pair_model
 from harness.models.pairs import PairSpec
 from harness.records import EpochStat, FoldRecord
@@ -68,6 +69,17 @@ def why_not_fused_configs(cfgs: list[TrialConfig]) -> str | None:
     if cfgs[0].bucket_size == 0 or cfgs[0].context.enabled:
         return "batches are collated per step (bucket_size 0 or dialogue context)"
     return None
+
+
+def why_not_fused_pair(pair: PairSpec, cfg: TrialConfig) -> str | None:
+    """``why_not_fused`` from the pair's registry and the config alone, before any model is built (what a
+    final stage asks to decide whether to group a fold's seeds into one trial)."""
+    for modality, variant in pair.variants.items():
+        if variant.cls not in FUSED_ENCODERS:
+            return f"the {modality} encoder {variant.name} has no fused form"
+    if len(pair.variants) == 2 and cfg.fusion == "attention":
+        return "cross-modal attention fusion has no batched form here"
+    return why_not_fused_configs([cfg, replace(cfg, seed=cfg.seed + 1)])
 
 
 def class_weights(cfg: TrialConfig, data: PairData, fold: Fold, device: torch.device) -> torch.Tensor | None:
@@ -281,7 +293,7 @@ def fit_members(
     device: torch.device | None = None,
     explain: bool = False,
     earlier: list[list[FoldRecord]] | None = None,
-    measure_costs: list[bool | None] | None = None,
+    measure_costs: Sequence[bool | None] | None = None,
     fuse: bool | None = None,
 ) -> list[FoldOutcome]:
     """``fit_fold`` for each of ``cfgs`` (one fold's seeds), trained as one fused model where the
@@ -294,7 +306,7 @@ def fit_members(
     device = device or default_device()
     fuse = device.type == "cuda" if fuse is None else fuse
     earlier = earlier or [[] for _ in cfgs]
-    costs: list[bool | None] = measure_costs or [None] * len(cfgs)
+    costs: list[bool | None] = list(measure_costs or [None] * len(cfgs))
     reason = why_not_fused_configs(cfgs) if fuse else f"not fused on {device.type}"
     models: list[EmotionModel] = []
     if reason is None:

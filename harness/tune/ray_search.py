@@ -17,6 +17,7 @@ writes its record with how it ended (``TrialLog``). ``harness.store`` reads them
 
 from __future__ import annotations
 
+import io
 import json
 import logging
 import os
@@ -26,7 +27,7 @@ import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from types import FrameType
 from typing import Any
@@ -50,8 +51,18 @@ from harness.models.data import load_pair_data
 from harness.models.hub import worker_env
 from harness.models.pairs import get_pair
 from harness.records import FoldRecord, RunMeta, TrialRecord, read_record
-from harness.store import EXPLANATIONS, PREDICTIONS, RECORD, Storage, trial_record, write_json
+from harness.store import (
+    EXPLANATIONS,
+    PREDICTIONS,
+    RECORD,
+    Storage,
+    trial_predictions,
+    trial_record,
+    write_bytes,
+    write_json,
+)
 from harness.train.fit import NonFiniteLossError, default_device, fit_fold
+from harness.train.fused import fit_members, why_not_fused_pair
 from harness.tune.fidelity import fidelity_time
 from harness.tune.objectives import MEASURED
 from harness.tune.objectives import value as objective_value
@@ -241,6 +252,74 @@ def keep_fold_model(inputs: TrialInputs, fold: int, cfg: TrialConfig, outcome: A
     save_kept(Storage(inputs.keep_models_in).run(inputs.meta.run), outcome.model, info)
 
 
+MEMBERS = "members"  # a final-stage trial's further seeds, trained fused with its own (harness.train.fused)
+FUSE_SEEDS_ENV = "HARNESS_FUSE_SEEDS"  # "1"/"0" forces fused final-stage seeds on or off (default: on a GPU)
+
+
+def fuse_seeds(gpus_per_trial: float) -> bool:
+    """Whether a final stage trains a fold's seeds as one fused model: on a GPU, where a step is bound by
+    the host's dispatch (a CPU is bound by arithmetic: ``benchmarks/bench_fused.py``)."""
+    forced = os.environ.get(FUSE_SEEDS_ENV, "")
+    return forced == "1" if forced in ("0", "1") else gpus_per_trial > 0
+
+
+def group_seeds(final_configs: list[dict], inputs: TrialInputs) -> list[dict]:
+    """Final-stage trials that differ only in their seed, as one trial each (the first seed's config, the
+    others under ``MEMBERS``), where the pair's layers fuse; the rest stay one trial per seed. Each seed
+    still gets its own ordinary trial folder and record (``SeedMember``)."""
+    pair = get_pair(inputs.meta.pair)
+    groups: dict[str, list[dict]] = {}
+    for config in final_configs:
+        per_fold = {f: {k: v for k, v in c.items() if k != "seed"} for f, c in config["per_fold"].items()}
+        reasons = {why_not_fused_pair(pair, inputs.space.config(c)) for c in config["per_fold"].values()}
+        key = json.dumps(per_fold, sort_keys=True, default=str) if reasons == {None} else str(id(config))
+        if reasons != {None}:
+            log.info("%s: final-stage seeds trained one per trial (%s)", pair.name, next(r for r in reasons if r))
+        groups.setdefault(key, []).append(config)
+    return [group[0] | ({MEMBERS: group[1:]} if len(group) > 1 else {}) for group in groups.values()]
+
+
+def members_of(trial: Trial) -> list[dict]:
+    return list(dict(trial.config.get("__config", {})).get(MEMBERS, []))
+
+
+@dataclass
+class SeedMember:
+    """A further seed of a fused final-stage trial. Its record and tables go to its own trial folder beside
+    the Ray trial's (``<trial folder>_seed<N>``, one checkpoint rewritten after each fold), where the store
+    reads it as an ordinary trial: same record schema, its own seed's predictions and costs."""
+
+    config: dict[str, Any]
+    folder: str
+    folds: list[FoldRecord] = field(default_factory=list)
+    predictions: list[pd.DataFrame] = field(default_factory=list)
+    explanations: list[pd.DataFrame] = field(default_factory=list)
+
+    @property
+    def checkpoint(self) -> str:
+        return f"{self.folder}/checkpoint_000000"
+
+    def restore(self, fs: Any, done: int) -> None:
+        """The folds this member finished with the trial's first ``done`` folds (a retried trial)."""
+        record = trial_record(fs, self.folder)
+        if record is None:
+            return
+        self.folds = list(record.folds)[:done]
+        sessions = [f.fold for f in self.folds]
+        for name, parts in ((PREDICTIONS, self.predictions), (EXPLANATIONS, self.explanations)):
+            table = trial_predictions(fs, self.folder, name)
+            if table is not None:
+                parts.append(table[table["fold"].isin(sessions)])
+
+    def write(self, fs: Any, record: TrialRecord) -> None:
+        write_json(fs, f"{self.checkpoint}/{RECORD}", record.to_dict())
+        for name, parts in ((PREDICTIONS, self.predictions), (EXPLANATIONS, self.explanations)):
+            if parts:
+                buffer = io.BytesIO()
+                pd.concat(parts, ignore_index=True).to_parquet(buffer, index=False)
+                write_bytes(fs, f"{self.checkpoint}/{name}", buffer.getvalue())
+
+
 def report_fold(
     metrics: dict[str, Any],
     record: TrialRecord,
@@ -267,7 +346,12 @@ def run_trial(config: dict[str, Any], inputs: TrialInputs) -> None:
     trial_id = tune.get_context().get_trial_id()
     pair = get_pair(inputs.meta.pair)
     unit = config.get(UNIT_KEY)
-    record_config = {k: v for k, v in config.items() if k != UNIT_KEY}
+    record_config = {k: v for k, v in config.items() if k not in (UNIT_KEY, MEMBERS)}
+    crew: list[SeedMember] = []  # a fused final-stage trial's further seeds
+    if inputs.final and config.get(MEMBERS):
+        storage = tune.get_context().get_storage()
+        fs, trial_path = storage.storage_filesystem, storage.trial_fs_path
+        crew = [SeedMember(m, f"{trial_path}_seed{m['seed']}") for m in config[MEMBERS]]
     folds: list[Fold]
     configs: dict[int, TrialConfig]  # per fold's position
     if inputs.final:
@@ -299,6 +383,9 @@ def run_trial(config: dict[str, Any], inputs: TrialInputs) -> None:
 
     def record(status: str, reason: str = "", retryable: bool = True) -> TrialRecord:
         return make_record(inputs, trial_id, record_config, folds_done, status, reason, retryable, unit, n_folds)
+
+    for member in crew:  # a retried fused trial: its further seeds continue with the first
+        member.restore(fs, len(folds_done))
 
     loaded: dict[str, Any] = {}  # PairData per distinct config (final-stage folds may differ in features)
     # Latency and FLOPs once per distinct config: a final stage's folds may each have their own (the
@@ -342,9 +429,53 @@ def run_trial(config: dict[str, Any], inputs: TrialInputs) -> None:
                 extra[curve] = metrics["val_weighted_f1"]
                 tune.report(metrics | {"folds_done": len(finished), METRIC: running, "fold_end": False} | extra)
 
-            outcome = fit_fold(
-                cfg, pair, data, fold, report_epoch, explain=inputs.final, earlier=folds_done, measure_costs=measure_now
-            )
+            if crew:  # the fold's seeds as one fused model; each further seed's record goes to its own folder
+                cfgs = [cfg] + [inputs.space.config(fold_config(m.config, fold.test_session, True)) for m in crew]
+                outcome, *others = fit_members(
+                    cfgs,
+                    pair,
+                    data,
+                    fold,
+                    report_epoch,
+                    explain=True,
+                    earlier=[folds_done] + [m.folds for m in crew],
+                    measure_costs=[measure_now] + [False] * len(crew),  # costs: once per config, the first seed
+                    fuse=True,
+                )
+                for member, theirs, member_cfg in zip(crew, others, cfgs[1:], strict=True):
+                    member.folds.append(
+                        replace(theirs.record, config=fold_config(member.config, fold.test_session, True))
+                    )
+                    member.predictions.append(
+                        _predictions(
+                            inputs,
+                            member_cfg.seed,
+                            fold.test_session,
+                            fold.test,
+                            theirs.test_probabilities,
+                            data.labels[fold.test],
+                            data.classes,
+                        )
+                    )
+                    if theirs.explanations is not None:
+                        member.explanations.append(theirs.explanations)
+                    status = "finished" if len(member.folds) == n_folds else "running"
+                    member_id = f"{trial_id}_seed{member_cfg.seed}"
+                    member.write(
+                        fs,
+                        make_record(inputs, member_id, member.config, member.folds, status, unit=unit, n_folds=n_folds),
+                    )
+            else:
+                outcome = fit_fold(
+                    cfg,
+                    pair,
+                    data,
+                    fold,
+                    report_epoch,
+                    explain=inputs.final,
+                    earlier=folds_done,
+                    measure_costs=measure_now,
+                )
             folds_done.append(replace(outcome.record, config=flat[position]))
             if inputs.final:
                 predictions.append(
@@ -406,6 +537,7 @@ class TrialLog(tune.Callback):
         """The record of a trial that ended before its first fold's checkpoint."""
         config = dict(trial.config.get("__config", trial.config))
         unit = config.pop(UNIT_KEY, None)
+        config.pop(MEMBERS, None)
         return TrialRecord(
             self.meta,
             trial.trial_id,
@@ -498,6 +630,8 @@ def make_tuner(inputs: TrialInputs, settings: SearchSettings, final_configs: lis
             max_concurrent_trials=settings.max_concurrent,
             trial_dirname_creator=trial_dirname,
         )
+        if fuse_seeds(settings.gpus_per_trial):  # a fold's seeds as one fused model (harness.train.fused)
+            final_configs = group_seeds(final_configs, inputs)
         param_space: dict[str, Any] = {"__config": tune.grid_search(final_configs)}
         trainable = tune.with_resources(
             tune.with_parameters(_run_final, inputs=inputs),
@@ -603,14 +737,18 @@ def run_tuner(tuner: tune.Tuner, expected: int) -> SearchOutcome:
         grid = tuner.fit()
     trials = grid._experiment_analysis.trials
     unfinished = [t for t in trials if t.status not in (Trial.TERMINATED, Trial.ERROR)]
-    failed = sum(t.status == Trial.ERROR for t in trials)
-    folders = frozenset(Path(t.path).name for t in trials if t.path)
+    # a fused final-stage trial counts as its seeds, each with its own folder (SeedMember)
+    count = sum(1 + len(members_of(t)) for t in trials)
+    failed = sum(1 + len(members_of(t)) for t in trials if t.status == Trial.ERROR)
+    folders = frozenset(Path(t.path).name for t in trials if t.path) | {
+        f"{Path(t.path).name}_seed{m['seed']}" for t in trials if t.path for m in members_of(t)
+    }
     interrupted = interrupts["interrupted"]
     short_of = ""
-    if not interrupted and (unfinished or len(trials) < expected):
+    if not interrupted and (unfinished or count < expected):
         states = ", ".join(sorted({t.status for t in unfinished})) or "none pending"
         short_of = (
-            f"Ray Tune ended with {len(trials)} of {expected} trials, {len(unfinished)} unfinished ({states}), "
+            f"Ray Tune ended with {count} of {expected} trials, {len(unfinished)} unfinished ({states}), "
             "without a signal"
         )
-    return SearchOutcome(len(trials), failed, interrupted, folders, short_of)
+    return SearchOutcome(count, failed, interrupted, folders, short_of)
