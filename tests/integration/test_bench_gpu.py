@@ -34,6 +34,7 @@ def test_bench_gpu_dry_run_checks_every_step(tmp_path):
     assert report["scale"] < 0.01 and "dry run" in report["machine"]
     small = report["small_pair"]
     assert small["epoch_s"] > 0 and small["n_train"] > 0
+    assert small["first_epoch_s"] > 0 and small["epochs_timed"] == 2  # epoch 1 apart from the steady state
     assert small["speedup_vs_before"] == pytest.approx(15.1 / small["epoch_s"])
     (search,) = report["searches"]
     assert search["trials"] == 1 and 0 <= search["busy_share"] <= 1 and search["window_s"] > 0
