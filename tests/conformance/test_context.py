@@ -36,6 +36,8 @@ def one_thread():
     torch.set_num_threads(before)
 
 
+# trains two models for 25 epochs: the training-heavy lane
+@pytest.mark.slow
 def test_context_beats_the_utterance_level_model(manifest, tmp_path, one_thread):
     pair = get_pair("cnnbilstm_bilstm")
     cache = FeatureCache(tmp_path)

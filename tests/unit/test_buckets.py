@@ -145,6 +145,8 @@ def test_resident_buckets_hold_the_per_step_inputs_and_predict_the_same(
             break
 
 
+# two fold trainings with the latency step: the training-heavy lane
+@pytest.mark.slow
 def test_a_fold_trains_through_buckets_and_per_step_collation(setup, demo_manifest):
     fold = make_fold(demo_manifest, 2)
     for bucket_size in (0, 32):
