@@ -86,6 +86,9 @@ def load_data(options: RunOptions) -> RunData:
     corpus, source = resolve_corpus(options.data, skip_bad=options.skip_bad)
     manifest = benchmark_manifest(corpus, options.labels, options.classes)
     manifest = apply_subset(manifest, options.subset).reset_index(drop=True)
+    groups = tuple(sorted(int(s) for s in set(manifest["session"])))
+    if not set(options.folds) <= set(groups):  # a manifest's groups are numbered 1..N (harness.corpus.manifest)
+        raise UserError(f"--folds {' '.join(map(str, options.folds))}: the corpus has sessions/groups {groups} only")
     text_source = getattr(options, "text_source", "gold")
     asr_model = asr_model_for(text_source, options.fixed, options.smoke_test)
     if asr_model:  # transcribed once into the feature cache (harness.features.asr), before Ray starts
