@@ -45,6 +45,8 @@ FILE_ONLY_MESSAGES = (
     "Resume experiment with:",
     "Resume training with:",
     "Trial task failed for trial",
+    "No space left on device",  # a full storage disk: the harness stops the run and says so in one line
+    "database or disk is full",
 )
 _file_handler: logging.FileHandler | None = None
 

@@ -144,8 +144,10 @@ def execute(
     except Exception as err:  # a full storage disk surfaces from Ray's controller (SQLite, pyarrow): one line
         if not is_disk_full(err):
             raise
+        clock.disk_full = True
+    if clock.disk_full:
         clock._stop.set()
-        raise disk_full_error(plan.store.storage, f"saving run {plan.meta.run}") from None
+        raise disk_full_error(plan.store.storage, f"saving run {plan.meta.run}")
     interrupted = outcome is None or outcome.interrupted or interrupts.signal is not None
     short_of = "" if interrupted or outcome is None else outcome.short_of  # never called "interrupted" (no signal)
     if outcome is not None and not interrupted and not short_of and len(outcome.folders) == outcome.trials:
@@ -196,6 +198,7 @@ class WallClock:
         self.store, self.before, self.started = store, float(previous.wall_s), started
         self.summary = replace(previous, running=True)
         self._stop = threading.Event()
+        self.disk_full = False  # the storage's disk filled: the run was stopped (``execute`` says so)
         self.write(self.summary)
         self._thread = threading.Thread(target=self._tick, args=(every_s,), daemon=True)
         self._thread.start()
@@ -205,9 +208,13 @@ class WallClock:
             try:
                 self.write(self.summary)
                 snapshot_ray_state(self.store)  # a whole copy of Ray's state: repairs a file a full disk cut
-            except OSError as err:  # a full disk: the run itself stops with one line; the next tick retries
+            except OSError as err:
                 if not is_disk_full(err):
                     raise
+                if not self.disk_full:  # stop the run now (Ray Tune's graceful stop), not trial by trial
+                    self.disk_full = True
+                    log.warning("%s: disk full; stopping the run", self.store.storage)
+                    signal.raise_signal(signal.SIGINT)
 
     def write(self, summary: SearchSummary) -> SearchSummary:
         summary = replace(summary, wall_s=round(self.before + time.time() - self.started, 1))
