@@ -33,9 +33,10 @@ def resolve_corpus(data: str | None, skip_bad: bool = False, cache_dir: str | No
     path = Path(data)
     if path.suffix.lower() == ".csv" or path.is_file():
         read = read_manifest(path, skip_bad=skip_bad)
-        return read.corpus, _label("manifest", path, read.describe())
+        return read.corpus, _label("manifest", path, read.describe(), read.corpus.root)
     if is_crema_d(path):
-        return load_crema_d(path, skip_bad=skip_bad), _label("crema-d", path, CREMA_D_PROTOCOL)
+        corpus = load_crema_d(path, skip_bad=skip_bad)
+        return corpus, _label("crema-d", path, CREMA_D_PROTOCOL, corpus.root)
     corpus = load_corpus(data, skip_bad=skip_bad)
     if corpus.demo is not None:
         log.info("%s carries %s: reporting it as the demo corpus", corpus.root, DEMO_MARKER)
@@ -46,9 +47,11 @@ def resolve_corpus(data: str | None, skip_bad: bool = False, cache_dir: str | No
 CORPUS_KINDS: tuple[str, ...] = ("demo", "manifest", "crema-d", "iemocap")
 
 
-def _label(kind: str, path: Path, protocol: str) -> str:
-    """``KIND PATH (protocol)``, with SYNTHETIC first for a generated corpus (never reported as the real one)."""
-    synthetic = read_marker(path.resolve().parent if path.is_file() or path.suffix == ".csv" else path)
+def _label(kind: str, path: Path, protocol: str, root: Path) -> str:
+    """``KIND PATH (protocol)``, with SYNTHETIC first for a generated corpus (never reported as the real one):
+    one whose marker (or the demo's) is beside the manifest or at the corpus root."""
+    folder = path.resolve().parent if path.is_file() else path
+    synthetic = read_marker(folder) or read_marker(root) or (root / DEMO_MARKER).is_file()
     banner = f"SYNTHETIC {kind}, generated from the demo corpus, not real data: " if synthetic else ""
     return f"{banner}{kind} {path.resolve()} ({protocol})"
 
