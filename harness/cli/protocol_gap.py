@@ -10,15 +10,16 @@ from __future__ import annotations
 
 import argparse
 import copy
+from collections.abc import Callable
 from pathlib import Path
 
 from harness.corpus.presets import PRESETS
 from harness.errors import UserError
 
 
-def protocol_gap(args: argparse.Namespace) -> int:
-    """Run the benchmark of ``args`` under ``loso`` and each preset of ``args.protocol_gap``; print the table."""
-    from harness.cli.benchmark import benchmark
+def protocol_gap(args: argparse.Namespace, benchmark: Callable[[argparse.Namespace], int]) -> int:
+    """Run ``benchmark`` (``harness.cli.benchmark.benchmark``, passed in: no import cycle) on ``args`` under
+    ``loso`` and each preset of ``args.protocol_gap``; print the table."""
     from harness.cli.run import report_results
     from harness.report.protocol_gap import write_protocol_gap
     from harness.store import Storage
