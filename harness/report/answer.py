@@ -143,7 +143,12 @@ def minimum_detectable(se: float, df: int, alpha: float, power: float = POWER) -
         reject = _scipy_stats.nct.sf(critical, df, shift) + _scipy_stats.nct.sf(critical, df, -shift)
         return float(reject - power)
 
-    return float(optimize.brentq(shortfall, 0.0, se * (critical + 10)))  # power ~1 at the upper end
+    upper = se * (critical + 10)
+    while shortfall(upper) < 0:  # few df: the estimated spread's heavy tail needs a far larger shift
+        upper *= 2
+        if upper > 1e4 * se * critical:
+            return float("inf")
+    return float(optimize.brentq(shortfall, 0.0, upper))
 
 
 def equivalence_reach(se: float, df: int, alpha: float, power: float = POWER) -> float:

@@ -151,3 +151,13 @@ def test_the_mdd_uses_the_families_own_spread(tables):
     primary = tables[0][tables[0].family == "primary"]
     assert table.sd_per_session[0] == pytest.approx(primary.sd_per_session.median())
     assert table.test_alpha.tolist() == pytest.approx([0.05 / 3, 0.05 / 4])
+
+
+def test_two_test_sessions_give_figures_not_an_error():
+    finals = {p: f[f.fold <= 2] for p, f in simulated_finals(np.random.default_rng(6), 0.1, 0.0).items()}
+    table = contrasts.verdict_table(finals)
+    assert (table.n_sessions == 2).all() and table.overlap_ci_low.notna().all()
+    mdd = mdd_table(table)
+    assert np.isfinite(mdd.mdd_weighted_f1).all() and (mdd.mdd_weighted_f1 > 0.1).all()  # 1 df: very little
+    assert minimum_detectable(0.02, 1, 0.05 / 8) > minimum_detectable(0.02, 1, 0.05) > minimum_detectable(0.02, 4, 0.05)
+    assert len(bullets(answer_lines(table))) == 7
