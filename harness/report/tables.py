@@ -39,6 +39,7 @@ from harness.report.pareto import pareto_plot, pareto_table
 from harness.report.runs import Group, Run, groups, load, test_folds
 from harness.report.runs import load_runs as load_runs  # re-exported: the loader lives in harness.report.runs
 from harness.report.selection import selected_configs_table
+from harness.report.wer import write_asr_tables
 
 log = logging.getLogger(__name__)
 PROTOCOLS = {
@@ -431,6 +432,7 @@ def write_reports(results: str | Path, storage: str | Path | None = None, margin
         [(g, per_fold_table(g)) for g in grouped],
         "No complete run yet.",
     )
+    write_asr_tables(runs, results)  # wer.md and text_source.md, when a run read ASR text (harness.report.wer)
     families = {g.key: contrasts.evaluate_family(_finals(g), margin) for g in grouped}
     _write(
         results,
