@@ -68,6 +68,8 @@ class ConsoleFilter(logging.Filter):
 
     def filter(self, record: logging.LogRecord) -> bool:
         message = record.getMessage()
+        if record.exc_info and record.exc_info[1] is not None:  # Ray logs a failed save with its exception
+            message += f" {record.exc_info[1]}"
         return not any(text in message for text in FILE_ONLY_MESSAGES)
 
 
