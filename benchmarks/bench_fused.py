@@ -17,6 +17,7 @@ ratio is printed as measured.
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import platform
 import tempfile
@@ -101,6 +102,7 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     parser.add_argument("--set", nargs="*", default=[], help="config overrides key=value (e.g. audio.hidden=64)")
+    parser.add_argument("--json", help="also write the rows to this file (benchmarks/gpu_check.py reads it)")
     args = parser.parse_args()
     device = torch.device(args.device)
     torch.set_num_threads(max(1, int(os.environ.get("BENCH_THREADS", "1"))))
@@ -153,6 +155,9 @@ def main() -> None:
             f"{one[4] / wall_per:>10.2f}x"
         )
     print("ratios: K=1 per member-step over this row's (above 1: the fused model is cheaper per seed)")
+    if args.json:
+        keys = ("members", "ops_per_step", "ops_per_member_step", "s_per_step", "s_per_member_step")
+        Path(args.json).write_text(json.dumps({"device": str(device), "rows": [dict(zip(keys, r)) for r in rows]}))
 
 
 if __name__ == "__main__":

@@ -10,6 +10,8 @@ utterances) and in this order, each step only while the time budget lasts:
    (``bench_scale.run_probe``: the training loop as a trial runs it): epoch 1 (cuDNN autotunes each bucket
    shape there) apart from the steady state, the mean of epochs 2-3 (2 in a dry run), which is what the
    costs below use;
+1b. fused seeds (``bench_fused.py``, demo corpus, small pair): host operations and wall time per
+   member-step with K = 1, 2 and 5 members;
 2. the GPU's busy share (NVML utilisation, sampled every 0.5 s) during a 4-trial fractional search (0.25 GPU
    per trial), over a fixed window once its trials keep the GPU busy; then the same with 8 trials at
    0.125 GPU. The searches are stopped (SIGINT) after the window: the share of a running search is what is
@@ -270,6 +272,22 @@ def other_pairs_epochs(
     return out
 
 
+def fused_seeds(device: str, tmp: Path, dry_run: bool) -> dict:
+    """``bench_fused.py`` for K = 1, 2, 5 members on the demo corpus (a dry run: tiny sizes, one step)."""
+    out = tmp / "fused.json"
+    command = [sys.executable, str(ROOT / "benchmarks" / "bench_fused.py"), "--device", device, "--json", str(out)]
+    command += ["--members", "1", "2", "5"]
+    if dry_run:
+        command += ["--steps", "1", "--repeats", "1", "--set", "audio.channels=8", "audio.hidden=8"]
+        command += ["text.embed_dim=8", "text.hidden=8", "fusion_dim=16"]
+    else:
+        command += ["--steps", "20", "--repeats", "3"]
+    done = subprocess.run(command, check=False, capture_output=True, text=True, env=os.environ | {"BENCH_THREADS": "4"})
+    if done.returncode != 0:
+        return {"error": done.stderr.strip().splitlines()[-1] if done.stderr.strip() else "failed"}
+    return json.loads(out.read_text())
+
+
 # -- the run ------------------------------------------------------------------------------------------------
 def run(args: argparse.Namespace, tmp: Path) -> dict:
     """Every step in turn (see the module's docstring); ``tmp`` holds the corpora, caches and runs."""
@@ -333,6 +351,11 @@ def run(args: argparse.Namespace, tmp: Path) -> dict:
         "speedup_vs_before": BEFORE_EPOCH_S / epoch_s,
     }
     step("small pair epoch", t0)
+
+    # 1b. fused seeds: host operations and wall per member-step, K = 1, 2, 5 (benchmarks/bench_fused.py)
+    t0 = time.monotonic()
+    result["fused"] = fused_seeds(device, tmp, args.dry_run)
+    step("fused seeds K=1,2,5", t0)
 
     # 2. busy share during fractional searches
     result["searches"] = []
@@ -403,6 +426,18 @@ def report(result: dict) -> str:
         f"({small['speedup_vs_before']:.1f}x faster than {BEFORE_EPOCH_S} s) | >= {EPOCH_SPEEDUP_TARGET:g}x: "
         f"{'met' if small['speedup_vs_before'] >= EPOCH_SPEEDUP_TARGET else 'NOT met'} |",
     ]
+    fused = result.get("fused", {})
+    rows = {r["members"]: r for r in fused.get("rows", [])}
+    if 1 in rows:
+        for k, r in sorted(rows.items()):
+            ops = rows[1]["ops_per_member_step"] / r["ops_per_member_step"]
+            wall = rows[1]["s_per_member_step"] / r["s_per_member_step"]
+            lines.append(
+                f"| fused seeds K={k}: per member-step | {r['ops_per_member_step']:.0f} host ops "
+                f"({ops:.2f}x fewer), {r['s_per_member_step'] * 1e3:.1f} ms ({wall:.2f}x faster) | K=5: >= 3x ops |"
+            )
+    elif fused:
+        lines.append(f"| fused seeds | not measured: {fused.get('error')} | |")
     for s in result["searches"]:
         share = f"{s['busy_share']:.0%} over {s['window_s']} s ({s['busy_share_whole_run']:.0%} from launch)"
         where = f"{s['gpu_per_trial']} GPU" if s["gpu_per_trial"] else "1 CPU core (dry run: CPU busy share)"

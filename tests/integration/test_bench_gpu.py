@@ -36,6 +36,9 @@ def test_bench_gpu_dry_run_checks_every_step(tmp_path):
     assert small["epoch_s"] > 0 and small["n_train"] > 0
     assert small["first_epoch_s"] > 0 and small["epochs_timed"] == 2  # epoch 1 apart from the steady state
     assert small["speedup_vs_before"] == pytest.approx(15.1 / small["epoch_s"])
+    fused = {r["members"]: r for r in report["fused"]["rows"]}  # bench_fused.py, K = 1, 2, 5 (issue 26)
+    assert set(fused) == {1, 2, 5}
+    assert fused[1]["ops_per_member_step"] >= 3 * fused[5]["ops_per_member_step"]
     (search,) = report["searches"]
     assert search["trials"] == 1 and 0 <= search["busy_share"] <= 1 and search["window_s"] > 0
     assert search["exit"] == 0  # on CPU the one-epoch search runs to its end (on a GPU: stopped, exit 130)
@@ -47,4 +50,4 @@ def test_bench_gpu_dry_run_checks_every_step(tmp_path):
         assert nested["gpu_hours"] > 0 and nested["pairs"] == len(report["other_pairs"]) + 1
     assert report["nested"]["epochs @ 0.25 GPU"]["trial_epochs"] < report["nested"]["folds @ 0.25 GPU"]["trial_epochs"]
     text = (out / "bench_gpu.md").read_text()
-    assert ">= 4x" in text and "<= 2" in text and "busy share" in text
+    assert ">= 4x" in text and "<= 2" in text and "busy share" in text and "fused seeds K=5" in text
