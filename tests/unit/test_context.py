@@ -199,6 +199,8 @@ def test_context_keys_are_config_keys():
     assert not TrialConfig().context.enabled
 
 
+# trains and explains a context model: the training-heavy lane (88 s measured under load)
+@pytest.mark.slow
 def test_a_context_model_trains_and_is_explained_with_its_window(small_pair_data, demo_manifest):
     cfg = _small(**{"context.past_turns": 2})
     fold = make_fold(demo_manifest, 5)

@@ -47,6 +47,8 @@ def test_the_set_is_stratified_and_depends_only_on_the_folds_utterances():
     assert (partners != np.arange(60)).all() and sorted(partners) == list(range(60))
 
 
+# trains and explains two pairs: the training-heavy lane (123 s measured under load)
+@pytest.mark.slow
 def test_two_pairs_of_a_fold_explain_exactly_the_same_utterances(demo_manifest, tmp_path):
     cache = FeatureCache(tmp_path)
     fold = make_fold(demo_manifest, 5)
