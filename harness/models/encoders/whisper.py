@@ -23,6 +23,7 @@ last one after the final layer norm (as transformers returns them).
 
 from __future__ import annotations
 
+import inspect
 from typing import Any
 
 import numpy as np
@@ -100,8 +101,14 @@ class WhisperAudioEncoder(AudioEncoder):
         bias = torch.zeros(attend.shape, dtype=x.dtype, device=x.device).masked_fill(~attend, torch.finfo(x.dtype).min)
         bias = bias[:, None, None, :].expand(-1, 1, positions, -1)
         states = [x]
+        # transformers 4.x's layer also takes a head mask (and returns a tuple); 5.x takes neither
+        layer_forward = type(encoder.layers[0]).forward
+        head_mask = (
+            {"layer_head_mask": None} if "layer_head_mask" in inspect.signature(layer_forward).parameters else {}
+        )
         for layer in encoder.layers:
-            x = layer(x, bias)
+            x = layer(x, bias, **head_mask)
+            x = x[0] if isinstance(x, tuple) else x
             states.append(x)
         states[-1] = encoder.layer_norm(x)
         return tuple(states), mask
