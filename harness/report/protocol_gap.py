@@ -31,8 +31,10 @@ HONEST = "loso"
 HEADER = (
     "**PROTOCOL PRESETS ARE NEVER RANKED WITH HONEST RUNS.** Each row is a toolkit's protocol reproduced on the "
     "same pair, budget and final stage, minus nested leave-one-session-out (the honest protocol), in weighted F1 "
-    "on the same utterances: the optimism of that protocol. Interval: per-session differences, t over the test "
-    "sessions (`ci`), and the overlap-aware interval (`overlap_ci`, Nadeau-Bengio corrected t) beside it."
+    "on the same utterances: the optimism of that protocol. Weighted F1 here is the mean over test sessions of "
+    "each session's weighted F1 (seeds averaged), so `optimism` = `preset_weighted_f1` - `loso_weighted_f1`. "
+    "Interval: per-session differences, t over the test sessions (`ci`), and the overlap-aware interval "
+    "(`overlap_ci`, Nadeau-Bengio corrected t) beside it."
 )
 _SESSION = re.compile(r"^Ses0*(\d+)")
 
@@ -72,9 +74,11 @@ def by_session(predictions: pd.DataFrame) -> pd.DataFrame:
 def _weighted_f1(predictions: pd.DataFrame) -> float:
     from sklearn.metrics import f1_score
 
+    # the mean over sessions of each session's weighted F1 (seeds averaged): the scale ``optimism`` is the
+    # difference of (a pooled F1 over sessions is another statistic, and can differ by several points)
     scores = [
         f1_score(group.label, group.pred, average="weighted", zero_division=0)
-        for _, group in predictions.groupby("seed")
+        for _, group in predictions.groupby(["seed", "fold"])
     ]
     return float(np.mean(scores))
 
