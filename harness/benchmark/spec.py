@@ -17,6 +17,7 @@ from typing import Any
 from harness import safe_yaml
 from harness.config import ConfigError, TrialConfig, check_value, did_you_mean, flat_keys, key_type
 from harness.corpus import SESSIONS
+from harness.corpus.presets import PRESETS
 from harness.logs import check_mlflow
 from harness.tune.objectives import parse_objectives
 from harness.tune.selection import DEFAULT_MARGIN
@@ -310,6 +311,11 @@ class BenchmarkSpec:
             search = f"{run.num_samples} trials per pair and test fold, each on {inner} inner folds (nested)"
         elif run.protocol == "loso-flat":
             search = f"{run.num_samples} trials per pair, on every fold (non-nested)"
+        elif run.protocol in PRESETS:
+            search = (
+                f"{run.num_samples} trials per pair and test fold, each on that fold's own validation set "
+                f"(PRESET {run.protocol}, never ranked with honest runs)"
+            )
         else:
             search = f"{run.num_samples} trials per pair"
         rule = "" if self.select == "best" else f" (the cheapest by {self.cost} within {self.margin:g} wF1 of the best)"

@@ -101,7 +101,7 @@ def benchmark(args: argparse.Namespace) -> int:
     if getattr(args, "protocol_gap", None):  # the same benchmark under loso and each preset (issue 28)
         from harness.cli.protocol_gap import protocol_gap
 
-        return protocol_gap(args)
+        return protocol_gap(args, benchmark)
     data = load_data(RunOptions.from_args(args, num_samples=args.num_samples or 1))
     spec = BenchmarkSpec.from_args(args, data.source)
     results = writable_dir(spec.run.results, "--results")

@@ -73,7 +73,10 @@ def add_run_arguments(parser: argparse.ArgumentParser) -> None:
         default="loso",
         help="loso: five speaker-independent folds, each fold's config chosen on the other four sessions only "
         "(nested); loso-flat: one config chosen on all five folds' validation sessions (non-nested, optimistic); "
-        "session5: train 1-4, test 5 (the ERC split) (default: %(default)s)",
+        "session5: train 1-4, test 5 (the ERC split); presets reproducing toolkits, never ranked with honest runs "
+        "(docs/protocols.md): speaker-dependent (random utterance split), random-val (validation: a random 20%% of "
+        "the training sessions' utterances), test-selected (epoch and config chosen on the test fold) "
+        "(default: %(default)s)",
     )
     parser.add_argument(
         "--subset",
