@@ -53,7 +53,7 @@ def test_gold_vs_asr_text_on_the_demo_corpus(tmp_path, env):
     assert asr.wer["words_5"] > 0 and asr.wer["errors_5"] > 0  # a random-init model gets words wrong
     gold = storage.run("bilstm_demo_loso-flat_smoke").records()[0].meta
     assert gold.text_source == "gold" and gold.wer == {}
-    assert len(list(Path(env["HARNESS_CACHE"], "features").glob("asr-*"))) == 1  # transcribed once
+    assert len([p for p in Path(env["HARNESS_CACHE"], "features").glob("asr-*") if p.is_dir()]) == 1  # once
     write_reports(results, results / "ray")
     wer = pd.read_csv(results / "wer.csv")
     assert wer["wer"].tolist() == [pytest.approx(asr.wer["errors_5"] / asr.wer["words_5"], abs=1e-4)]
