@@ -1,7 +1,8 @@
 """Which corpus a command reads: the one at ``--data``, or the built-in demo corpus.
 
 ``--data`` may name a manifest CSV (``harness.corpus.manifest``), a CREMA-D release (a folder holding
-``AudioWAV``, ``harness.corpus.crema_d``) or an IEMOCAP_full_release folder. The source label says which
+``AudioWAV``, ``harness.corpus.crema_d``), an MSP-Podcast release (``Labels/labels_consensus.csv``,
+``harness.corpus.msp_podcast``) or an IEMOCAP_full_release folder. The source label says which
 corpus and which protocol its folds follow; it is stored with every run and heads every report table.
 """
 
@@ -15,6 +16,8 @@ from harness.corpus.crema_d import is_crema_d, load_crema_d
 from harness.corpus.demo import ensure_demo_corpus
 from harness.corpus.iemocap import DEMO_MARKER, Corpus, load_corpus
 from harness.corpus.manifest import read_manifest
+from harness.corpus.msp_podcast import PROTOCOL as MSP_PROTOCOL
+from harness.corpus.msp_podcast import is_msp_podcast, load_msp_podcast
 from harness.corpus.synthetic import read_marker
 
 log = logging.getLogger(__name__)
@@ -34,6 +37,9 @@ def resolve_corpus(data: str | None, skip_bad: bool = False, cache_dir: str | No
     if path.suffix.lower() == ".csv" or path.is_file():
         read = read_manifest(path, skip_bad=skip_bad)
         return read.corpus, _label("manifest", path, read.describe(), read.corpus.root)
+    if is_msp_podcast(path):
+        corpus = load_msp_podcast(path, skip_bad=skip_bad)
+        return corpus, _label("msp-podcast", path, MSP_PROTOCOL, corpus.root)
     if is_crema_d(path):
         corpus = load_crema_d(path, skip_bad=skip_bad)
         return corpus, _label("crema-d", path, CREMA_D_PROTOCOL, corpus.root)
@@ -44,7 +50,7 @@ def resolve_corpus(data: str | None, skip_bad: bool = False, cache_dir: str | No
     return corpus, str(Path(data).resolve())
 
 
-CORPUS_KINDS: tuple[str, ...] = ("demo", "manifest", "crema-d", "iemocap")
+CORPUS_KINDS: tuple[str, ...] = ("demo", "manifest", "crema-d", "msp-podcast", "iemocap")
 
 
 def _label(kind: str, path: Path, protocol: str, root: Path) -> str:

@@ -6,6 +6,8 @@ carry the same learnable audio cues and no second generator has to be kept in st
 * ``write_manifest_corpus``: ``wav/<utterance_id>.wav`` copies, ``manifest.csv`` with the issue's columns
   (labels spelt out in English: ``neutral``, ``angry`` ...) and ``manifest.yaml`` mapping them back to
   IEMOCAP's names, with ``calm`` (the demo's ``xxx``) mapped to null. Groups are the demo's sessions.
+* ``write_msp_podcast``: ``Labels/labels_consensus.csv``, ``Audios/MSP-PODCAST_*.wav`` and
+  ``Transcripts/*.txt`` for the demo's turns, Sessions 1-3 as Train, 4 Development and 5 Test1.
 * ``write_crema_d``: ``AudioWAV/<ActorID>_<Sentence>_<Emotion>_<Level>.wav`` for the demo's neu ang hap
   sad (and its fea and dis) turns; the ten demo speakers become actors 1001-1010, which the CREMA-D reader
   puts in five groups of two. The text is the file name's sentence, as in CREMA-D.
@@ -118,6 +120,35 @@ def write_crema_d(out: str | Path, cache_dir: str | Path | None = None) -> Path:
     return out
 
 
+def write_msp_podcast(out: str | Path, cache_dir: str | Path | None = None) -> Path:
+    """Write the MSP-Podcast-layout corpus under folder ``out``; returns the release root. The ten demo
+    speakers become SpkrID 1-10 (five groups of two), Sessions 1-3 Train, 4 Development, 5 Test1; the
+    demo's xxx turns become X (no agreement) and two turns per session have an unknown speaker."""
+    out = Path(out)
+    for folder in ("Labels", "Audios", "Transcripts"):
+        (out / folder).mkdir(parents=True, exist_ok=True)
+    demo = _demo(cache_dir)
+    speakers = {s: k + 1 for k, s in enumerate(sorted({u.speaker for u in demo.utterances}))}
+    codes = {"neu": "N", "ang": "A", "hap": "H", "sad": "S", "xxx": "X", "sur": "U", "fea": "F", "dis": "D"}
+    split = {1: "Train", 2: "Train", 3: "Train", 4: "Development", 5: "Test1"}
+    unknown: Counter[int] = Counter()
+    with open(out / "Labels" / "labels_consensus.csv", "w", newline="", encoding="utf-8") as stream:
+        writer = csv.writer(stream)
+        writer.writerow(["FileName", "EmoClass", "EmoAct", "EmoVal", "EmoDom", "SpkrID", "Gender", "Split_Set"])
+        for k, u in enumerate(sorted(demo.utterances + demo.excluded, key=lambda u: u.utterance_id)):
+            if u.label not in codes:
+                continue
+            name = f"MSP-PODCAST_{u.session:04d}_{k:04d}.wav"
+            shutil.copyfile(u.wav_path, out / "Audios" / name)
+            (out / "Transcripts" / f"{Path(name).stem}.txt").write_text(u.text + "\n", encoding="utf-8")
+            speaker = str(speakers[u.speaker]) if unknown[u.session] >= 2 else "Unknown"
+            unknown[u.session] += 1
+            gender = "Female" if u.speaker.endswith("F") else "Male"
+            writer.writerow([name, codes[u.label], 4.0, 4.0, 4.0, speaker, gender, split[u.session]])
+    _mark(out, "MSP-Podcast")
+    return out
+
+
 def _ensure(name: str, write: Callable[[Path, str | Path | None], Path], cache_dir: str | Path | None) -> Path:
     key = hashlib.sha1(f"{name}-{SYNTHETIC_VERSION}".encode()).hexdigest()[:10]
     base = Path(cache_dir or default_cache_dir()) / f"synthetic_{name}_{key}"
@@ -138,6 +169,11 @@ def _ensure(name: str, write: Callable[[Path, str | Path | None], Path], cache_d
 def ensure_manifest_corpus(cache_dir: str | Path | None = None) -> Path:
     """The synthetic manifest corpus, built once in the cache; returns the manifest's path."""
     return _ensure("manifest", write_manifest_corpus, cache_dir) / "manifest.csv"
+
+
+def ensure_msp_podcast(cache_dir: str | Path | None = None) -> Path:
+    """The synthetic MSP-Podcast release, built once in the cache; returns its root."""
+    return _ensure("msp_podcast", write_msp_podcast, cache_dir)
 
 
 def ensure_crema_d(cache_dir: str | Path | None = None) -> Path:

@@ -184,3 +184,29 @@ def test_crema_d_link_outside_and_empty_wav(tmp_path):
     write_wav(root / "AudioWAV" / "1003_IEO_NEU_XX.wav", seconds=0.0)
     with pytest.raises(CorpusError, match="1003_IEO_NEU_XX.wav: empty wav"):
         load_crema_d(root)
+
+
+def test_msp_podcast_reader(tmp_path, demo_corpus):
+    from harness.corpus.synthetic import write_msp_podcast
+
+    root = write_msp_podcast(tmp_path / "msp")
+    corpus, source = resolve_corpus(str(root))
+    assert corpus_kind(source) == "msp-podcast" and "NOT the official Test1 partition" in source
+    frame = corpus.manifest()
+    assert set(frame["label"]) == {"neu", "ang", "hap", "sad"}
+    assert frame.groupby("speaker")["session"].nunique().max() == 1  # speaker-independent groups
+    assert (frame["speaker"].astype(int) % 5 + 1 == frame["session"]).all()
+    known = sum(1 for u in demo_corpus.utterances if u.label in ("neu", "ang", "hap", "sad"))
+    assert known - 10 <= len(frame) < known  # two segments per session have an unknown speaker
+    assert {u.label for u in corpus.excluded} <= {"xxx", "sur", "fea", "dis"}
+    labels = root / "Labels" / "labels_consensus.csv"
+    lines = labels.read_text().splitlines()
+    lines[3] = lines[3].replace(",N,", ",Q,").replace(",A,", ",Q,").replace(",H,", ",Q,").replace(",S,", ",Q,")
+    lines[3] = lines[3].replace(",X,", ",Q,")
+    labels.write_text("\n".join(lines) + "\n")
+    with pytest.raises(CorpusError, match=r"labels_consensus.csv:4: MSP-PODCAST_\S+: unknown EmoClass 'Q'"):
+        resolve_corpus(str(root))
+    lines[3] = lines[3].replace("MSP-PODCAST_", "../../x_")
+    labels.write_text("\n".join(lines) + "\n")
+    with pytest.raises(CorpusError, match=r"labels_consensus.csv:4: malformed FileName"):
+        resolve_corpus(str(root))
