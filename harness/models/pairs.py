@@ -8,6 +8,7 @@ from registered encoders, each pair's space the shared base, the fusion block an
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -104,7 +105,7 @@ class UnknownPairError(UserError):
 
 
 def get_pair(name: str) -> PairSpec:
-    if name not in PAIRS:
+    if name not in PAIRS and _composed(name) is None:
         raise UnknownPairError(
             f"unknown pair {name!r}{did_you_mean(name, list(PAIRS))}; known pairs: {', '.join(PAIRS)}"
         )
@@ -171,8 +172,22 @@ def compose_pair(audio: str | None, text: str | None, cache_dir: str | Path | No
         tmp = path.with_suffix(f".tmp{id(space)}")
         tmp.write_text(text_)
         tmp.replace(path)
+    # Ray workers import a fresh registry: they find a composed pair by name here (``get_pair``).
+    (folder / f"{name}.pair.yaml").write_text(yaml.safe_dump({"audio": audio, "text": text}))
     register_pair(PairSpec(name, audio=audio, text=text, space=str(path)))
     return name
+
+
+def _composed(name: str) -> PairSpec | None:
+    """A pair ``compose_pair`` registered in another process of this machine (a Ray worker's driver)."""
+    from harness.paths import default_cache_dir
+
+    folder = Path(default_cache_dir()) / "composed_spaces"
+    found = folder / f"{name}.pair.yaml"
+    if not found.is_file() or not re.fullmatch(r"[A-Za-z0-9_]+", name):
+        return None
+    encoders = yaml.safe_load(found.read_text())
+    return register_pair(PairSpec(name, encoders["audio"], encoders["text"], space=str(folder / f"{name}.yaml")))
 
 
 def compose_grid(audio: Sequence[str], text: Sequence[str], cache_dir: str | Path | None = None) -> tuple[str, ...]:

@@ -192,3 +192,20 @@ def test_gradient_checkpointing_gives_the_same_gradients(tiny):
         encoder.layer_means(encoder.embed(encoder.collate_live([wave]))).sum().backward()
         grads.append(torch.cat([p.grad.flatten() for p in encoder.pretrained_parameters()]))
     torch.testing.assert_close(grads[0], grads[1], atol=1e-6, rtol=1e-5)
+
+
+def test_another_process_finds_a_composed_pair_by_name(tmp_path, monkeypatch):
+    """Ray workers start with the built-in registry: a composed pair is found from the cache by its name."""
+    from harness.models.pairs import get_pair
+
+    monkeypatch.setenv("HARNESS_CACHE", str(tmp_path))
+    earlier = PAIRS.pop("whisper_qwen2_5", None)  # composed by another test in another cache folder
+    try:
+        name = compose_grid(["whisper"], ["qwen2_5"])[0]
+        registered = PAIRS.pop(name)
+        found = get_pair(name)
+        assert (found.audio, found.text, found.space) == (registered.audio, registered.text, registered.space)
+    finally:
+        PAIRS.pop("whisper_qwen2_5", None)
+        if earlier is not None:
+            PAIRS["whisper_qwen2_5"] = earlier
