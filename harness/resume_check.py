@@ -113,12 +113,14 @@ def check_json(store: RunStore) -> None:
 
 
 def check_optuna_db(store: RunStore) -> None:
-    """The studies' SQLite database, on a local storage: SQLite's own quick check, read-only."""
+    """The studies' SQLite database, on a local storage: SQLite's own quick check. Opened for writing, as
+    Optuna will open it: a driver killed mid-commit leaves a hot journal that SQLite rolls back on that open
+    (a read-only open cannot, and would call a recoverable database damaged)."""
     path = Path(store.path) / BOOKS / "optuna.db"
     if "://" in store.uri or not path.is_file():
         return
     try:
-        db = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+        db = sqlite3.connect(path, timeout=30)
         try:
             result = db.execute("PRAGMA quick_check").fetchone()
         finally:
