@@ -53,7 +53,7 @@ def build(variant: EncoderVariant, device: str, layers: int | None = None) -> Pr
     if hasattr(backbone.config, "layerdrop"):
         backbone.config.layerdrop = 0.0
 
-    class Built(variant.cls):  # type: ignore[name-defined,misc]
+    class Built(variant.cls):  # type: ignore[name-defined]
         @classmethod
         def load_backbone(cls, variant: EncoderVariant, checkpoint: str) -> Any:
             return backbone
