@@ -81,7 +81,10 @@ def parameter_importances(pair: str, trials: pd.DataFrame, value: str = "score")
             )
         )
     quantile = min(0.5, max(0.1, 2 / len(done)))  # at least two trials in the top quantile
-    evaluator = optuna.importance.PedAnovaImportanceEvaluator(target_quantile=quantile)
+    try:
+        evaluator = optuna.importance.PedAnovaImportanceEvaluator(target_quantile=quantile)
+    except TypeError:  # optuna before local PED-ANOVA (~4.7) named the same top quantile baseline_quantile
+        evaluator = optuna.importance.PedAnovaImportanceEvaluator(baseline_quantile=quantile)
     try:
         importances = optuna.importance.get_param_importances(study, evaluator=evaluator, normalize=True)
     except (RuntimeError, ValueError) as err:

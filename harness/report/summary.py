@@ -35,6 +35,7 @@ from typing import Any
 import pandas as pd
 
 from harness.atomic import write_atomic
+from harness.corpus.source import corpus_kind
 from harness.models.pairs import PAIRS
 from harness.report import stats
 from harness.report.answer import answer_lines, mdd_lines, mdd_table
@@ -168,6 +169,8 @@ def group_title(key: tuple) -> str:
     6 classes · test sessions 1 2 3 4 5``."""
     source, protocol, classes, folds = key
     data = "Demo corpus (synthetic, not IEMOCAP)" if source == "demo" else f"IEMOCAP ({source})"
+    if source != "demo" and corpus_kind(source) != "iemocap":  # its label names corpus and protocol (docs/corpora.md)
+        data = source
     base, _, subset = str(protocol).partition(" (")
     words = PROTOCOL_WORDS.get(base, base) + (f" ({subset}" if subset else "")
     sessions = " ".join(str(f) for f in folds)
@@ -286,7 +289,8 @@ def per_emotion_short(frame: pd.DataFrame | None) -> pd.DataFrame:
     if "stage" in shown and (shown.stage == "final").all():
         shown = shown.drop(columns="stage")
     numeric = [c for c in shown.columns if shown[c].dtype.kind == "f"]
-    shown[numeric] = shown[numeric].map(lambda v: "n/a" if pd.isna(v) else f"{v:.2f}")
+    for column in numeric:  # Series.map: DataFrame.map needs pandas 2.1, the floor is 2.0
+        shown[column] = shown[column].map(lambda v: "n/a" if pd.isna(v) else f"{v:.2f}")
     return shown
 
 
