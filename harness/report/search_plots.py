@@ -84,7 +84,7 @@ def parameter_importances(pair: str, trials: pd.DataFrame, value: str = "score")
     try:
         evaluator = optuna.importance.PedAnovaImportanceEvaluator(target_quantile=quantile)
     except TypeError:  # optuna before local PED-ANOVA (~4.7) named the same top quantile baseline_quantile
-        evaluator = optuna.importance.PedAnovaImportanceEvaluator(baseline_quantile=quantile)
+        evaluator = optuna.importance.PedAnovaImportanceEvaluator(baseline_quantile=quantile)  # type: ignore[call-arg]
     try:
         importances = optuna.importance.get_param_importances(study, evaluator=evaluator, normalize=True)
     except (RuntimeError, ValueError) as err:
