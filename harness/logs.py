@@ -27,6 +27,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from harness.errors import UserError
+from harness.redact import SecretFilter
 
 FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 LOG_FOLDER = "logs"  # under the storage root, beside the runs (the run loader skips it)
@@ -103,6 +104,8 @@ def setup_logging(verbose: bool = False) -> None:
             handler.setLevel(logging.WARNING if level < 0 else logging.NOTSET)
             if not any(isinstance(f, ConsoleFilter) for f in handler.filters):
                 handler.addFilter(ConsoleFilter())
+        if not any(isinstance(f, SecretFilter) for f in handler.filters):
+            handler.addFilter(SecretFilter())  # a password in a URL never reaches a log line
     for noisy in ("urllib3", "filelock", "numba", "matplotlib", "httpx", "transformers", "huggingface_hub"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
     quiet_libraries()
@@ -124,6 +127,7 @@ def start_log_file(path: Path) -> Path:
     handler = logging.FileHandler(path, encoding="utf-8")
     handler.setFormatter(logging.Formatter(FORMAT, "%Y-%m-%d %H:%M:%S"))
     handler.setLevel(logging.INFO)
+    handler.addFilter(SecretFilter())
     global _file_handler
     if _file_handler is not None:  # a command run again in one process (tests) logs to its new file only
         logging.getLogger().removeHandler(_file_handler)
@@ -147,6 +151,8 @@ def route(handler: logging.Handler, console: bool) -> None:
     stream.setFormatter(logging.Formatter(FORMAT, "%H:%M:%S"))
     stream.setLevel(logging.INFO if level > 0 else logging.WARNING)
     stream.addFilter(ConsoleFilter())
+    stream.addFilter(SecretFilter())
+    handler.addFilter(SecretFilter())
     for name in QUIET + FILE_ONLY:
         logger = logging.getLogger(name)
         shown = console and (name in QUIET or (level > 0 and name == "py.warnings"))
