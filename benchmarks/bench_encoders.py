@@ -11,7 +11,7 @@ IEMOCAP's 3 words per second, plus specials). FLOPs are torch.utils.flop_counter
 attention; 2 per multiply-add); Whisper's log-mel is not counted (it is not a matmul). CPU latency (batch 1,
 median of ``--repeats`` after one warm-up, all of this machine's threads) is measured on a real-size
 random-init build where the encoder has at most ``--max-params-m`` million parameters; larger ones print
-"n/a on this machine" until a larger machine fills them. Peak memory is not measured here.
+"n/a" (this shared 2-core machine: not timed) until a larger machine fills them. Peak memory is not measured here.
 """
 
 from __future__ import annotations
@@ -87,7 +87,7 @@ def main() -> None:
         f"# {platform.node()}: {os.cpu_count()} CPUs, torch {torch.__version__}, {torch.get_num_threads()} threads, "
         f"load average {os.getloadavg()[0]:.1f} (other processes share this machine)"
     )
-    print(f"{'encoder':<22}{'params (M)':>12}{'GFLOPs 4 s':>12}{'layers':>8}{'CPU latency 4 s':>18}")
+    print(f"{'encoder':<22}{'params (M)':>12}{'GFLOPs 4 s':>12}{'layers':>8}{'CPU latency 4 s':>20}")
     for name in names:
         variant = ENCODERS[name]
         meta = build(variant, "meta")
@@ -101,7 +101,7 @@ def main() -> None:
             del small
         n_layers = getattr(meta.backbone.config, layer_key(variant))
         gflops = (flops[0] + (flops[1] - flops[0]) * (n_layers - 1)) / 1e9
-        latency = "n/a on this machine"
+        latency = f"n/a (> {args.max_params_m:g} M)"
         if params <= args.max_params_m * 1e6:
             encoder = build(variant, "cpu").eval()
             batch = inputs(encoder, "cpu")
@@ -113,7 +113,7 @@ def main() -> None:
                 times.append(time.perf_counter() - started)
             latency = f"{statistics.median(times) * 1000:.0f} ms"
             del encoder
-        print(f"{name:<22}{params / 1e6:>12.1f}{gflops:>12.1f}{n_layers:>8}{latency:>18}")
+        print(f"{name:<22}{params / 1e6:>12.1f}{gflops:>12.1f}{n_layers:>8}{latency:>20}")
 
 
 if __name__ == "__main__":
