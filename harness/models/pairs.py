@@ -130,13 +130,14 @@ def fragment(encoder: str) -> Path | None:
 
 def _encoder_lr_conditions(fragments: list[Path]) -> list[dict]:
     """The ``when`` of each fragment's ``encoder_lr``: a composed pair searches it when any of them holds."""
-    from harness.tune.space import load_space  # tune reads YAML; imported here only to compose
+    from harness.safe_yaml import decode, load  # the fragment's raw YAML: models sit below tune's space loader
 
     conditions = []
     for path in fragments:
-        for param in load_space(path).params:
-            if param.name == "encoder_lr" and param.when:
-                conditions.append({k: list(v) for k, v in param.when.items()})
+        data = load(decode(path.read_bytes(), str(path)), str(path)) or {}
+        when = (data.get("search") or {}).get("encoder_lr", {}).get("when")
+        for condition in when if isinstance(when, list) else [when] if when else []:
+            conditions.append({k: list(v) if isinstance(v, list) else [v] for k, v in condition.items()})
     return conditions
 
 
