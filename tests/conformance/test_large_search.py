@@ -18,7 +18,7 @@ from harness.models.tiny import tiny_overrides
 from harness.train.fit import fit_fold
 from harness.tune.space import load_space
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.heavy]
 LARGE = [
     "whisper",
     "whisper_30s",

@@ -12,7 +12,7 @@ from harness.corpus.source import resolve_corpus
 from harness.store import Storage
 from tests.integration.conftest import harness
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.heavy]
 # One config, one seed, six epochs with no early stop: what test-selected chooses on the test labels is the
 # best epoch, and rotated labels move it.
 DESIGN = ["--pairs", "bilstm", "--fold", "1", "--num-samples", "1", "--seeds", "1", "--set", "epochs=6"]

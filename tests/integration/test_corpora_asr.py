@@ -13,7 +13,7 @@ from harness.report.tables import write_reports
 from harness.store import Storage
 from tests.integration.conftest import harness
 
-pytestmark = [pytest.mark.slow, pytest.mark.timeout(1500)]
+pytestmark = [pytest.mark.slow, pytest.mark.heavy, pytest.mark.timeout(1500)]
 
 
 def _search(env: dict, results: Path, *args: str) -> None:

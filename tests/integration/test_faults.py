@@ -18,7 +18,7 @@ import pytest
 from harness.store import RECORD, Storage
 from tests.integration.conftest import end_processes_under
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.heavy]
 
 
 @pytest.fixture

@@ -9,7 +9,7 @@ import pytest
 from harness.store import Storage
 from tests.integration.conftest import harness
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.heavy]
 
 
 @pytest.mark.timeout(1200)

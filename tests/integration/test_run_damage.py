@@ -17,7 +17,7 @@ import pytest
 from harness.store import Storage
 from tests.integration.test_search_cli import wait_for_finished_trial
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.heavy]
 RUN = "bilstm_demo_loso-flat"
 SAMPLES = 3
 

@@ -13,6 +13,7 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.mark.slow
+@pytest.mark.heavy
 def test_a_built_wheel_validates_outside_the_checkout(tmp_path):
     if importlib.util.find_spec("build") is None:
         pytest.skip("needs the 'build' package (pip install build)")
