@@ -31,7 +31,7 @@ pytestmark = pytest.mark.slow
             ["--pair", "wav2vec", "--set", "audio.model=/models/missing"],
             "'/models/missing' (audio.model): the folder does not exist",
         ),
-        (["--pair", "albert"], "'albert-base-v2' (text.model): not in the local Hugging Face cache"),
+        (["--pair", "albert"], "'albert-base-v2' (albert.model): not in the local Hugging Face cache"),
         (["--pair", "bilstm", "--results", "/proc/version"], "--results /proc/version: not a directory"),
         (["--pair", "bilstm", "--results", "/proc/harness_results"], "--results /proc/harness_results: not writable"),
         (["--pair", "bilstm", "--storage", "/proc/harness_runs"], "--storage /proc/harness_runs: not usable"),
