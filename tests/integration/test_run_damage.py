@@ -10,6 +10,7 @@ import signal
 import sqlite3
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -44,8 +45,7 @@ def interrupted(tmp_path_factory) -> Path:
     from tests.integration.conftest import end_processes_under
 
     root = tmp_path_factory.mktemp("damage")
-    ray_tmp = str(root / "ray_tmp")
-    os.makedirs(ray_tmp)
+    ray_tmp = tempfile.mkdtemp(prefix="hr", dir="/tmp")  # short: Ray's unix sockets must fit in 107 characters
     env = os.environ | {"HARNESS_CACHE": str(root / "cache"), "PYTHONUNBUFFERED": "1", "RAY_TMPDIR": ray_tmp}
     storage = root / "original"
     with open(root / "out", "w") as out, open(root / "err", "w") as err:
@@ -54,6 +54,7 @@ def interrupted(tmp_path_factory) -> Path:
         os.kill(process.pid, signal.SIGINT)
         process.wait(timeout=180)
     end_processes_under(ray_tmp)
+    shutil.rmtree(ray_tmp, ignore_errors=True)
     assert process.returncode == 130, (root / "err").read_text()[-2000:]
     return storage
 
