@@ -46,7 +46,8 @@ def interrupted(tmp_path_factory) -> Path:
 
     root = tmp_path_factory.mktemp("damage")
     ray_tmp = tempfile.mkdtemp(prefix="hr", dir="/tmp")  # short: Ray's unix sockets must fit in 107 characters
-    env = os.environ | {"HARNESS_CACHE": str(root / "cache"), "PYTHONUNBUFFERED": "1", "RAY_TMPDIR": ray_tmp}
+    cache = str(tmp_path_factory.getbasetemp() / "cache")  # the `env` fixture's: resumed runs read the same corpus
+    env = os.environ | {"HARNESS_CACHE": cache, "PYTHONUNBUFFERED": "1", "RAY_TMPDIR": ray_tmp}
     storage = root / "original"
     with open(root / "out", "w") as out, open(root / "err", "w") as err:
         process = subprocess.Popen(search_args(storage), env=env, stdout=out, stderr=err, start_new_session=True)
