@@ -156,8 +156,12 @@ class FinalTrial:
     """One final-stage trial: one seed over every test fold, each fold with the config chosen for it."""
 
     seed: int
-    measure_costs: bool  # latency and FLOPs: once per config (its first seed)
+    measure_costs: bool  # latency and FLOPs: once per config, by one of its seeds (``measure_folds``)
     per_fold: dict[str, dict[str, Any]]  # str(test session) -> that fold's flat config (its seed included)
+    # The test sessions whose config this trial measures. A fold's config is measured by one of its seeds, and
+    # the folds are dealt out over the seeds so that trials running side by side share the step; None (books
+    # written before this field): every fold, when ``measure_costs``.
+    measure_folds: tuple[int, ...] | None = None
 
     def ray_config(self) -> dict[str, Any]:
         """What Ray Tune hands the trainable (``harness.tune.ray_search.run_trial``)."""

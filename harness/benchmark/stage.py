@@ -240,13 +240,16 @@ def seeded(selected: dict[int, list[TrialRecord]], seeds: int, search_seed: int)
     a search trial's seed, so no final model is a search run itself; every trial has its own seed, the key
     of its predictions."""
     ranks = min(len(records) for records in selected.values())
+    folds = sorted(selected)
     trials = []
     for rank in range(ranks):
         for s in range(seeds):
             seed = search_seed + 1 + rank * seeds + s
             per_fold = {str(fold): records[rank].config | {"seed": seed} for fold, records in selected.items()}
-            # latency and FLOPs depend on the configs, not on the seed: measured once per config
-            trials.append(FinalTrial(seed=seed, measure_costs=s == 0, per_fold=per_fold))
+            # Latency and FLOPs depend on the configs, not on the seed: each fold's config is measured once,
+            # the i-th fold by seed i mod S, so the seeds' trials (run side by side) share the step.
+            mine = tuple(fold for i, fold in enumerate(folds) if i % seeds == s)
+            trials.append(FinalTrial(seed=seed, measure_costs=bool(mine), per_fold=per_fold, measure_folds=mine))
     return trials
 
 

@@ -41,7 +41,14 @@ from harness.train.batching import (
     predict,
     to_device,
 )
-from harness.train.costs import RawPath, forward_gflops, measure_latencies, train_gflops_per_epoch
+from harness.train.costs import (
+    HEADLINE_SECONDS,
+    LATENCY_SECONDS,
+    RawPath,
+    forward_gflops,
+    measure_latencies,
+    train_gflops_per_epoch,
+)
 from harness.train.explain import ExplainBudget, explain_fold
 from harness.train.measure import ResourceMonitor, count_params, model_memory_bytes
 from harness.train.metrics import compute_metrics
@@ -284,11 +291,12 @@ def measure(
     costs: dict[str, float | int | None] = {}
     if latency:
         path = RawPath(model, data, device, autocast_for(cfg, device))
-        timed = measure_latencies(path, cfg.latency_repeats)
+        lengths = LATENCY_SECONDS if cfg.latency_all_lengths else (HEADLINE_SECONDS,)
+        timed = measure_latencies(path, cfg.latency_repeats, lengths=lengths)
         for seconds, figures in timed.items():
             costs[f"latency_{seconds:g}s_ms"] = figures.median_ms
             costs[f"latency_{seconds:g}s_iqr_ms"] = figures.iqr_ms
-        costs["rtf_4s"] = timed[4.0].rtf
+        costs["rtf_4s"] = timed[HEADLINE_SECONDS].rtf
         costs["latency_repeats"] = cfg.latency_repeats
         costs["gflops_4s"] = forward_gflops(path)
         costs["train_gflops_per_epoch"] = train_gflops_per_epoch(model, data, fold.train, device)

@@ -67,7 +67,7 @@ from harness.tune.fidelity import fidelity_time
 from harness.tune.objectives import MEASURED
 from harness.tune.objectives import value as objective_value
 from harness.tune.searchers import METRIC, TIME_ATTR, UNIT_KEY, make_search, unit_search_algorithm
-from harness.tune.selection import MEASURE_COSTS
+from harness.tune.selection import MEASURE_COSTS, MEASURE_FOLDS
 from harness.tune.space import SearchSpace
 from harness.tune.studies import bind_run
 from harness.tune.tracking import tracking_callbacks, trial_dirname
@@ -276,7 +276,18 @@ def group_seeds(final_configs: list[dict], inputs: TrialInputs) -> list[dict]:
         if reasons != {None}:
             log.info("%s: final-stage seeds trained one per trial (%s)", pair.name, next(r for r in reasons if r))
         groups.setdefault(key, []).append(config)
-    return [group[0] | ({MEMBERS: group[1:]} if len(group) > 1 else {}) for group in groups.values()]
+    return [_lead(group) for group in groups.values()]
+
+
+def _lead(group: list[dict]) -> dict:
+    """A group's first seed, with the others as its ``MEMBERS``; as the fused model's costs are measured once,
+    it measures every fold any of them was dealt (``FinalTrial.measure_folds``)."""
+    if len(group) == 1:
+        return group[0]
+    dealt: list[Any] = [c.get(MEASURE_FOLDS) for c in group]
+    folds = None if None in dealt else tuple(sorted({f for d in dealt for f in d}))
+    measure = any(c.get(MEASURE_COSTS, True) for c in group)
+    return group[0] | {MEASURE_COSTS: measure, MEASURE_FOLDS: folds, MEMBERS: group[1:]}
 
 
 def members_of(trial: Trial) -> list[dict]:
@@ -366,6 +377,7 @@ def run_trial(config: dict[str, Any], inputs: TrialInputs) -> None:
     # them only when it optimises them, a final stage once per config (its first seed); seeds change
     # neither.
     costs = bool(config.get(MEASURE_COSTS, True)) if inputs.final else bool(set(inputs.meta.objectives) & MEASURED)
+    only = config.get(MEASURE_FOLDS) if inputs.final else None  # the folds this final-stage seed measures
     folds_done: list[FoldRecord] = []
     predictions: list[pd.DataFrame] = []
     explanations: list[pd.DataFrame] = []
@@ -399,7 +411,7 @@ def run_trial(config: dict[str, Any], inputs: TrialInputs) -> None:
         for position in range(len(folds_done), len(folds)):
             fold, cfg = folds[position], configs[position]
             key = json.dumps(asdict(cfg), sort_keys=True, default=str)
-            measure_now = costs and key not in measured
+            measure_now = costs and key not in measured and (only is None or fold.test_session in only)
             if measure_now:
                 measured.add(key)
             if key not in loaded:

@@ -15,7 +15,8 @@ from harness.records import RunMeta, TrialRecord
 from harness.tune.objectives import cheapest_within_margin
 
 PER_FOLD = "per_fold"  # a final-stage trial's config per test session (keys are str(session))
-MEASURE_COSTS = "measure_costs"  # a final-stage trial that runs the latency/FLOPs step (its config's first seed)
+MEASURE_COSTS = "measure_costs"  # a final-stage trial that runs the latency/FLOPs step (for some of its folds)
+MEASURE_FOLDS = "measure_folds"  # ... for these test sessions (harness.books.FinalTrial)
 _SESSION = re.compile(r"^Ses0*(\d+)$")
 
 

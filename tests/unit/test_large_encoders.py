@@ -177,6 +177,30 @@ def test_extraction_threads_leave_busy_cores_alone(monkeypatch):
     assert extraction_threads(load=9.0) == 2
 
 
+def test_extraction_threads_read_the_load_now_not_a_minute_ago():
+    """A process that just stopped still weighs on the 1-minute load average; the sampled load does not."""
+    import multiprocessing
+    import time
+
+    from harness.features.threads import busy_cores
+
+    spinner = multiprocessing.get_context("spawn").Process(target=_spin, args=(1.5,))
+    spinner.start()
+    time.sleep(0.5)
+    during = busy_cores(0.3)
+    spinner.join()
+    after = busy_cores(0.3)
+    assert during >= 0.6 and after < during - 0.4  # the load average would still show the spinner for a minute
+
+
+def _spin(seconds: float) -> None:
+    import time
+
+    end = time.perf_counter() + seconds
+    while time.perf_counter() < end:
+        pass
+
+
 def test_gradient_checkpointing_gives_the_same_gradients(tiny):
     """Recomputing each layer in backward (the backbone in eval mode) changes memory, not gradients."""
     variant = ENCODERS["hubert_large"]

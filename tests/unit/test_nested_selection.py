@@ -84,6 +84,26 @@ def test_final_stage_seeds_never_reuse_a_search_seed():
     assert all(c["seed"] == t.seed for t in trials for c in t.per_fold.values())
 
 
+def test_each_folds_costs_are_measured_once_and_dealt_over_its_seeds():
+    from dataclasses import asdict
+
+    from harness.benchmark.stage import seeded
+    from harness.tune.ray_search import _lead
+
+    meta = _meta("loso")
+    selected = {f: [_record(meta, "a", f, 0.9), _record(meta, "b", f, 0.8)] for f in (1, 2, 3, 4, 5)}
+    trials = seeded(selected, seeds=2, search_seed=0)
+    for rank in (trials[:2], trials[2:]):  # each config (rank) of each fold: measured by exactly one seed
+        assert sorted(f for t in rank for f in t.measure_folds) == [1, 2, 3, 4, 5]
+        assert [t.measure_folds for t in rank] == [(1, 3, 5), (2, 4)]  # side-by-side seeds share the step
+    one = seeded({1: selected[1]}, seeds=3, search_seed=0)
+    assert [t.measure_costs for t in one[:3]] == [True, False, False]
+    # fused seeds train as one trial: its lead measures every fold any member was dealt
+    lead = _lead([asdict(t) for t in trials[:2]])
+    assert lead["measure_costs"] and lead["measure_folds"] == (1, 2, 3, 4, 5) and len(lead["members"]) == 1
+    assert _lead([asdict(t) | {"measure_folds": None} for t in trials[:2]])["measure_folds"] is None  # old books
+
+
 @pytest.fixture
 def searchers():
     pytest.importorskip("ray")
