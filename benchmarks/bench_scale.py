@@ -39,6 +39,7 @@ import json
 import math
 import os
 import platform
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -206,6 +207,8 @@ def probe(spec: dict) -> dict:
         load = time.perf_counter() - t
         fold = make_fold(manifest, 5)
         device = torch.device(spec["device"])
+        if spec.get("barrier"):  # concurrent probes: every one loaded before any trains (``concurrent_probes``)
+            wait_for_all(Path(spec["barrier"]), int(spec["barrier_n"]))
         record, epochs_s = timed_fit(cfg, pair, data, fold, device)
     return {
         "startup_s": startup,
@@ -234,6 +237,43 @@ def run_probe(spec: dict) -> dict:
     if result.returncode != 0:
         raise RuntimeError(f"{spec['pair']} on {spec['device']} failed:\n{result.stderr[-3000:]}")
     return json.loads(result.stdout.strip().splitlines()[-1])
+
+
+def wait_for_all(folder: Path, n: int, timeout_s: float = 600.0) -> None:
+    """A file-system barrier: announce this process in ``folder`` and wait until ``n`` have."""
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / f"ready-{os.getpid()}").touch()
+    end = time.monotonic() + timeout_s
+    while len(list(folder.glob("ready-*"))) < n:
+        if time.monotonic() > end:
+            raise RuntimeError(f"barrier {folder}: {len(list(folder.glob('ready-*')))} of {n} probes ready")
+        time.sleep(0.05)
+
+
+def concurrent_probes(spec: dict, n: int, barrier: Path) -> dict:
+    """``n`` probes of ``spec`` side by side on one device, as ``n`` trials sharing it: each in its own
+    process, all loaded before any trains (a barrier), each timing its own steady-state epochs. The combined
+    throughput is the sum of each one's training utterances per steady-state second."""
+    if barrier.exists():
+        shutil.rmtree(barrier)
+    env = os.environ | {"PYTHONPATH": os.pathsep.join(sys.path)}
+    command = [sys.executable, __file__, "--probe", json.dumps(spec | {"barrier": str(barrier), "barrier_n": n})]
+    procs = [
+        subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env) for _ in range(n)
+    ]
+    outs = [p.communicate() for p in procs]
+    failed = [err for p, (_, err) in zip(procs, outs) if p.returncode != 0]
+    if failed:
+        raise RuntimeError(f"{n} concurrent probes of {spec['pair']}: {len(failed)} failed:\n{failed[0][-3000:]}")
+    runs = [json.loads(out.strip().splitlines()[-1]) for out, _ in outs]
+    per_trial = [r["n_train"] / r["epoch_s"] for r in runs]
+    return {
+        "trials": n,
+        "epoch_s": [r["epoch_s"] for r in runs],
+        "utt_per_s_per_trial": per_trial,
+        "combined_utt_per_s": float(sum(per_trial)),
+        "peak_gpu_gb": max((r["peak_gpu_gb"] or 0.0) for r in runs),
+    }
 
 
 # -- extrapolation ----------------------------------------------------------------------------------------

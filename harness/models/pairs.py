@@ -191,6 +191,29 @@ def _composed(name: str) -> PairSpec | None:
     return register_pair(PairSpec(name, encoders["audio"], encoders["text"], space=str(folder / f"{name}.yaml")))
 
 
+def stored_pair(name: str) -> PairSpec | None:
+    """The pair a stored run names, registered: a registered or composed pair, or one composed anew from its
+    name (``AUDIO_TEXT``, or one encoder's name for its baseline), so that a report read on another machine,
+    or with another cache, knows a ``--grid`` run's pairs; None when the name is neither."""
+    if name in PAIRS or _composed(name) is not None:
+        return PAIRS[name]
+    from harness.models.encoders.registry import ENCODERS
+
+    def modality(encoder: str) -> str | None:
+        return ENCODERS[encoder].modality if encoder in ENCODERS else None
+
+    splits: list[tuple[str | None, str | None]] = []
+    if modality(name):  # one encoder: its unimodal baseline
+        splits.append((name, None) if modality(name) == "audio" else (None, name))
+    for cut in (m.start() for m in re.finditer("_", name)):
+        if modality(name[:cut]) == "audio" and modality(name[cut + 1 :]) == "text":
+            splits.append((name[:cut], name[cut + 1 :]))
+    if len(splits) != 1:
+        return None
+    composed = compose_pair(*splits[0])
+    return PAIRS[composed] if composed == name else None
+
+
 def compose_grid(audio: Sequence[str], text: Sequence[str], cache_dir: str | Path | None = None) -> tuple[str, ...]:
     """The pairs of an audio x text grid: every fused pair (the first audio and text encoders are the small
     ones: small-small first, then each swap to large, then large-large ...), then each encoder's unimodal

@@ -96,8 +96,12 @@ def answer_lines(contrasts: pd.DataFrame) -> list[str]:
         rows = contrasts[contrasts["family"] == family]
         if rows.empty:
             continue
-        title = "factorial terms (primary family)" if family == "primary" else "fusion gains (second family)"
-        lines += [f"*{title}:*", ""] + [_sentence(row) for _, row in rows.iterrows()] + [""]
+        if family != "primary":
+            lines += ["*fusion gains (second family):*", ""] + [_sentence(row) for _, row in rows.iterrows()] + [""]
+            continue
+        for grid, terms in rows.groupby("grid", sort=False):  # the grid the terms are of: --grid chooses it
+            title = f"factorial terms (primary family), grid {grid}"
+            lines += [f"*{title}:*", ""] + [_sentence(row) for _, row in terms.iterrows()] + [""]
     if not lines:
         lines = ["No pre-specified contrast (factorial grid or fused pair with its baseline) in this group.", ""]
     lines += _seed_lines(contrasts)

@@ -28,6 +28,7 @@ import pyarrow.fs as pafs
 from harness.books import FINAL_BOOK, RUN_BOOK, SUMMARY_BOOK, FinalConfigs, RunIdentity, SearchSummary, read_book
 from harness.errors import UserError
 from harness.logs import LOG_FOLDER
+from harness.models.pairs import stored_pair
 from harness.records import FoldRecord, RunMeta, TrialRecord
 from harness.store import BOOKS, RunStore, Storage, trial_record
 
@@ -128,6 +129,7 @@ def load(storage: str | Path) -> Loaded:
         records = [r for _, r in trials]
         if not records:
             continue
+        stored_pair(records[0].meta.pair)  # a --grid run's composed pair: known to the tables that follow
         predictions = None
         if records[0].stage == "final":
             try:

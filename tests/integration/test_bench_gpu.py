@@ -36,6 +36,9 @@ def test_bench_gpu_dry_run_checks_every_step(tmp_path):
     assert small["epoch_s"] > 0 and small["n_train"] > 0
     assert small["first_epoch_s"] > 0 and small["epochs_timed"] == 2  # epoch 1 apart from the steady state
     assert small["speedup_vs_before"] == pytest.approx(15.1 / small["epoch_s"])
+    one, two = report["concurrency"]  # 1 and 2 trials sharing the device (1, 2, 4, 8 on a GPU)
+    assert (one["trials"], two["trials"]) == (1, 2) and len(two["utt_per_s_per_trial"]) == 2
+    assert two["combined_utt_per_s"] == pytest.approx(sum(two["utt_per_s_per_trial"]))
     fused = {r["members"]: r for r in report["fused"]["rows"]}  # bench_fused.py, K = 1, 2, 5 (issue 26)
     assert set(fused) == {1, 2, 5}
     assert fused[1]["ops_per_member_step"] >= 3 * fused[5]["ops_per_member_step"]
@@ -48,6 +51,8 @@ def test_bench_gpu_dry_run_checks_every_step(tmp_path):
     assert set(report["nested"]) == {f"{f} @ {g} GPU" for f in ("epochs", "folds") for g in (0.25, 0.125)}
     for nested in report["nested"].values():
         assert nested["gpu_hours"] > 0 and nested["pairs"] == len(report["other_pairs"]) + 1
+        assert nested["speedup_basis"] == "assumed: n x"  # 4 and 8 trials are measured on a GPU only
     assert report["nested"]["epochs @ 0.25 GPU"]["trial_epochs"] < report["nested"]["folds @ 0.25 GPU"]["trial_epochs"]
     text = (out / "bench_gpu.md").read_text()
     assert ">= 4x" in text and "<= 2" in text and "busy share" in text and "fused seeds K=5" in text
+    assert "2 concurrent cnnbilstm_bilstm trials on one device: combined throughput" in text
