@@ -187,7 +187,7 @@ class Budget:
 # encoders (fine-tuning a 94 M-parameter model on CPU takes hours), fewer epochs, short explanations; nested
 # selection compares each outer fold's configs on two of its four inner folds (the full benchmark uses four).
 # Learning rate and batch size are fixed, not searched: an inner fold of the demo corpus trains on ~180
-# utterances, so 8 epochs at batch 32-64 are ~40 steps, and the low end of the searched rate (1e-4) then
+# utterances, so 8 epochs at batch 32-64 were ~40 steps, and the low end of the searched rate (1e-4) then
 # learns nothing; with 2 trials per fold, that was a coin toss per session (its report decided nothing).
 DEMO_BUDGET = Budget(
     "demo",
@@ -195,7 +195,7 @@ DEMO_BUDGET = Budget(
     seeds=2,
     inner_folds=2,
     overrides=(
-        "epochs=8",
+        "epochs=6",
         "patience=3",
         "batch_size=16",
         "lr=0.003",

@@ -145,7 +145,7 @@ def test_a_benchmark_smoke_test_keeps_its_tiny_budget_and_says_what_ran():
     from harness.cli.benchmark import build_parser
 
     spec = BenchmarkSpec.from_args(build_parser().parse_args(["--smoke-test"]), source="demo")
-    assert not spec.demo_budget and not set(DEMO_BUDGET.overrides) & set(spec.run.overrides)  # epochs=8 beat 1
+    assert not spec.demo_budget and not set(DEMO_BUDGET.overrides) & set(spec.run.overrides)  # epochs=6 beat 1
     assert spec.describe().startswith("2 trials per pair and test fold, each on 1 of 4 inner folds")
     assert "test folds [5]" in spec.describe()
     spec = BenchmarkSpec.from_args(build_parser().parse_args([]), source="demo")
