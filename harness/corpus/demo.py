@@ -91,8 +91,10 @@ def dialogs_of(session: int, scale: int = 1) -> list[str]:
     return names + [f"{s}{'FM'[k % 2]}_impro{10 + k}" for k in range(3 * (scale - 1))]
 
 
-def expected_counts(scale: int = 1) -> dict[int, dict[str, int]]:
-    """Per-session label counts the generator writes (Session 2 also holds one ``dis``)."""
+def expected_counts(scale: int | None = None) -> dict[int, dict[str, int]]:
+    """Per-session label counts the generator writes at ``scale`` (default: the demo's); Session 2 also
+    holds one ``dis`` per unit of scale."""
+    scale = DemoConfig.scale if scale is None else scale
     counts = {}
     for session in range(1, 6):
         c = dict(SIX_CLASS_PER_SESSION) | dict(EXCLUDED_PER_SESSION)

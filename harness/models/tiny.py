@@ -6,7 +6,11 @@
   weights are not in the local Hugging Face cache and cannot be downloaded, so that parameter counts,
   memory and latency are real. Their scores mean nothing.
 
-Text checkpoints get a small WordPiece tokenizer trained on the demo corpus's vocabulary.
+Text checkpoints get a small tokenizer trained on the demo corpus's vocabulary, of the family's kind:
+WordPiece for the encoder models (their generic fast tokenizer loads it as saved), byte-level BPE for the
+decoder LLMs, with the family's special tokens (Qwen2 adds none, Llama 3 a ``<|begin_of_text|>``): a
+Qwen2 checkpoint is read by transformers' own ``Qwen2Tokenizer``, which would read a WordPiece vocabulary
+as a character-level BPE with wrong offsets, and the last-token pooling of an LLM reads the last real token.
 """
 
 from __future__ import annotations
@@ -53,7 +57,9 @@ SIZE_KEYS = frozenset(
 )
 
 
-def _config(variant: EncoderVariant, size: str, vocab_size: int | None = None, pad_id: int | None = None):
+def _config(
+    variant: EncoderVariant, size: str, vocab_size: int | None = None, pad_id: int | None = None, **ids: int | None
+):
     import transformers
 
     assert variant.arch is not None, f"{variant.name} has no offline recipe"
@@ -63,8 +69,37 @@ def _config(variant: EncoderVariant, size: str, vocab_size: int | None = None, p
     if size == "tiny":
         values |= variant.arch.tiny
         if vocab_size is not None:
-            values |= {"vocab_size": vocab_size, "pad_token_id": pad_id}
+            values |= {"vocab_size": vocab_size, "pad_token_id": pad_id} | ids
     return getattr(transformers, variant.arch.config_class)(**values)
+
+
+# Decoder-LLM families: their special tokens (first in the tiny vocabulary) and what their tokenizer adds.
+LLM_SPECIALS = {
+    "qwen2": (("<|endoftext|>",), None),  # pad and eos; nothing added around a text
+    "llama": (("<|begin_of_text|>", "<|end_of_text|>"), "<|begin_of_text|>"),  # bos added before a text
+}
+
+
+def _llm_tokenizer(model_type: str):
+    """A byte-level BPE tokenizer over the demo vocabulary with ``model_type``'s special tokens."""
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, processors, trainers
+    from transformers import PreTrainedTokenizerFast
+
+    specials, bos = LLM_SPECIALS[model_type]
+    tokenizer = Tokenizer(models.BPE())
+    tokenizer.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    tokenizer.decoder = decoders.ByteLevel()
+    texts = [" ".join(group) for group in WORD_GROUPS] + [" ".join(FILLERS)]
+    alphabet = pre_tokenizers.ByteLevel.alphabet()
+    tokenizer.train_from_iterator(
+        texts, trainers.BpeTrainer(vocab_size=400, special_tokens=list(specials), initial_alphabet=alphabet)
+    )
+    if bos is not None:
+        bos_id = tokenizer.token_to_id(bos)
+        tokenizer.post_processor = processors.TemplateProcessing(single=f"{bos} $A", special_tokens=[(bos, bos_id)])
+    return PreTrainedTokenizerFast(
+        tokenizer_object=tokenizer, pad_token=specials[-1], eos_token=specials[-1], bos_token=specials[0]
+    )
 
 
 def _tokenizer(pad_id: int):
@@ -95,7 +130,16 @@ def write_checkpoint(variant: EncoderVariant, out: Path, size: str) -> Path:
 
     out.mkdir(parents=True, exist_ok=True)
     size = "stand_in" if size == "real" else size
-    if variant.modality == "text":
+    if variant.modality == "text" and variant.arch is not None and variant.arch.model_type in LLM_SPECIALS:
+        tokenizer = _llm_tokenizer(variant.arch.model_type)
+        tokenizer.save_pretrained(out)
+        # a tiny vocabulary has its own special ids (the real ones lie beyond it)
+        ids = {"bos_token_id": tokenizer.bos_token_id, "eos_token_id": tokenizer.eos_token_id}
+        if size == "tiny":
+            config = _config(variant, size, len(tokenizer), tokenizer.pad_token_id, **ids)
+        else:
+            config = _config(variant, size)
+    elif variant.modality == "text":
         pad_id = _config(variant, "real").pad_token_id or 0
         tokenizer = _tokenizer(pad_id)
         tokenizer.save_pretrained(out)

@@ -121,11 +121,11 @@ def test_fit_fold_reports_and_scores(name, fusion, tiny, cache, demo_manifest):
     reports = []
     outcome = fit_fold(cfg, pair, data, make_fold(demo_manifest, 5), reports.append, explain=True)
     result = outcome.record
-    assert outcome.test_probabilities.shape == (45, 6)
+    assert outcome.test_probabilities.shape == (90, 6)
     assert set(result.seconds) == {"train", "score", "measure", "explain"}
     assert [r["epoch"] for r in reports] == list(range(1, result.epochs_run + 1))
     assert all(r["fold"] == 5 for r in reports)
-    assert result.test.n == 45 and sum(map(sum, result.test.confusion)) == 45
+    assert result.test.n == 90 and sum(map(sum, result.test.confusion)) == 90
     assert 0 <= result.test.weighted_f1 <= 1
     assert result.resources.params_trainable <= result.resources.params_total
     assert result.resources.latency_ms > 0 and result.resources.train_utterances_per_s > 0

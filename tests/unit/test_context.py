@@ -61,6 +61,8 @@ def test_windows_stop_at_dialog_ends(demo_manifest):
         assert windows.rows[0].tolist()[:2] == [-1, -1] and windows.rows[-1].tolist()[3:] == [-1, -1]
         assert (windows.rows[:, 2] == ordered).all()
         assert set(demo_manifest["dialog"].iloc[windows.rows[windows.mask]]) == {dialog}
+        if len(ordered) < 8:  # a dialog of mostly unrated (xxx) turns: no full window in its middle
+            continue
         middle = windows.rows[5]
         assert middle.tolist() == list(ordered[3:8])
         speakers = demo_manifest["speaker"].to_numpy()

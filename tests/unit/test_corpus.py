@@ -17,9 +17,9 @@ def test_demo_counts_are_exact(demo_corpus):
     for session, counts in expected_counts().items():
         for label, n in counts.items():
             assert table.loc[session, label] == n, (session, label)
-    assert len(demo_corpus.utterances) == 225
-    assert demo_corpus.n_labelled == 271
-    assert demo_corpus.unnamed_transcript_lines == 15
+    assert len(demo_corpus.utterances) == 450  # 90 six-class turns per session (DemoConfig.scale = 2)
+    assert demo_corpus.n_labelled == 542
+    assert demo_corpus.unnamed_transcript_lines == 30  # one per dialog, 6 dialogs per session
     assert {u.label for u in demo_corpus.utterances} == set(EMOTIONS)
     assert not demo_corpus.skipped
 
@@ -30,7 +30,7 @@ def test_demo_manifest_columns_and_speakers(demo_manifest):
     assert sorted(demo_manifest["speaker"].unique()) == [f"Ses0{s}{g}" for s in range(1, 6) for g in "FM"]
     # the odd dialog names of the real corpus are read
     assert {"Ses03M_impro05a", "Ses05M_script01_1b"} <= set(demo_manifest["dialog"])
-    assert (demo_manifest["duration"] > 0.9).all()
+    assert (demo_manifest["duration"] > 0.45).all()  # turns of 0.5-1 s
 
 
 def test_speaker_comes_from_the_utterance_suffix():
@@ -107,9 +107,9 @@ def test_inspect_cli_writes_manifest(demo_root, tmp_path):
         text=True,
         check=True,
     )
-    assert "225 utterances in the six classes, 271 labelled" in result.stdout
+    assert "450 utterances in the six classes, 542 labelled" in result.stdout
     manifest = pd.read_csv(out)
-    assert len(manifest) == 225 and manifest["label"].value_counts()["neu"] == 50
+    assert len(manifest) == 450 and manifest["label"].value_counts()["neu"] == 100
 
 
 def test_inspect_cli_bad_path_is_a_clear_error(tmp_path):

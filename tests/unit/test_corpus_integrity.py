@@ -206,7 +206,7 @@ def test_a_dialog_without_labels_is_an_error_not_a_quiet_loss(tmp_path):
 
 def test_demo_corpus_is_clean_and_marked(demo_root, demo_corpus):
     assert demo_corpus.orphan_wavs == [] and demo_corpus.unknown_entries == []  # the marker is not unknown
-    assert demo_corpus.xx_wavs == 15 and not demo_corpus.decode_warnings
+    assert demo_corpus.xx_wavs == 30 and not demo_corpus.decode_warnings  # one per dialog
     assert demo_corpus.n_skipped_label_lines == 0
     marker = json.loads((demo_root / DEMO_MARKER).read_text())
     assert marker["demo_version"] == DEMO_VERSION and marker["config"]["seed"] == 0
@@ -238,7 +238,7 @@ def test_inspect_lists_orphans_unknown_entries_and_skips(demo_root, tmp_path):
     result = _inspect("--data", str(root))
     assert result.returncode == 0, result.stderr
     assert f"corpus: demo ({root}, marked by {DEMO_MARKER})" in result.stdout
-    assert "15 wavs of unlabelled XX turns" in result.stdout
+    assert "30 wavs of unlabelled XX turns" in result.stdout
     assert (
         "1 wavs without a label line (orphans, not used):\n"
         "  Session1/sentences/wav/Ses01F_impro01/Ses01F_impro01_F099.wav\n"
@@ -257,6 +257,6 @@ def test_inspect_lists_orphans_unknown_entries_and_skips(demo_root, tmp_path):
 
     result = _inspect("--data", str(root), "--skip-bad")
     assert result.returncode == 0, result.stderr
-    assert "224 utterances in the six classes, 270 labelled in all" in result.stdout
+    assert "449 utterances in the six classes, 541 labelled in all" in result.stdout
     assert "2 label lines skipped" in result.stdout
     assert f"  {label_file}:{number}: " in result.stdout and f"  {label_file}:{len(lines) + 1}: " in result.stdout

@@ -34,12 +34,12 @@ def test_four_class_set_merges_excited_into_happy_and_drops_frustration(demo_cor
     assert class_set(6) == ("neu", "ang", "hap", "sad", "fru", "exc")
     assert class_set(4) == ("neu", "ang", "hap", "sad")
     four = benchmark_manifest(demo_corpus, classes=4)
-    per_session = {"neu": 10, "ang": 6, "hap": 5 + 7, "sad": 7}
+    per_session = {k: 2 * n for k, n in {"neu": 10, "ang": 6, "hap": 5 + 7, "sad": 7}.items()}  # demo scale 2
     for session, group in four.groupby("session"):
         assert group["label"].value_counts().to_dict() == per_session, session
-    assert len(four) == 5 * sum(per_session.values()) == 175
+    assert len(four) == 5 * sum(per_session.values()) == 350
     six = demo_corpus.manifest()
-    assert len(six) == 5 * sum(SIX_CLASS_PER_SESSION.values())
+    assert len(six) == 5 * 2 * sum(SIX_CLASS_PER_SESSION.values())
     # exc rows keep their utterances and become hap; fru rows are gone
     excited = set(six.loc[six["label"] == "exc", "utterance_id"])
     assert excited <= set(four.loc[four["label"] == "hap", "utterance_id"])
@@ -57,7 +57,7 @@ def test_four_classes_flow_through_training(demo_corpus, tmp_path):
     data = load_pair_data(pair, cfg, manifest, FeatureCache(tmp_path), progress=False, classes=class_set(4))
     assert data.classes == class_set(4) and set(data.labels) == {0, 1, 2, 3}
     outcome = fit_fold(cfg, pair, data, make_folds(manifest, (5,))[0], lambda r: None)
-    assert outcome.test_probabilities.shape == (35, 4)
+    assert outcome.test_probabilities.shape == (70, 4)
     assert set(outcome.record.test.per_emotion_f1) == set(class_set(4))
     assert np.array(outcome.record.test.confusion).shape == (4, 4)
     with pytest.raises(UserError, match="not in the class set"):
@@ -96,7 +96,7 @@ def _relabel_list(path: Path, ids: list[str]) -> Path:
 def test_erc_relabel_applies_exactly_the_listed_ids(demo_corpus, tmp_path):
     everything = demo_corpus.manifest(excluded=True)
     xxx = everything.loc[everything["label"] == "xxx", "utterance_id"].tolist()
-    assert len(xxx) == 30  # 6 per session, kept aside by the loader
+    assert len(xxx) == 60  # 12 per session, kept aside by the loader
     listed = [xxx[0], xxx[7], xxx[-1]]
     relabelled = apply_labels(everything, "erc", _relabel_list(tmp_path / "list.csv", listed))
     release = apply_labels(everything, "release")
