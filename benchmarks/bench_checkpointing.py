@@ -9,7 +9,8 @@ state, the learned layer mix), on a batch of ``--batch`` 4-s utterances or 64-to
 
 Printed per row:
 - **activations kept for backward (MB)**: the bytes of every tensor autograd saves during the forward pass,
-  counted exactly with ``torch.autograd.graph.saved_tensors_hooks`` (each storage once). Checkpointing keeps
+  counted exactly with ``torch.autograd.graph.saved_tensors_hooks`` (each storage once; the model's own
+  weights, which autograd also keeps but which are resident anyway, left out). Checkpointing keeps
   each layer's inputs only and recomputes the rest in backward; this is the memory it saves, on any device.
 - **forward + backward (s)**: the median wall time on this CPU, i.e. what the recomputation costs.
 
@@ -71,10 +72,13 @@ def batch_of(encoder: PretrainedEncoder, size: int) -> dict[str, torch.Tensor]:
 def kept_bytes(encoder: PretrainedEncoder, batch: dict[str, torch.Tensor]) -> tuple[int, float]:
     """Bytes autograd keeps for backward in one forward pass (each storage once), and that step's wall time."""
     seen: dict[int, int] = {}
+    # a weight autograd keeps (for the gradient of a layer's input) is resident anyway: not an activation
+    weights = {t.untyped_storage().data_ptr() for t in [*encoder.parameters(), *encoder.buffers()]}
 
     def pack(tensor: torch.Tensor) -> torch.Tensor:
         storage = tensor.untyped_storage()
-        seen[storage.data_ptr()] = storage.nbytes()
+        if storage.data_ptr() not in weights:
+            seen[storage.data_ptr()] = storage.nbytes()
         return tensor
 
     started = time.perf_counter()
