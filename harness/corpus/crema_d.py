@@ -28,11 +28,9 @@ import re
 from collections import Counter
 from pathlib import Path
 
-import pandas as pd
-import soundfile
-
 from harness.corpus.iemocap import EMOTIONS, Corpus, CorpusError, Problem, Utterance
 from harness.corpus.manifest import is_inside
+from harness.corpus.reading import label_table, wav_header
 
 log = logging.getLogger(__name__)
 
@@ -124,13 +122,9 @@ def load_crema_d(root: str | Path, skip_bad: bool = False) -> Corpus:
         if not is_inside(wav, root):
             problem(wav, f"resolves outside the corpus root {root} ({wav.resolve()})", group)
             continue
-        try:
-            info = soundfile.info(str(wav))
-        except (soundfile.SoundFileError, RuntimeError, OSError) as err:
-            problem(wav, f"unreadable wav ({err})", group)
-            continue
-        if info.frames == 0:
-            problem(wav, "empty wav", group)
+        info = wav_header(wav)
+        if isinstance(info, str):
+            problem(wav, info, group)
             continue
         duration = round(info.frames / info.samplerate, 4)
         utterance = Utterance(
@@ -149,17 +143,10 @@ def load_crema_d(root: str | Path, skip_bad: bool = False) -> Corpus:
         counts[group][label] += 1
     if not utterances:
         raise CorpusError(f"{audio}: no CREMA-D wav in the four classes neu ang hap sad")
-    seen = {label for c in counts.values() for label in c}
-    labels = [label for label in EMOTIONS if label in seen] + sorted(seen - set(EMOTIONS))
-    table = pd.DataFrame(
-        [[counts[g].get(label, 0) for label in labels] for g in counts],
-        index=pd.Index(list(counts), name="session"),
-        columns=labels,
-    )
     corpus = Corpus(
         root,
         utterances,
-        table,
+        label_table(counts, EMOTIONS),
         skipped,
         skipped_label_lines={g: skipped_groups[g] for g in counts},
         excluded=excluded,

@@ -27,9 +27,9 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
-import soundfile
 
 from harness.corpus.dialogs import dialog_type
+from harness.corpus.reading import label_table, wav_header
 from harness.errors import UserError
 
 log = logging.getLogger(__name__)
@@ -328,13 +328,9 @@ class _Reader:
         return self.root / f"Session{label.session}" / "sentences" / "wav" / label.dialog / f"{label.utt}.wav"
 
     def duration(self, label: _Label, wav: Path) -> float | None:
-        try:
-            info = soundfile.info(str(wav))  # the header only: the reader runs on 10,000 wavs
-        except (soundfile.SoundFileError, RuntimeError, OSError) as err:  # LibsndfileError on corrupt headers
-            self.drop(label, wav, None, f"unreadable wav ({err})")
-            return None
-        if info.frames == 0:
-            self.drop(label, wav, None, "empty wav")
+        info = wav_header(wav)
+        if isinstance(info, str):
+            self.drop(label, wav, None, info)
             return None
         channels = f"{info.channels} channel{'s' if info.channels != 1 else ''}"
         self.formats[f"{info.samplerate} Hz, {channels}, {info.subtype}"] += 1
@@ -508,11 +504,8 @@ class _Reader:
 
 
 def _quiet_duration(wav: Path) -> float | None:
-    try:
-        info = soundfile.info(str(wav))
-    except Exception:  # missing or corrupt (LibsndfileError): the row is simply not kept
-        return None
-    return info.frames / info.samplerate if info.frames else None
+    info = wav_header(wav)  # missing, corrupt or empty: the row is simply not kept
+    return None if isinstance(info, str) else info.frames / info.samplerate
 
 
 def _unknown_entries(root: Path) -> list[str]:
@@ -569,16 +562,10 @@ def load_corpus(root: str | Path, skip_bad: bool = False, sessions: tuple[int, .
     per_session: dict[int, Counter[str]] = {s: Counter() for s in sessions}
     for k in kept:
         per_session[k.label.session][k.label.label] += 1
-    labels = sorted(reader.labels_seen, key=lambda x: (x not in EMOTIONS, EMOTIONS.index(x) if x in EMOTIONS else 0, x))
-    table = pd.DataFrame(
-        [[per_session[s].get(label, 0) for label in labels] for s in sessions],
-        index=pd.Index(sessions, name="session"),
-        columns=labels,
-    )
     corpus = Corpus(
         root,
         utterances,
-        table,
+        label_table(per_session, EMOTIONS, reader.labels_seen),
         reader.skipped,
         reader.unnamed,
         skipped_label_lines={s: reader.skipped_lines[s] for s in sessions},

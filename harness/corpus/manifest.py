@@ -41,11 +41,10 @@ from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import pandas as pd
-import soundfile
 import yaml
 
 from harness.corpus.iemocap import EMOTIONS, Corpus, CorpusError, Problem, Utterance
+from harness.corpus.reading import label_table, wav_header
 
 log = logging.getLogger(__name__)
 
@@ -275,13 +274,9 @@ class _Reader:
         if not row.wav.is_file():
             self.problem(row.line, f"{row.utterance_id}: missing wav {row.wav}", row.group)
             return None
-        try:
-            info = soundfile.info(str(row.wav))
-        except (soundfile.SoundFileError, RuntimeError, OSError) as err:
-            self.problem(row.line, f"{row.utterance_id}: unreadable wav {row.wav} ({err})", row.group)
-            return None
-        if info.frames == 0:
-            self.problem(row.line, f"{row.utterance_id}: empty wav {row.wav}", row.group)
+        info = wav_header(row.wav)
+        if isinstance(info, str):
+            self.problem(row.line, f"{row.utterance_id}: {info}: {row.wav}", row.group)
             return None
         return info.frames / info.samplerate
 
@@ -349,17 +344,10 @@ def read_manifest(path: str | Path, skip_bad: bool = False) -> ManifestCorpus:
         utterance = utterance_of(row, number[row.group], duration)
         (utterances if row.six else excluded).append(utterance)
         counts[number[row.group]][row.label] += 1
-    seen = {label for c in counts.values() for label in c}
-    labels = [label for label in EMOTIONS if label in seen] + sorted(seen - set(EMOTIONS))
-    table = pd.DataFrame(
-        [[counts[k].get(label, 0) for label in labels] for k in number.values()],
-        index=pd.Index(list(number.values()), name="session"),
-        columns=labels,
-    )
     corpus = Corpus(
         root,
         utterances,
-        table,
+        label_table(counts, EMOTIONS),
         reader.skipped,
         skipped_label_lines={number[g]: n for g, n in reader.skipped_groups.items() if g in number},
         excluded=excluded,

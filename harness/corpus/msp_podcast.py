@@ -29,11 +29,9 @@ import re
 from collections import Counter
 from pathlib import Path
 
-import pandas as pd
-import soundfile
-
 from harness.corpus.iemocap import EMOTIONS, Corpus, CorpusError, Problem, Utterance
 from harness.corpus.manifest import is_inside
+from harness.corpus.reading import label_table, wav_header
 
 log = logging.getLogger(__name__)
 
@@ -130,13 +128,9 @@ def load_msp_podcast(root: str | Path, skip_bad: bool = False) -> Corpus:
         if not words:
             problem(number, f"{name}: empty transcript {transcript}", group)
             continue
-        try:
-            info = soundfile.info(str(wav))
-        except (soundfile.SoundFileError, RuntimeError, OSError) as err:
-            problem(number, f"{name}: missing or unreadable wav {wav} ({err})", group)
-            continue
-        if info.frames == 0:
-            problem(number, f"{name}: empty wav {wav}", group)
+        info = wav_header(wav)
+        if isinstance(info, str):
+            problem(number, f"{name}: {info}: {wav}", group)
             continue
         duration = round(info.frames / info.samplerate, 4)
         label = CLASSES[code]
@@ -154,17 +148,10 @@ def load_msp_podcast(root: str | Path, skip_bad: bool = False) -> Corpus:
         )
     for group, found in splits.items():
         log.info("MSP-Podcast group %d: official partitions %s", group, dict(found))
-    seen_labels = {label for c in counts.values() for label in c}
-    labels = [label for label in EMOTIONS if label in seen_labels] + sorted(seen_labels - set(EMOTIONS))
-    table = pd.DataFrame(
-        [[counts[g].get(label, 0) for label in labels] for g in counts],
-        index=pd.Index(list(counts), name="session"),
-        columns=labels,
-    )
     return Corpus(
         root,
         utterances,
-        table,
+        label_table(counts, EMOTIONS),
         skipped,
         skipped_label_lines={g: skipped_groups[g] for g in counts},
         excluded=excluded,
