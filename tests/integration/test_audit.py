@@ -23,7 +23,7 @@ DESIGN += ["--set", "patience=6", "--set", "explain_samples=0"]
 def test_audit_passes_nested_loso_and_fails_test_selected(tmp_path, env):
     nested = harness("cli.audit", *DESIGN, "--inner-folds", "1", "--results", str(tmp_path), env=env, timeout=900)
     assert nested.returncode == 0, nested.stdout[-3000:] + nested.stderr[-3000:]
-    assert "PASS" in nested.stdout and "0 of 45 predictions on fold 1 moved" in nested.stdout
+    assert "PASS" in nested.stdout and "0 of 90 predictions on fold 1 moved" in nested.stdout
     leaky = harness(
         "cli.audit", *DESIGN, "--protocol", "test-selected", "--results", str(tmp_path), env=env, timeout=900
     )
