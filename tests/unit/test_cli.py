@@ -209,3 +209,26 @@ def test_a_grid_names_its_pairs_from_encoders():
     ):
         with pytest.raises(ConfigError, match=message):
             BenchmarkSpec.from_args(build_parser().parse_args(bad), source="demo")
+
+
+def test_the_demo_budget_freezes_every_pretrained_encoder_even_where_its_space_searches_lora(tmp_path, monkeypatch):
+    """A large encoder's fragment searches frozen vs LoRA; the demo budget's promise (frozen encoders, minutes
+    not hours on CPU) must hold for a --grid of them too: no sampled config fine-tunes a backbone."""
+    import optuna
+
+    from harness.benchmark.spec import DEMO_BUDGET, parse_overrides
+    from harness.models.pairs import compose_grid, get_pair
+    from harness.tune.space import load_space
+
+    monkeypatch.setenv("HARNESS_CACHE", str(tmp_path))
+    demo = parse_overrides(DEMO_BUDGET.overrides)
+    for pair in compose_grid(["cnn_bilstm", "whisper"], ["bilstm", "qwen2_5"]):
+        space = load_space(get_pair(pair).space_path)
+        free = {"audio.finetune", "text.finetune"} & {p.name for p in space.params}
+        fixed = space.with_fixed(demo)
+        study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=0))
+        for _ in range(20):
+            cfg = fixed.config(fixed.sample(study.ask()))
+            assert cfg.audio.finetune == cfg.text.finetune == "layers", pair
+            assert cfg.audio.finetune_layers == cfg.text.finetune_layers == 0, pair
+        assert not free or not free & {p.name for p in fixed.params}  # the LoRA switch is fixed, not searched
