@@ -26,38 +26,19 @@ import platform
 import statistics
 import sys
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 import torch
-import transformers
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench_encoders import layer_key  # noqa: E402
+from bench_encoders import build, layer_key  # noqa: E402
 
 from harness.models.encoders.pretrained import PretrainedEncoder, Tuning  # noqa: E402
 from harness.models.encoders.registry import ENCODERS  # noqa: E402
-from harness.models.variants import EncoderVariant  # noqa: E402
 
 SECONDS, TOKENS = 4.0, 64
-
-
-def build(variant: EncoderVariant, tuning: Tuning) -> PretrainedEncoder:
-    """``variant``'s encoder around a real-size random-init backbone, trained as ``tuning`` says."""
-    assert variant.arch is not None
-    config = getattr(transformers, variant.arch.config_class)(**variant.arch.real)
-    model = transformers.AutoModel.from_config(config)
-    backbone = model.get_encoder() if variant.arch.config_class == "WhisperConfig" else model
-    if hasattr(backbone.config, "layerdrop"):
-        backbone.config.layerdrop = 0.0
-
-    class Built(variant.cls):  # type: ignore[name-defined]
-        @classmethod
-        def load_backbone(cls, variant: EncoderVariant, checkpoint: str) -> object:
-            return backbone
-
-    encoder = Built(variant, "", tuning, 30.0) if variant.modality == "audio" else Built(variant, "", tuning)
-    return encoder.train()
 
 
 def batch_of(encoder: PretrainedEncoder, size: int) -> dict[str, torch.Tensor]:
@@ -107,7 +88,7 @@ def main() -> None:
         for tuning in (Tuning("lora", 0, 8, 16.0, "attention"), Tuning("layers", min(4, layers))):
             kept = {}
             for checkpointing in (False, True):
-                encoder = build(variant, Tuning(**{**tuning.__dict__, "checkpointing": checkpointing}))
+                encoder = build(variant, "cpu", tuning=replace(tuning, checkpointing=checkpointing)).train()
                 batch = batch_of(encoder, args.batch)
                 runs = [kept_bytes(encoder, batch) for _ in range(args.repeats)]
                 kept[checkpointing] = runs[-1][0]

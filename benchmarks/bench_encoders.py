@@ -28,7 +28,7 @@ import torch
 import transformers
 from torch.utils.flop_counter import FlopCounterMode
 
-from harness.models.encoders.pretrained import FROZEN, PretrainedEncoder
+from harness.models.encoders.pretrained import FROZEN, PretrainedEncoder, Tuning
 from harness.models.encoders.registry import ENCODERS
 from harness.models.variants import EncoderVariant
 
@@ -41,9 +41,12 @@ def layer_key(variant: EncoderVariant) -> str:
     return "encoder_layers" if variant.arch.config_class == "WhisperConfig" else "num_hidden_layers"
 
 
-def build(variant: EncoderVariant, device: str, layers: int | None = None) -> PretrainedEncoder:
-    """``variant``'s frozen encoder around a random-init real-size backbone on ``device`` ("meta" or "cpu"),
-    with ``layers`` layers instead of the real number where given."""
+def build(
+    variant: EncoderVariant, device: str, layers: int | None = None, tuning: Tuning = FROZEN
+) -> PretrainedEncoder:
+    """``variant``'s encoder (frozen unless ``tuning`` says otherwise) around a random-init real-size backbone
+    on ``device`` ("meta" or "cpu"), with ``layers`` layers instead of the real number where given; in eval
+    mode (no SpecAugment masking, no dropout)."""
     assert variant.arch is not None
     values = variant.arch.real | ({layer_key(variant): layers} if layers else {})
     config = getattr(transformers, variant.arch.config_class)(**values)
@@ -58,8 +61,8 @@ def build(variant: EncoderVariant, device: str, layers: int | None = None) -> Pr
         def load_backbone(cls, variant: EncoderVariant, checkpoint: str) -> Any:
             return backbone
 
-    encoder = Built(variant, "", FROZEN, 30.0) if variant.modality == "audio" else Built(variant, "", FROZEN)
-    return encoder.eval()  # no SpecAugment masking, no dropout: the frozen extractor
+    encoder = Built(variant, "", tuning, 30.0) if variant.modality == "audio" else Built(variant, "", tuning)
+    return encoder.eval()
 
 
 def inputs(encoder: PretrainedEncoder, device: str) -> dict[str, torch.Tensor]:
